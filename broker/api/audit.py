@@ -1,0 +1,75 @@
+"""AuditService: read the audit log (scope broker.admin)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import grpc
+from google.protobuf import struct_pb2
+
+from broker_client.v1 import audit_pb2, audit_pb2_grpc
+
+from ..core.audit import AuditEvent, AuditFilter, Auditor
+from ..core.errors import InvalidArgument
+from ..core.identities import ADMIN_SCOPE
+from ..core.tokens import AccessClaims
+from . import convert
+from .handler import ApiContext, Servicer, rpc
+
+Ctx = grpc.aio.ServicerContext[Any, Any]
+_FILTER_FIELDS = ("action", "actor", "target", "outcome")
+
+
+def parse_filter(text: str) -> AuditFilter:
+    """``action=token.delegate outcome=failure`` -> AuditFilter."""
+    values: dict[str, str] = {}
+    for term in text.split():
+        if term == "AND":
+            continue
+        name, sep, value = term.partition("=")
+        if not sep or name not in _FILTER_FIELDS or not value:
+            raise InvalidArgument(
+                f"filter: {term[:80]!r} is not one of {', '.join(f + '=VALUE' for f in _FILTER_FIELDS)}"
+            )
+        values[name] = value
+    return AuditFilter(**values)
+
+
+def event_to_proto(event: AuditEvent) -> audit_pb2.AuditEvent:
+    """The wire form of an audit event."""
+    details = struct_pb2.Struct()
+    details.update(json.loads(json.dumps(dict(event.details), default=str)))
+    return audit_pb2.AuditEvent(
+        id=event.id,
+        event_time=convert.timestamp(event.event_time),
+        action=event.action,
+        actor=event.actor,
+        target=event.target,
+        outcome=event.outcome,
+        request_id=event.request_id,
+        details=details,
+    )
+
+
+class AuditServicer(Servicer, audit_pb2_grpc.AuditServiceServicer):
+    """Thin adapter from AuditService to the Auditor."""
+
+    def __init__(self, api: ApiContext, auditor: Auditor) -> None:
+        super().__init__(api)
+        self._auditor = auditor
+
+    @rpc(scope=ADMIN_SCOPE)
+    async def ListAuditEvents(
+        self, request: audit_pb2.ListAuditEventsRequest, context: Ctx, principal: AccessClaims | None
+    ) -> audit_pb2.ListAuditEventsResponse:
+        if request.page_size < 0:
+            raise InvalidArgument("page_size: must not be negative")
+        events, next_token = await asyncio.to_thread(
+            self._auditor.list,
+            page_size=request.page_size,
+            page_token=request.page_token,
+            flt=parse_filter(request.filter),
+        )
+        return audit_pb2.ListAuditEventsResponse(events=[event_to_proto(e) for e in events], next_page_token=next_token)

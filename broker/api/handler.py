@@ -1,0 +1,188 @@
+"""The one way out of every RPC: request id, authentication, error mapping, one log line.
+
+Like SPIRE's ``MakeErr``: a domain error becomes exactly one gRPC status here, is logged
+once (with its private ``detail``), and counted; nothing else in the code knows status
+codes. Unexpected exceptions become INTERNAL with the request id and no other detail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import grpc
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from ..core import errors
+from ..core.tokens import AccessClaims
+from .auth import Authenticator
+
+_log = structlog.get_logger("broker.rpc")
+
+STATUS: dict[type[errors.BrokerError], grpc.StatusCode] = {
+    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.NotFound: grpc.StatusCode.NOT_FOUND,
+    errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.Conflict: grpc.StatusCode.ABORTED,
+    errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def status_of(exc: errors.BrokerError) -> grpc.StatusCode:
+    """The gRPC status of a domain error (its nearest mapped base class)."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return grpc.StatusCode.INTERNAL
+
+
+class RpcMetrics:
+    """Prometheus counters for RPCs, on a registry the server owns."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.calls = Counter("broker_rpc_total", "RPCs handled", ["method", "code"], registry=registry)
+        self.latency = Histogram(
+            "broker_rpc_duration_seconds",
+            "RPC handling time",
+            ["method"],
+            registry=registry,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0),
+        )
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    """What every servicer shares: the authenticator and the metrics."""
+
+    auth: Authenticator
+    metrics: RpcMetrics
+
+
+class Servicer:
+    """Base of the broker's servicers: holds the shared ApiContext."""
+
+    def __init__(self, api: ApiContext) -> None:
+        self.api = api
+
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+S = TypeVar("S", bound=Servicer)
+Handler = Callable[[S, Req, grpc.aio.ServicerContext[Any, Any], AccessClaims | None], Awaitable[Resp]]
+
+
+def _request_id(context: grpc.aio.ServicerContext[Any, Any]) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-request-id" and isinstance(value, str) and 0 < len(value) <= 64 and value.isprintable():
+            return value
+    return uuid.uuid4().hex
+
+
+class _Outcome:
+    """Collects how an RPC ended, for the single log line and the metrics."""
+
+    def __init__(self, method: str, request_id: str) -> None:
+        self.method = method
+        self.request_id = request_id
+        self.code = grpc.StatusCode.OK
+        self.message = ""
+        self.detail: str | None = None
+        self.start = time.perf_counter()
+
+    def cancelled(self) -> None:
+        self.code, self.message = grpc.StatusCode.CANCELLED, "cancelled"
+
+    def fail(self, exc: BaseException) -> tuple[grpc.StatusCode, str]:
+        if isinstance(exc, errors.BrokerError):
+            self.code, self.message, self.detail = status_of(exc), exc.message, exc.detail
+        else:
+            self.code = grpc.StatusCode.INTERNAL
+            self.message = f"internal error (request id {self.request_id})"
+            _log.exception("unhandled error", rpc=self.method, request_id=self.request_id)
+        return self.code, self.message
+
+    def finish(self, metrics: RpcMetrics) -> None:
+        elapsed = time.perf_counter() - self.start
+        metrics.calls.labels(self.method, self.code.name).inc()
+        metrics.latency.labels(self.method).observe(elapsed)
+        fields: dict[str, Any] = {"rpc": self.method, "code": self.code.name, "ms": round(elapsed * 1000, 2)}
+        if self.code is not grpc.StatusCode.OK:
+            fields["error"] = self.message
+            if self.detail:
+                fields["reason"] = self.detail
+        _log.info("rpc", request_id=self.request_id, **fields)
+
+
+def rpc(*, scope: str | None = None, public: bool = False) -> Callable[[Handler[S, Req, Resp]], Any]:
+    """Wrap a unary servicer method.
+
+    ``public``: no token needed (ExchangeToken, GetJwks). Otherwise a broker token whose
+    aud holds the issuer is required, plus ``scope`` when given; the verified claims are
+    passed as the handler's fourth argument.
+    """
+
+    def decorate(fn: Handler[S, Req, Resp]) -> Any:
+        method = fn.__name__
+
+        @functools.wraps(fn)
+        async def handler(self: S, request: Req, context: grpc.aio.ServicerContext[Any, Any]) -> Resp:
+            outcome = _Outcome(method, _request_id(context))
+            structlog.contextvars.bind_contextvars(request_id=outcome.request_id)
+            try:
+                principal = None if public else await self.api.auth.authenticate(context, scope)
+                return await fn(self, request, context, principal)
+            except asyncio.CancelledError:
+                outcome.cancelled()
+                raise
+            except Exception as exc:  # noqa: BLE001 - the one place errors leave
+                code, message = outcome.fail(exc)
+            finally:
+                outcome.finish(self.api.metrics)
+                structlog.contextvars.unbind_contextvars("request_id")
+            await context.abort(code, message)
+            raise AssertionError("unreachable: abort raises")
+
+        return handler
+
+    return decorate
+
+
+StreamHandler = Callable[[S, Req, grpc.aio.ServicerContext[Any, Any], AccessClaims | None], AsyncIterator[Resp]]
+
+
+def stream_rpc(*, scope: str | None = None) -> Callable[[StreamHandler[S, Req, Resp]], Any]:
+    """Like ``rpc`` for server-streaming methods (authentication happens before the first message)."""
+
+    def decorate(fn: StreamHandler[S, Req, Resp]) -> Any:
+        method = fn.__name__
+
+        @functools.wraps(fn)
+        async def handler(self: S, request: Req, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Resp]:
+            outcome = _Outcome(method, _request_id(context))
+            try:
+                principal = await self.api.auth.authenticate(context, scope)
+                async for item in fn(self, request, context, principal):
+                    yield item
+                return
+            except asyncio.CancelledError:
+                outcome.cancelled()
+                raise
+            except Exception as exc:  # noqa: BLE001 - the one place errors leave
+                code, message = outcome.fail(exc)
+            finally:
+                outcome.finish(self.api.metrics)
+            await context.abort(code, message)
+
+        return handler
+
+    return decorate

@@ -1,0 +1,110 @@
+"""TokenService: exchange, introspection, revocation, JWKS."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import grpc
+from google.protobuf import struct_pb2
+
+from broker_client.v1 import token_pb2, token_pb2_grpc
+
+from ..core.audit import Auditor
+from ..core.clock import Clock
+from ..core.errors import PermissionDenied, Unauthenticated
+from ..core.exchange import ExchangeRequest, TokenExchange
+from ..core.identities import ADMIN_SCOPE
+from ..core.keys import Keyring
+from ..core.tokens import AccessClaims, TokenCore
+from ..store.base import Store
+from . import convert
+from .auth import has_scope
+from .handler import ApiContext, Servicer, rpc
+
+Ctx = grpc.aio.ServicerContext[Any, Any]
+
+
+class TokenServicer(Servicer, token_pb2_grpc.TokenServiceServicer):
+    """Thin adapter from TokenService to the exchange and the token core."""
+
+    def __init__(
+        self,
+        api: ApiContext,
+        exchange: TokenExchange,
+        tokens: TokenCore,
+        keyring: Keyring,
+        store: Store,
+        auditor: Auditor,
+        clock: Clock,
+    ) -> None:
+        super().__init__(api)
+        self._exchange = exchange
+        self._tokens = tokens
+        self._keyring = keyring
+        self._store = store
+        self._auditor = auditor
+        self._clock = clock
+
+    @rpc(public=True)
+    async def ExchangeToken(
+        self, request: token_pb2.ExchangeTokenRequest, context: Ctx, principal: AccessClaims | None
+    ) -> token_pb2.ExchangeTokenResponse:
+        req = ExchangeRequest(
+            subject_token=request.subject_token,
+            subject_token_type=request.subject_token_type,
+            actor_token=request.actor_token,
+            actor_token_type=request.actor_token_type,
+            scopes=tuple(request.scopes),
+            audiences=tuple(request.audiences),
+            requested_ttl=convert.from_duration(
+                request.requested_ttl, request.HasField("requested_ttl"), "requested_ttl"
+            ),
+            requested_token_type=request.requested_token_type,
+        )
+        result = await asyncio.to_thread(self._exchange.exchange, req)
+        return token_pb2.ExchangeTokenResponse(
+            access_token=result.minted.token,
+            issued_token_type=result.issued_token_type,
+            token_type="Bearer",
+            expires_at=convert.timestamp(result.minted.expires_at),
+            scopes=result.scopes,
+            audiences=result.audiences,
+        )
+
+    @rpc()
+    async def IntrospectToken(
+        self, request: token_pb2.IntrospectTokenRequest, context: Ctx, principal: AccessClaims | None
+    ) -> token_pb2.IntrospectTokenResponse:
+        try:
+            claims = await asyncio.to_thread(self._tokens.verify, request.token, audience=None)
+        except Unauthenticated:
+            return token_pb2.IntrospectTokenResponse(active=False)
+        struct = struct_pb2.Struct()
+        struct.update(json.loads(json.dumps(dict(claims.claims))))
+        return token_pb2.IntrospectTokenResponse(active=True, claims=struct)
+
+    @rpc()
+    async def RevokeToken(
+        self, request: token_pb2.RevokeTokenRequest, context: Ctx, principal: AccessClaims | None
+    ) -> token_pb2.RevokeTokenResponse:
+        assert principal is not None
+
+        def revoke() -> None:
+            target = self._tokens.verify(request.token, audience=None)
+            holder = principal.subject == target.subject or principal.client_id == target.client_id
+            if not holder and not has_scope(principal, ADMIN_SCOPE):
+                raise PermissionDenied("only the token's holder or an admin may revoke it")
+            self._store.revoke_token(target.jti, target.expires_at)
+            self._auditor.record("token.revoke", actor=principal.client_id, target=target.jti, sub=target.subject)
+
+        await asyncio.to_thread(revoke)
+        return token_pb2.RevokeTokenResponse()
+
+    @rpc(public=True)
+    async def GetJwks(
+        self, request: token_pb2.GetJwksRequest, context: Ctx, principal: AccessClaims | None
+    ) -> token_pb2.GetJwksResponse:
+        jwks = self._keyring.jwks(self._clock.now())
+        return token_pb2.GetJwksResponse(jwks_json=json.dumps(jwks), issuer=self._tokens.issuer)

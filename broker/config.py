@@ -1,0 +1,157 @@
+"""One frozen Settings object: defaults < YAML file (``--config``) < BROKER_* environment.
+
+A bad value stops start-up with one ``SettingsError`` line naming the setting and what
+is wrong (never its value, when the value is a secret).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .core.durations import parse_duration
+
+SIGNING_ALGS = ("ES256", "EdDSA", "RS256")
+LOG_FORMATS = ("json", "console")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message is one line naming it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the daemon is configured with."""
+
+    data_dir: Path = Path("data")
+    grpc_listen: str = "127.0.0.1:50051"
+    http_listen: str = "127.0.0.1:8080"
+    issuer: str = ""
+    store_url: str = ""
+    signing_alg: str = "ES256"
+    log_format: str = "json"
+    log_level: str = "info"
+    kek: str = field(default="", repr=False)
+    max_token_ttl: timedelta = timedelta(hours=1)
+    default_token_ttl: timedelta = timedelta(minutes=15)
+    trust_domain: str = ""
+    max_delegation_depth: int = 3
+    signing_key_rotation: timedelta = timedelta(hours=24)
+    jwks_cache_ttl: timedelta = timedelta(minutes=5)
+    shutdown_grace: timedelta = timedelta(seconds=10)
+    issuers: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def admin_key_file(self) -> Path:
+        """Where the first start writes the admin's private key."""
+        return self.data_dir / "admin.key"
+
+    @property
+    def kek_file(self) -> Path:
+        """Where the key-encryption key lives when BROKER_KEK is not set."""
+        return self.data_dir / "kek"
+
+    @property
+    def http_port(self) -> int:
+        """The HTTP listener's port."""
+        return _split_hostport(self.http_listen, "http_listen")[1]
+
+
+_DURATIONS = {"max_token_ttl", "default_token_ttl", "signing_key_rotation", "jwks_cache_ttl", "shutdown_grace"}
+_SECRETS = {"kek"}
+
+
+def _env_name(name: str) -> str:
+    return f"BROKER_{name.upper()}"
+
+
+def _split_hostport(value: str, name: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise SettingsError(f"{_env_name(name)}: {value!r} is not host:port")
+    return host, int(port)
+
+
+def _coerce(name: str, value: Any, kind: Any) -> Any:
+    shown = "(hidden)" if name in _SECRETS else repr(value)
+    if name in _DURATIONS:
+        try:
+            delta = value if isinstance(value, timedelta) else parse_duration(str(value))
+        except ValueError:
+            raise SettingsError(f"{_env_name(name)}: {shown} is not a duration (e.g. 90s, 15m, 1h)") from None
+        if delta <= timedelta(0):
+            raise SettingsError(f"{_env_name(name)}: must be positive")
+        return delta
+    if name == "data_dir":
+        return Path(str(value))
+    if name == "max_delegation_depth":
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise SettingsError(f"{_env_name(name)}: {shown} is not an integer") from None
+    if name == "issuers":
+        if not isinstance(value, list) or not all(isinstance(i, dict) for i in value):
+            raise SettingsError("issuers: must be a list of mappings (YAML only)")
+        return tuple(value)
+    if not isinstance(value, str | int | float):
+        raise SettingsError(f"{_env_name(name)}: {shown} is not a string")
+    return str(value)
+
+
+def _validate(s: Settings) -> Settings:
+    _split_hostport(s.grpc_listen, "grpc_listen")
+    host, port = _split_hostport(s.http_listen, "http_listen")
+    if s.signing_alg not in SIGNING_ALGS:
+        raise SettingsError(f"BROKER_SIGNING_ALG: {s.signing_alg!r} is not one of {', '.join(SIGNING_ALGS)}")
+    if s.log_format not in LOG_FORMATS:
+        raise SettingsError(f"BROKER_LOG_FORMAT: {s.log_format!r} is not one of {', '.join(LOG_FORMATS)}")
+    if s.log_level not in LOG_LEVELS:
+        raise SettingsError(f"BROKER_LOG_LEVEL: {s.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+    if s.default_token_ttl > s.max_token_ttl:
+        raise SettingsError("BROKER_DEFAULT_TOKEN_TTL: must not exceed BROKER_MAX_TOKEN_TTL")
+    if not 1 <= s.max_delegation_depth <= 10:
+        raise SettingsError("BROKER_MAX_DELEGATION_DEPTH: must be between 1 and 10")
+    if s.trust_domain and not all(c.isalnum() or c in ".-_" for c in s.trust_domain):
+        raise SettingsError(f"BROKER_TRUST_DOMAIN: {s.trust_domain!r} is not a trust domain name")
+    issuer = s.issuer or f"http://{host}:{port}"
+    if not issuer.startswith(("https://", "http://")) or issuer.endswith("/"):
+        raise SettingsError(f"BROKER_ISSUER: {issuer!r} must be an http(s) URL without a trailing slash")
+    store_url = s.store_url or f"sqlite:///{(s.data_dir / 'broker.db').resolve()}"
+    return dataclasses.replace(s, issuer=issuer, store_url=store_url)
+
+
+def load_settings(config_file: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from defaults, then the YAML file, then BROKER_* variables."""
+    env = os.environ if environ is None else environ
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            loaded = yaml.safe_load(config_file.read_text())
+        except OSError as exc:
+            raise SettingsError(f"--config: cannot read {config_file}: {exc.strerror}") from None
+        except yaml.YAMLError:
+            raise SettingsError(f"--config: {config_file} is not valid YAML") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise SettingsError(f"--config: {config_file} must hold a mapping of settings")
+        for key, value in loaded.items():
+            if key not in fields:
+                raise SettingsError(f"--config: unknown setting {key!r}")
+            values[key] = _coerce(key, value, fields[key].type)
+    for name, f in fields.items():
+        if name == "issuers":
+            continue
+        raw = env.get(_env_name(name))
+        if raw is not None and raw != "":
+            values[name] = _coerce(name, raw, f.type)
+    return _validate(Settings(**values))

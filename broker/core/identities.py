@@ -1,0 +1,303 @@
+"""Service accounts and AI agents: the model, its validation, and the registry service."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from broker_client.keys import thumbprint
+
+from . import jwk as jwks
+from .clock import Clock
+from .errors import FailedPrecondition, InvalidArgument, NotFound
+
+if TYPE_CHECKING:
+    from ..store.base import Store
+
+ID_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+#: Scopes: printable ASCII without space, quote or backslash (RFC 6749 scope-token).
+SCOPE_PATTERN = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]{1,200}$")
+AUDIENCE_MAX = 512
+TENANT_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62})?$")
+MAX_LIST = 100
+MAX_KEYS = 20
+MAX_BINDINGS = 50
+ADMIN_SCOPE = "broker.admin"
+
+
+class IdentityKind(StrEnum):
+    """What an identity stands for; the value is the token's ``kind`` claim."""
+
+    SERVICE_ACCOUNT = "service_account"
+    AI_AGENT = "ai_agent"
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """Ties an identity to tokens of a trusted external issuer."""
+
+    issuer: str
+    subject: str
+    required_claims: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityKey:
+    """A public key that may sign the identity's self-signed assertions."""
+
+    kid: str
+    jwk: Mapping[str, str]
+    create_time: datetime
+    expire_time: datetime | None = None
+
+    @property
+    def alg(self) -> str:
+        """The one algorithm this key verifies."""
+        return jwks.cached_key(self.jwk)[1]
+
+    def is_active(self, now: datetime) -> bool:
+        """True while the key has not expired."""
+        return self.expire_time is None or now < self.expire_time
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A service account or an AI agent and what it may ask for."""
+
+    id: str
+    kind: IdentityKind
+    tenant: str = ""
+    display_name: str = ""
+    allowed_scopes: tuple[str, ...] = ()
+    allowed_audiences: tuple[str, ...] = ()
+    max_token_ttl: timedelta | None = None
+    bindings: tuple[Binding, ...] = ()
+    public_keys: tuple[IdentityKey, ...] = ()
+    delegable_scopes: tuple[str, ...] = ()
+    disabled: bool = False
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+    etag: str = ""
+
+    def key(self, kid: str) -> IdentityKey | None:
+        """The registered key with this kid, if any."""
+        return next((k for k in self.public_keys if k.kid == kid), None)
+
+
+#: Fields UpdateIdentity may change (update_mask paths).
+MUTABLE_FIELDS = frozenset(
+    {
+        "display_name",
+        "tenant",
+        "allowed_scopes",
+        "allowed_audiences",
+        "max_token_ttl",
+        "bindings",
+        "delegable_scopes",
+        "disabled",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityFilter:
+    """A parsed ListIdentities filter: a conjunction of equality terms."""
+
+    kind: IdentityKind | None = None
+    tenant: str | None = None
+    disabled: bool | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> IdentityFilter:
+        """Parse ``kind=ai_agent tenant=acme disabled=false`` (terms joined by space or AND)."""
+        values: dict[str, Any] = {}
+        terms = [t for t in re.split(r"\s+(?:AND\s+)?", text.strip()) if t]
+        for term in terms:
+            name, sep, value = term.partition("=")
+            if not sep or not value:
+                raise InvalidArgument(f"filter: term {term!r} is not NAME=VALUE")
+            if name == "kind":
+                try:
+                    values["kind"] = IdentityKind(value.lower().replace("-", "_"))
+                except ValueError:
+                    raise InvalidArgument("filter: kind must be service_account or ai_agent") from None
+            elif name == "tenant":
+                values["tenant"] = value
+            elif name == "disabled":
+                if value not in ("true", "false"):
+                    raise InvalidArgument("filter: disabled must be true or false")
+                values["disabled"] = value == "true"
+            else:
+                raise InvalidArgument(f"filter: unknown field {name!r} (kind, tenant, disabled)")
+        return cls(**values)
+
+
+def validate_id(value: str, field_name: str = "id") -> str:
+    """Identity ids are DNS labels (RFC 1123): lowercase, digits, '-', at most 63."""
+    if not ID_PATTERN.match(value):
+        raise InvalidArgument(
+            f"{field_name}: {value[:80]!r} is not a DNS label (lowercase letters, digits and '-', "
+            "1-63 characters, starting and ending with a letter or digit)"
+        )
+    return value
+
+
+def validate_scopes(scopes: Iterable[str], field_name: str) -> tuple[str, ...]:
+    """Each scope is an RFC 6749 scope-token; duplicates are dropped, order kept."""
+    out: list[str] = []
+    for scope in scopes:
+        if not SCOPE_PATTERN.match(scope):
+            raise InvalidArgument(
+                f"{field_name}: {scope[:80]!r} is not a valid scope (1-200 printable ASCII characters, "
+                "no spaces, quotes or backslashes)"
+            )
+        if scope not in out:
+            out.append(scope)
+    if len(out) > MAX_LIST:
+        raise InvalidArgument(f"{field_name}: at most {MAX_LIST} entries")
+    return tuple(out)
+
+
+def validate_audiences(audiences: Iterable[str], field_name: str) -> tuple[str, ...]:
+    """Audiences are non-empty URIs or names without whitespace, at most 512 characters."""
+    out: list[str] = []
+    for aud in audiences:
+        if not aud or len(aud) > AUDIENCE_MAX or any(c.isspace() or ord(c) < 0x21 for c in aud):
+            raise InvalidArgument(f"{field_name}: {aud[:80]!r} is not a valid audience")
+        if aud not in out:
+            out.append(aud)
+    if len(out) > MAX_LIST:
+        raise InvalidArgument(f"{field_name}: at most {MAX_LIST} entries")
+    return tuple(out)
+
+
+def validate_bindings(bindings: Sequence[Binding]) -> tuple[Binding, ...]:
+    """Each binding names an issuer URL and an exact subject."""
+    if len(bindings) > MAX_BINDINGS:
+        raise InvalidArgument(f"bindings: at most {MAX_BINDINGS} entries")
+    for i, b in enumerate(bindings):
+        if not b.issuer.startswith(("https://", "http://")) or len(b.issuer) > 512:
+            raise InvalidArgument(f"bindings[{i}].issuer: must be an http(s) URL")
+        if not b.subject or len(b.subject) > 512:
+            raise InvalidArgument(f"bindings[{i}].subject: must be 1-512 characters")
+        for path, value in b.required_claims.items():
+            if not path or len(path) > 200 or not isinstance(value, str):
+                raise InvalidArgument(f"bindings[{i}].required_claims: bad entry {path[:80]!r}")
+    return tuple(bindings)
+
+
+class IdentityRegistry:
+    """Create, read, update and delete identities, with validation and etags."""
+
+    def __init__(self, store: Store, clock: Clock, *, max_token_ttl: timedelta) -> None:
+        self._store = store
+        self._clock = clock
+        self._max_token_ttl = max_token_ttl
+
+    def _validate(self, identity: Identity) -> Identity:
+        validate_id(identity.id)
+        if identity.tenant and not TENANT_PATTERN.match(identity.tenant):
+            raise InvalidArgument("tenant: lowercase letters, digits, '.', '_' and '-', at most 63")
+        if len(identity.display_name) > 200:
+            raise InvalidArgument("display_name: at most 200 characters")
+        ttl = identity.max_token_ttl
+        if ttl is not None and not (timedelta(seconds=1) <= ttl <= self._max_token_ttl):
+            raise InvalidArgument(
+                f"max_token_ttl: must be between 1s and the broker maximum {int(self._max_token_ttl.total_seconds())}s"
+            )
+        delegable = validate_scopes(identity.delegable_scopes, "delegable_scopes")
+        if delegable and identity.kind is not IdentityKind.AI_AGENT:
+            raise InvalidArgument("delegable_scopes: only AI agents may act on behalf of others")
+        return dataclasses.replace(
+            identity,
+            allowed_scopes=validate_scopes(identity.allowed_scopes, "allowed_scopes"),
+            allowed_audiences=validate_audiences(identity.allowed_audiences, "allowed_audiences"),
+            bindings=validate_bindings(identity.bindings),
+            delegable_scopes=delegable,
+        )
+
+    def create(self, identity: Identity) -> Identity:
+        """Store a new identity; its keys must already be normalised (see ``make_key``)."""
+        now = self._clock.now()
+        if len(identity.public_keys) > MAX_KEYS:
+            raise InvalidArgument(f"public_keys: at most {MAX_KEYS}")
+        if len({k.kid for k in identity.public_keys}) != len(identity.public_keys):
+            raise InvalidArgument("public_keys: duplicate kid")
+        valid = self._validate(identity)
+        return self._store.create_identity(dataclasses.replace(valid, create_time=now, update_time=now))
+
+    def get(self, identity_id: str) -> Identity:
+        """The identity, or NotFound."""
+        validate_id(identity_id)
+        return self._store.get_identity(identity_id)
+
+    def list(self, *, page_size: int, page_token: str, filter_text: str) -> tuple[list[Identity], str]:
+        """One page ordered by id, and the token of the next page ('' at the end)."""
+        if page_size < 0:
+            raise InvalidArgument("page_size: must not be negative")
+        size = min(page_size or 100, 1000)
+        if page_token and not ID_PATTERN.match(page_token):
+            raise InvalidArgument("page_token: not a token this server issued")
+        flt = IdentityFilter.parse(filter_text)
+        items = self._store.list_identities(after=page_token, limit=size + 1, flt=flt)
+        if len(items) > size:
+            return items[:size], items[size - 1].id
+        return items, ""
+
+    def update(self, identity_id: str, changes: Mapping[str, Any], *, etag: str = "") -> Identity:
+        """Apply ``changes`` (field -> new value); a non-empty etag must match the stored one."""
+        if not changes:
+            raise InvalidArgument("update_mask: name at least one field")
+        unknown = sorted(set(changes) - MUTABLE_FIELDS)
+        if unknown:
+            raise InvalidArgument(f"update_mask: cannot update {', '.join(unknown)}")
+        current = self.get(identity_id)
+        updated = self._validate(dataclasses.replace(current, **changes, update_time=self._clock.now()))
+        return self._store.update_identity(updated, expected_etag=etag or current.etag)
+
+    def delete(self, identity_id: str, *, etag: str = "") -> None:
+        """Remove the identity; a non-empty etag must match."""
+        validate_id(identity_id)
+        self._store.delete_identity(identity_id, expected_etag=etag or None)
+
+    def add_key(self, identity_id: str, key: IdentityKey) -> Identity:
+        """Register one more public key on the identity."""
+        current = self.get(identity_id)
+        if current.key(key.kid) is not None:
+            raise FailedPrecondition(f"public_keys: kid {key.kid!r} is already registered on {identity_id!r}")
+        if len(current.public_keys) >= MAX_KEYS:
+            raise FailedPrecondition(f"public_keys: {identity_id!r} already has {MAX_KEYS} keys")
+        updated = dataclasses.replace(current, public_keys=(*current.public_keys, key), update_time=self._clock.now())
+        return self._store.update_identity(updated, expected_etag=current.etag)
+
+    def remove_key(self, identity_id: str, kid: str) -> Identity:
+        """Unregister the key with this kid."""
+        current = self.get(identity_id)
+        if current.key(kid) is None:
+            raise NotFound(f"identity {identity_id!r} has no key {kid[:80]!r}")
+        keys = tuple(k for k in current.public_keys if k.kid != kid)
+        updated = dataclasses.replace(current, public_keys=keys, update_time=self._clock.now())
+        return self._store.update_identity(updated, expected_etag=current.etag)
+
+    def make_key(self, text: str, *, kid: str = "", expire_time: datetime | None = None) -> IdentityKey:
+        """Parse a PEM or JWK public key into a normalised IdentityKey."""
+        public = jwks.parse_public_key(text)
+        jwk = jwks.public_jwk(public)
+        kid = kid or thumbprint(jwk)
+        if not re.match(r"^[A-Za-z0-9._-]{1,128}$", kid):
+            raise InvalidArgument("kid: 1-128 characters of letters, digits, '.', '_' or '-'")
+        now = self._clock.now()
+        if expire_time is not None and expire_time <= now:
+            raise InvalidArgument("expire_time: must be in the future")
+        return IdentityKey(kid=kid, jwk=jwk, create_time=now, expire_time=expire_time)
+
+
+def jwk_json(key: IdentityKey) -> str:
+    """The key's JWK as JSON text, with its kid and alg."""
+    return json.dumps({**key.jwk, "kid": key.kid, "alg": key.alg, "use": "sig"}, sort_keys=True)

@@ -1,0 +1,252 @@
+"""THE token core: mint and verify the broker's JWTs, one path for machines, agents and people.
+
+Verification is signature first, then policy, with the clock injected:
+
+1. ``jws.parse`` with the broker's algorithm allow-list (size and JSON limits there);
+2. the kid must name a key published in the keyring, and the alg must be that key's;
+3. the signature is checked with the key's PyJWT algorithm object;
+4. only then are the claims read: iss, aud, exp/nbf/iat against ``now`` with a leeway,
+   typ, and revocation.
+
+Every failure is one opaque ``Unauthenticated("invalid token")`` for the caller; the
+reason rides in ``detail`` for the log and the audit record.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from . import jws
+from .clock import Clock
+from .errors import Unauthenticated
+from .keys import ALGORITHMS, Keyring
+
+ACCESS_TOKEN_TYP = "at+jwt"
+JWT_TYP = "JWT"
+TOKEN_TYPE_ACCESS = "urn:ietf:params:oauth:token-type:access_token"
+TOKEN_TYPE_JWT = "urn:ietf:params:oauth:token-type:jwt"
+DEFAULT_LEEWAY = timedelta(seconds=30)
+
+RevocationCheck = Callable[[str, datetime], bool]
+
+
+def invalid(detail: str) -> Unauthenticated:
+    """The one error a caller sees for a bad token."""
+    return Unauthenticated("invalid token", detail=detail)
+
+
+def _numeric(claims: Mapping[str, Any], name: str, *, required: bool) -> int | None:
+    value = claims.get(name)
+    if value is None:
+        if required:
+            raise invalid(f"missing {name}")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise invalid(f"{name} is not a number")
+    return int(value)
+
+
+def check_times(
+    claims: Mapping[str, Any], now: datetime, leeway: timedelta, *, error: Callable[[str], Exception] = invalid
+) -> datetime:
+    """Check exp (required), nbf and iat against ``now`` ± leeway; return exp."""
+    try:
+        exp = _numeric(claims, "exp", required=True)
+        nbf = _numeric(claims, "nbf", required=False)
+        iat = _numeric(claims, "iat", required=False)
+    except Unauthenticated as exc:
+        raise error(exc.detail or "bad time claim") from None
+    ts = now.timestamp()
+    slack = leeway.total_seconds()
+    assert exp is not None
+    if exp <= ts - slack:
+        raise error("expired")
+    if nbf is not None and nbf > ts + slack:
+        raise error("not yet valid (nbf)")
+    if iat is not None and iat > ts + slack:
+        raise error("issued in the future (iat)")
+    return datetime.fromtimestamp(exp, UTC)
+
+
+def audiences_of(claims: Mapping[str, Any]) -> tuple[str, ...]:
+    """The aud claim as a tuple (it may be a string or a list of strings)."""
+    aud = claims.get("aud")
+    if isinstance(aud, str):
+        return (aud,)
+    if isinstance(aud, list) and all(isinstance(a, str) for a in aud):
+        return tuple(aud)
+    return ()
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    """The verified claims of a broker token."""
+
+    claims: Mapping[str, Any]
+
+    @property
+    def subject(self) -> str:
+        return str(self.claims["sub"])
+
+    @property
+    def jti(self) -> str:
+        return str(self.claims["jti"])
+
+    @property
+    def client_id(self) -> str:
+        return str(self.claims.get("client_id", ""))
+
+    @property
+    def kind(self) -> str:
+        return str(self.claims.get("kind", ""))
+
+    @property
+    def tenant(self) -> str:
+        return str(self.claims.get("tenant", ""))
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        scope = self.claims.get("scope", "")
+        return tuple(scope.split()) if isinstance(scope, str) else ()
+
+    @property
+    def audiences(self) -> tuple[str, ...]:
+        return audiences_of(self.claims)
+
+    @property
+    def expires_at(self) -> datetime:
+        return datetime.fromtimestamp(int(self.claims["exp"]), UTC)
+
+    @property
+    def act(self) -> Mapping[str, Any] | None:
+        act = self.claims.get("act")
+        return act if isinstance(act, dict) else None
+
+
+@dataclass(frozen=True, slots=True)
+class MintedToken:
+    """A freshly signed token and what it says."""
+
+    token: str
+    jti: str
+    expires_at: datetime
+    claims: Mapping[str, Any]
+
+
+class TokenCore:
+    """Mints and verifies the broker's tokens with its keyring."""
+
+    def __init__(
+        self,
+        keyring: Keyring,
+        clock: Clock,
+        *,
+        issuer: str,
+        leeway: timedelta = DEFAULT_LEEWAY,
+        is_revoked: RevocationCheck | None = None,
+    ) -> None:
+        self._keyring = keyring
+        self._clock = clock
+        self.issuer = issuer
+        self._leeway = leeway
+        self._is_revoked = is_revoked
+        self._algorithms = frozenset(ALGORITHMS)
+        self._headers: dict[tuple[str, str], str] = {}
+
+    def _header(self, kid: str, alg: str, typ: str) -> str:
+        key = (kid, typ)
+        header = self._headers.get(key)
+        if header is None:
+            header = jws.encode_json({"alg": alg, "kid": kid, "typ": typ})
+            self._headers[key] = header
+        return header
+
+    def mint(
+        self,
+        *,
+        subject: str,
+        client_id: str,
+        kind: str,
+        tenant: str,
+        scopes: Sequence[str],
+        audiences: Sequence[str],
+        ttl: timedelta,
+        act: Mapping[str, Any] | None = None,
+        typ: str = ACCESS_TOKEN_TYP,
+        not_after: datetime | None = None,
+    ) -> MintedToken:
+        """Sign a token for ``subject``; exp is now+ttl, never later than ``not_after``."""
+        now = self._clock.now()
+        key = self._keyring.signing_key(now)
+        iat = int(now.timestamp())
+        exp = iat + max(1, int(ttl.total_seconds()))
+        if not_after is not None:
+            exp = min(exp, int(not_after.timestamp()))
+        jti = secrets.token_urlsafe(16)
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": subject,
+            "aud": audiences[0] if len(audiences) == 1 else list(audiences),
+            "exp": exp,
+            "iat": iat,
+            "nbf": iat,
+            "jti": jti,
+            "scope": " ".join(scopes),
+            "client_id": client_id,
+            "kind": kind,
+            "tenant": tenant,
+        }
+        if act is not None:
+            claims["act"] = act
+        signing_input = f"{self._header(key.kid, key.alg, typ)}.{jws.encode_json(claims)}"
+        signature = ALGORITHMS[key.alg].sign(signing_input.encode("ascii"), key.private)
+        return MintedToken(
+            token=f"{signing_input}.{jws.b64encode(signature)}",
+            jti=jti,
+            expires_at=datetime.fromtimestamp(exp, UTC),
+            claims=claims,
+        )
+
+    def verify_signature(self, parsed: jws.ParsedJws) -> None:
+        """Check a parsed token's signature against the broker's published keys."""
+        kid = parsed.kid
+        if kid is None:
+            raise invalid("missing kid")
+        key = self._keyring.verification_key(kid, self._clock.now())
+        if key is None:
+            raise invalid("unknown kid")
+        if parsed.alg != key.alg:
+            raise invalid("alg does not match the key")
+        if not ALGORITHMS[key.alg].verify(parsed.signing_input, key.public, parsed.signature):
+            raise invalid("bad signature")
+
+    def verify(self, token: str, *, audience: str | None) -> AccessClaims:
+        """Verify a broker token; ``audience`` (None: any) must be in its aud."""
+        parsed = jws.parse(token, algorithms=self._algorithms)
+        return self.verify_parsed(parsed, audience=audience)
+
+    def verify_parsed(self, parsed: jws.ParsedJws, *, audience: str | None) -> AccessClaims:
+        """Like ``verify``, for a token already parsed once by the caller."""
+        if parsed.header.get("typ") not in (ACCESS_TOKEN_TYP, JWT_TYP):
+            raise invalid("typ is not at+jwt or JWT")
+        self.verify_signature(parsed)
+        claims = parsed.claims
+        if claims.get("iss") != self.issuer:
+            raise invalid("wrong issuer")
+        now = self._clock.now()
+        check_times(claims, now, self._leeway)
+        for name in ("sub", "jti"):
+            if not isinstance(claims.get(name), str) or not claims[name]:
+                raise invalid(f"missing {name}")
+        auds = audiences_of(claims)
+        if not auds:
+            raise invalid("missing aud")
+        if audience is not None and audience not in auds:
+            raise invalid("token is not for this audience")
+        if self._is_revoked is not None and self._is_revoked(str(claims["jti"]), now):
+            raise invalid("revoked")
+        return AccessClaims(claims)

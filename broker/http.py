@@ -1,0 +1,73 @@
+"""The HTTP listener: what a standard JWT/OIDC library needs, metrics and health.
+
+- ``/.well-known/jwks.json``             the published signing keys (NEXT, CURRENT, PREVIOUS)
+- ``/.well-known/openid-configuration``  issuer and jwks_uri (RFC 8414 / OIDC discovery)
+- ``/metrics``                           Prometheus
+- ``/healthz``                           the process is up
+- ``/readyz``                            the store answers and a signing key is active
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from .core.clock import Clock
+from .core.errors import BrokerError
+from .core.keys import ALGORITHMS, Keyring
+
+
+def build_app(
+    *,
+    issuer: str,
+    keyring: Keyring,
+    clock: Clock,
+    registry: CollectorRegistry,
+    ping_store: Callable[[], None],
+    jwks_cache_ttl: timedelta,
+) -> web.Application:
+    """The aiohttp application of the HTTP listener."""
+    cache = f"public, max-age={int(jwks_cache_ttl.total_seconds())}"
+    discovery = {
+        "issuer": issuer,
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "id_token_signing_alg_values_supported": sorted(ALGORITHMS),
+        "token_endpoint_auth_signing_alg_values_supported": sorted(ALGORITHMS),
+        "grant_types_supported": ["urn:ietf:params:oauth:grant-type:token-exchange"],
+        "response_types_supported": ["token"],
+        "subject_types_supported": ["public"],
+    }
+
+    async def jwks(_: web.Request) -> web.Response:
+        return web.json_response(keyring.jwks(clock.now()), headers={"Cache-Control": cache})
+
+    async def openid_configuration(_: web.Request) -> web.Response:
+        return web.json_response(discovery, headers={"Cache-Control": cache})
+
+    async def metrics(_: web.Request) -> web.Response:
+        body = await asyncio.to_thread(generate_latest, registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        try:
+            await asyncio.to_thread(ping_store)
+            keyring.signing_key(clock.now())
+        except BrokerError as exc:
+            return web.json_response({"status": "unavailable", "reason": exc.message}, status=503)
+        return web.json_response({"status": "ready"})
+
+    app = web.Application()
+    app.router.add_get("/.well-known/jwks.json", jwks)
+    app.router.add_get("/.well-known/openid-configuration", openid_configuration)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app

@@ -1,0 +1,57 @@
+"""structlog set-up: the one global the broker keeps, with a reset for tests.
+
+Every log line is one JSON object (or a console line) carrying the request id bound
+for the current RPC. Token-shaped strings are masked by a last-chance processor, so a
+careless ``log.info(token=...)`` still never writes a credential.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, str):
+        return _JWT.sub("[token]", value)
+    return value
+
+
+def mask_tokens(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Replace anything shaped like a JWT in string values with ``[token]``."""
+    for key, value in event.items():
+        event[key] = _mask(value)
+    return event
+
+
+def configure(*, fmt: str = "json", level: str = "info") -> None:
+    """Configure structlog for the daemon (idempotent)."""
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            mask_tokens,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def reset() -> None:
+    """Back to structlog's defaults (tests)."""
+    structlog.reset_defaults()

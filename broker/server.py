@@ -1,0 +1,238 @@
+"""Assembly only: store -> core services -> gRPC + HTTP listeners -> (scheduler).
+
+``build`` wires the object graph from one frozen Settings (synchronous, usable from
+tests); ``serve`` runs it until SIGTERM/SIGINT and shuts down gracefully: health goes
+NOT_SERVING, in-flight RPCs get ``shutdown_grace`` to finish, then the store closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import structlog
+from aiohttp import web
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry
+from sqlalchemy.engine import make_url
+
+from broker_client.v1 import (
+    audit_pb2,
+    audit_pb2_grpc,
+    auth_pb2,
+    auth_pb2_grpc,
+    identity_pb2,
+    identity_pb2_grpc,
+    issuer_pb2,
+    issuer_pb2_grpc,
+    secret_pb2,
+    secret_pb2_grpc,
+    token_pb2,
+    token_pb2_grpc,
+)
+
+from . import __version__, http, logs
+from .api.audit import AuditServicer
+from .api.auth import Authenticator
+from .api.handler import ApiContext, RpcMetrics
+from .api.identity import IdentityServicer
+from .api.token import TokenServicer
+from .bootstrap import ensure_admin
+from .config import Settings
+from .core.attestation import AssertionVerifier
+from .core.audit import Auditor
+from .core.clock import Clock, SystemClock
+from .core.errors import BrokerError
+from .core.exchange import TokenExchange
+from .core.identities import IdentityRegistry
+from .core.keys import Keyring
+from .core.tokens import TokenCore
+from .store.sealing import Sealer, load_or_create_kek
+from .store.sql import SqlStore
+
+_log = structlog.get_logger("broker.server")
+
+SERVICE_NAMES = tuple(
+    module.DESCRIPTOR.services_by_name[name].full_name
+    for module, name in (
+        (token_pb2, "TokenService"),
+        (identity_pb2, "IdentityService"),
+        (issuer_pb2, "IssuerService"),
+        (secret_pb2, "SecretService"),
+        (auth_pb2, "AuthService"),
+        (auth_pb2, "UserService"),
+        (audit_pb2, "AuditService"),
+    )
+)
+
+
+@dataclass
+class Broker:
+    """The assembled daemon: every long-lived object, built once from Settings."""
+
+    settings: Settings
+    clock: Clock
+    store: SqlStore
+    keyring: Keyring
+    tokens: TokenCore
+    registry: IdentityRegistry
+    auditor: Auditor
+    exchange: TokenExchange
+    metrics_registry: CollectorRegistry
+    admin_key_created: bool
+
+
+def build(settings: Settings, clock: Clock | None = None) -> Broker:
+    """Wire store -> core services from settings (no listeners yet)."""
+    clock = clock or SystemClock()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    sealer = Sealer(load_or_create_kek(settings.kek or None, settings.kek_file))
+    store = SqlStore(settings.store_url, sealer)
+    store.migrate()
+    keyring = Keyring(store, clock, alg=settings.signing_alg, max_token_ttl=settings.max_token_ttl)
+    keyring.ensure_initial_key()
+    tokens = TokenCore(keyring, clock, issuer=settings.issuer, is_revoked=store.is_token_revoked)
+    registry = IdentityRegistry(store, clock, max_token_ttl=settings.max_token_ttl)
+    auditor = Auditor(store, clock)
+    assertions = AssertionVerifier(registry.get, clock, audience=settings.issuer, consume_jti=store.consume_jti)
+    exchange = TokenExchange(
+        tokens,
+        assertions,
+        registry.get,
+        auditor,
+        clock,
+        max_ttl=settings.max_token_ttl,
+        default_ttl=settings.default_token_ttl,
+        trust_domain=settings.trust_domain,
+        max_delegation_depth=settings.max_delegation_depth,
+    )
+    created = ensure_admin(registry, settings.admin_key_file)
+    return Broker(
+        settings=settings,
+        clock=clock,
+        store=store,
+        keyring=keyring,
+        tokens=tokens,
+        registry=registry,
+        auditor=auditor,
+        exchange=exchange,
+        metrics_registry=CollectorRegistry(),
+        admin_key_created=created,
+    )
+
+
+def _unimplemented(servicer_class: Any) -> Any:
+    """An instance of a generated servicer base class, whose every RPC is UNIMPLEMENTED."""
+    return servicer_class()
+
+
+def _grpc_server(broker: Broker, health_servicer: health.aio.HealthServicer) -> grpc.aio.Server:
+    api = ApiContext(auth=Authenticator(broker.tokens), metrics=RpcMetrics(broker.metrics_registry))
+    server = grpc.aio.server(
+        options=[("grpc.max_receive_message_length", 1 << 20), ("grpc.so_reuseport", 0)],
+    )
+    token_pb2_grpc.add_TokenServiceServicer_to_server(
+        TokenServicer(api, broker.exchange, broker.tokens, broker.keyring, broker.store, broker.auditor, broker.clock),
+        server,
+    )
+    identity_pb2_grpc.add_IdentityServiceServicer_to_server(
+        IdentityServicer(api, broker.registry, broker.auditor), server
+    )
+    audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(api, broker.auditor), server)
+    # Declared in the API, not built yet: the generated bases answer UNIMPLEMENTED.
+    issuer_pb2_grpc.add_IssuerServiceServicer_to_server(_unimplemented(issuer_pb2_grpc.IssuerServiceServicer), server)
+    secret_pb2_grpc.add_SecretServiceServicer_to_server(_unimplemented(secret_pb2_grpc.SecretServiceServicer), server)
+    auth_pb2_grpc.add_AuthServiceServicer_to_server(_unimplemented(auth_pb2_grpc.AuthServiceServicer), server)
+    auth_pb2_grpc.add_UserServiceServicer_to_server(_unimplemented(auth_pb2_grpc.UserServiceServicer), server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        server,
+    )
+    return server
+
+
+def _redacted(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a SQLAlchemy URL (vault://...)
+        return url.rsplit("@", maxsplit=1)[-1]
+
+
+def _banner(broker: Broker) -> str:
+    s = broker.settings
+    key_note = "created now; keep it secret" if broker.admin_key_created else "existing"
+    return "\n".join(
+        [
+            f"identity broker {__version__} serving",
+            f"  gRPC       {s.grpc_listen}",
+            f"  HTTP       http://{s.http_listen}  (JWKS at {s.issuer}/.well-known/jwks.json)",
+            f"  issuer     {s.issuer}",
+            f"  store      {_redacted(s.store_url)}",
+            f"  admin key  {s.admin_key_file} ({key_note})",
+        ]
+    )
+
+
+async def serve(broker: Broker) -> None:
+    """Run an assembled broker until SIGTERM or SIGINT."""
+    settings = broker.settings
+    health_servicer = health.aio.HealthServicer()
+    server = _grpc_server(broker, health_servicer)
+    if server.add_insecure_port(settings.grpc_listen) == 0:
+        raise OSError(f"cannot listen on {settings.grpc_listen} (gRPC)")
+    app = http.build_app(
+        issuer=settings.issuer,
+        keyring=broker.keyring,
+        clock=broker.clock,
+        registry=broker.metrics_registry,
+        ping_store=broker.store.ping,
+        jwks_cache_ttl=settings.jwks_cache_ttl,
+    )
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    host, _, port = settings.http_listen.rpartition(":")
+    await web.TCPSite(runner, host, int(port)).start()
+    await server.start()
+    for name in ("", *SERVICE_NAMES):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    print(_banner(broker), flush=True)
+    _log.info("serving", grpc=settings.grpc_listen, http=settings.http_listen, issuer=settings.issuer)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+    _log.info("shutting down", grace_seconds=settings.shutdown_grace.total_seconds())
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(settings.shutdown_grace.total_seconds())
+    await runner.cleanup()
+    await asyncio.to_thread(broker.store.close)
+    _log.info("stopped")
+
+
+def run(settings: Settings) -> int:
+    """Entry point for ``broker serve``; returns the exit status.
+
+    Start-up failures (a bad key-encryption key, an unreachable or too-new store, a
+    port in use) end with one line on stderr and status 1.
+    """
+    logs.configure(fmt=settings.log_format, level=settings.log_level)
+    try:
+        broker = build(settings)
+    except (OSError, ValueError, BrokerError) as exc:
+        print(f"broker: {exc}", file=sys.stderr)
+        return 1
+    try:
+        asyncio.run(serve(broker))
+    except OSError as exc:
+        print(f"broker: {exc}", file=sys.stderr)
+        return 1
+    return 0

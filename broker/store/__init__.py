@@ -1,0 +1,1 @@
+"""Persistence: one Store protocol (base.py), SQL (SQLite, Postgres) and Vault backends."""

@@ -1,0 +1,54 @@
+"""Generated protocol buffer code."""
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import descriptor_pool as _descriptor_pool
+from google.protobuf import runtime_version as _runtime_version
+from google.protobuf import symbol_database as _symbol_database
+from google.protobuf.internal import builder as _builder
+_runtime_version.ValidateProtobufRuntimeVersion(_runtime_version.Domain.PUBLIC, 5, 29, 0, '', 'broker/v1/auth.proto')
+_sym_db = _symbol_database.Default()
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14broker/v1/auth.proto\x12\tbroker.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto"O\n\x0cLoginRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x0b\n\x03otp\x18\x03 \x01(\t\x12\x0e\n\x06scopes\x18\x04 \x03(\t"\xa4\x01\n\rLoginResponse\x12\x14\n\x0caccess_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12.\n\nexpires_at\x18\x03 \x01(\x0b2\x1a.google.protobuf.Timestamp\x126\n\x12refresh_expires_at\x18\x04 \x01(\x0b2\x1a.google.protobuf.Timestamp",\n\x13RefreshTokenRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t"\xab\x01\n\x14RefreshTokenResponse\x12\x14\n\x0caccess_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12.\n\nexpires_at\x18\x03 \x01(\x0b2\x1a.google.protobuf.Timestamp\x126\n\x12refresh_expires_at\x18\x04 \x01(\x0b2\x1a.google.protobuf.Timestamp"&\n\rLogoutRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t"\x10\n\x0eLogoutResponse"\xed\x01\n\x04User\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x14\n\x0cdisplay_name\x18\x02 \x01(\t\x12\x0e\n\x06tenant\x18\x03 \x01(\t\x12\x16\n\x0eallowed_scopes\x18\x04 \x03(\t\x12\x10\n\x08disabled\x18\x05 \x01(\x08\x12\x13\n\x0bmfa_enabled\x18\x06 \x01(\x08\x12/\n\x0bcreate_time\x18\x07 \x01(\x0b2\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b2\x1a.google.protobuf.Timestamp\x12\x0c\n\x04etag\x18\t \x01(\t"D\n\x11CreateUserRequest\x12\x1d\n\x04user\x18\x01 \x01(\x0b2\x0f.broker.v1.User\x12\x10\n\x08password\x18\x02 \x01(\t"3\n\x12CreateUserResponse\x12\x1d\n\x04user\x18\x01 \x01(\x0b2\x0f.broker.v1.User""\n\x0eGetUserRequest\x12\x10\n\x08username\x18\x01 \x01(\t"0\n\x0fGetUserResponse\x12\x1d\n\x04user\x18\x01 \x01(\x0b2\x0f.broker.v1.User"9\n\x10ListUsersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t"L\n\x11ListUsersResponse\x12\x1e\n\x05users\x18\x01 \x03(\x0b2\x0f.broker.v1.User\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t"u\n\x11UpdateUserRequest\x12\x1d\n\x04user\x18\x01 \x01(\x0b2\x0f.broker.v1.User\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b2\x1a.google.protobuf.FieldMask\x12\x10\n\x08password\x18\x03 \x01(\t"3\n\x12UpdateUserResponse\x12\x1d\n\x04user\x18\x01 \x01(\x0b2\x0f.broker.v1.User"%\n\x11DeleteUserRequest\x12\x10\n\x08username\x18\x01 \x01(\t"\x14\n\x12DeleteUserResponse2\xd9\x01\n\x0bAuthService\x12:\n\x05Login\x12\x17.broker.v1.LoginRequest\x1a\x18.broker.v1.LoginResponse\x12O\n\x0cRefreshToken\x12\x1e.broker.v1.RefreshTokenRequest\x1a\x1f.broker.v1.RefreshTokenResponse\x12=\n\x06Logout\x12\x18.broker.v1.LogoutRequest\x1a\x19.broker.v1.LogoutResponse2\xf8\x02\n\x0bUserService\x12I\n\nCreateUser\x12\x1c.broker.v1.CreateUserRequest\x1a\x1d.broker.v1.CreateUserResponse\x12@\n\x07GetUser\x12\x19.broker.v1.GetUserRequest\x1a\x1a.broker.v1.GetUserResponse\x12F\n\tListUsers\x12\x1b.broker.v1.ListUsersRequest\x1a\x1c.broker.v1.ListUsersResponse\x12I\n\nUpdateUser\x12\x1c.broker.v1.UpdateUserRequest\x1a\x1d.broker.v1.UpdateUserResponse\x12I\n\nDeleteUser\x12\x1c.broker.v1.DeleteUserRequest\x1a\x1d.broker.v1.DeleteUserResponseb\x06proto3')
+_globals = globals()
+_builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
+_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'broker.v1.auth_pb2', _globals)
+if not _descriptor._USE_C_DESCRIPTORS:
+    DESCRIPTOR._loaded_options = None
+    _globals['_LOGINREQUEST']._serialized_start = 102
+    _globals['_LOGINREQUEST']._serialized_end = 181
+    _globals['_LOGINRESPONSE']._serialized_start = 184
+    _globals['_LOGINRESPONSE']._serialized_end = 348
+    _globals['_REFRESHTOKENREQUEST']._serialized_start = 350
+    _globals['_REFRESHTOKENREQUEST']._serialized_end = 394
+    _globals['_REFRESHTOKENRESPONSE']._serialized_start = 397
+    _globals['_REFRESHTOKENRESPONSE']._serialized_end = 568
+    _globals['_LOGOUTREQUEST']._serialized_start = 570
+    _globals['_LOGOUTREQUEST']._serialized_end = 608
+    _globals['_LOGOUTRESPONSE']._serialized_start = 610
+    _globals['_LOGOUTRESPONSE']._serialized_end = 626
+    _globals['_USER']._serialized_start = 629
+    _globals['_USER']._serialized_end = 866
+    _globals['_CREATEUSERREQUEST']._serialized_start = 868
+    _globals['_CREATEUSERREQUEST']._serialized_end = 936
+    _globals['_CREATEUSERRESPONSE']._serialized_start = 938
+    _globals['_CREATEUSERRESPONSE']._serialized_end = 989
+    _globals['_GETUSERREQUEST']._serialized_start = 991
+    _globals['_GETUSERREQUEST']._serialized_end = 1025
+    _globals['_GETUSERRESPONSE']._serialized_start = 1027
+    _globals['_GETUSERRESPONSE']._serialized_end = 1075
+    _globals['_LISTUSERSREQUEST']._serialized_start = 1077
+    _globals['_LISTUSERSREQUEST']._serialized_end = 1134
+    _globals['_LISTUSERSRESPONSE']._serialized_start = 1136
+    _globals['_LISTUSERSRESPONSE']._serialized_end = 1212
+    _globals['_UPDATEUSERREQUEST']._serialized_start = 1214
+    _globals['_UPDATEUSERREQUEST']._serialized_end = 1331
+    _globals['_UPDATEUSERRESPONSE']._serialized_start = 1333
+    _globals['_UPDATEUSERRESPONSE']._serialized_end = 1384
+    _globals['_DELETEUSERREQUEST']._serialized_start = 1386
+    _globals['_DELETEUSERREQUEST']._serialized_end = 1423
+    _globals['_DELETEUSERRESPONSE']._serialized_start = 1425
+    _globals['_DELETEUSERRESPONSE']._serialized_end = 1445
+    _globals['_AUTHSERVICE']._serialized_start = 1448
+    _globals['_AUTHSERVICE']._serialized_end = 1665
+    _globals['_USERSERVICE']._serialized_start = 1668
+    _globals['_USERSERVICE']._serialized_end = 2044

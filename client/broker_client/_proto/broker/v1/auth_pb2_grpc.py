@@ -1,0 +1,154 @@
+"""Client and server classes corresponding to protobuf-defined services."""
+import grpc
+import warnings
+from ...broker.v1 import auth_pb2 as broker_dot_v1_dot_auth__pb2
+GRPC_GENERATED_VERSION = '1.71.2'
+GRPC_VERSION = grpc.__version__
+_version_not_supported = False
+try:
+    from grpc._utilities import first_version_is_lower
+    _version_not_supported = first_version_is_lower(GRPC_VERSION, GRPC_GENERATED_VERSION)
+except ImportError:
+    _version_not_supported = True
+if _version_not_supported:
+    raise RuntimeError(f'The grpc package installed is at version {GRPC_VERSION},' + f' but the generated code in broker/v1/auth_pb2_grpc.py depends on' + f' grpcio>={GRPC_GENERATED_VERSION}.' + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}' + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.')
+
+class AuthServiceStub(object):
+    """AuthService logs people in on the same token core as machines.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Login = channel.unary_unary('/broker.v1.AuthService/Login', request_serializer=broker_dot_v1_dot_auth__pb2.LoginRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.LoginResponse.FromString, _registered_method=True)
+        self.RefreshToken = channel.unary_unary('/broker.v1.AuthService/RefreshToken', request_serializer=broker_dot_v1_dot_auth__pb2.RefreshTokenRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.RefreshTokenResponse.FromString, _registered_method=True)
+        self.Logout = channel.unary_unary('/broker.v1.AuthService/Logout', request_serializer=broker_dot_v1_dot_auth__pb2.LogoutRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.LogoutResponse.FromString, _registered_method=True)
+
+class AuthServiceServicer(object):
+    """AuthService logs people in on the same token core as machines.
+    """
+
+    def Login(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefreshToken(self, request, context):
+        """RefreshToken swaps a refresh token for a new pair; the old one dies, and
+        reuse of a dead one revokes its whole family.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Logout(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+def add_AuthServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {'Login': grpc.unary_unary_rpc_method_handler(servicer.Login, request_deserializer=broker_dot_v1_dot_auth__pb2.LoginRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.LoginResponse.SerializeToString), 'RefreshToken': grpc.unary_unary_rpc_method_handler(servicer.RefreshToken, request_deserializer=broker_dot_v1_dot_auth__pb2.RefreshTokenRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.RefreshTokenResponse.SerializeToString), 'Logout': grpc.unary_unary_rpc_method_handler(servicer.Logout, request_deserializer=broker_dot_v1_dot_auth__pb2.LogoutRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.LogoutResponse.SerializeToString)}
+    generic_handler = grpc.method_handlers_generic_handler('broker.v1.AuthService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('broker.v1.AuthService', rpc_method_handlers)
+
+class AuthService(object):
+    """AuthService logs people in on the same token core as machines.
+    """
+
+    @staticmethod
+    def Login(request, target, options=(), channel_credentials=None, call_credentials=None, insecure=False, compression=None, wait_for_ready=None, timeout=None, metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/broker.v1.AuthService/Login', broker_dot_v1_dot_auth__pb2.LoginRequest.SerializeToString, broker_dot_v1_dot_auth__pb2.LoginResponse.FromString, options, channel_credentials, insecure, call_credentials, compression, wait_for_ready, timeout, metadata, _registered_method=True)
+
+    @staticmethod
+    def RefreshToken(request, target, options=(), channel_credentials=None, call_credentials=None, insecure=False, compression=None, wait_for_ready=None, timeout=None, metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/broker.v1.AuthService/RefreshToken', broker_dot_v1_dot_auth__pb2.RefreshTokenRequest.SerializeToString, broker_dot_v1_dot_auth__pb2.RefreshTokenResponse.FromString, options, channel_credentials, insecure, call_credentials, compression, wait_for_ready, timeout, metadata, _registered_method=True)
+
+    @staticmethod
+    def Logout(request, target, options=(), channel_credentials=None, call_credentials=None, insecure=False, compression=None, wait_for_ready=None, timeout=None, metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/broker.v1.AuthService/Logout', broker_dot_v1_dot_auth__pb2.LogoutRequest.SerializeToString, broker_dot_v1_dot_auth__pb2.LogoutResponse.FromString, options, channel_credentials, insecure, call_credentials, compression, wait_for_ready, timeout, metadata, _registered_method=True)
+
+class UserServiceStub(object):
+    """UserService manages people. Needs scope broker.admin.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.CreateUser = channel.unary_unary('/broker.v1.UserService/CreateUser', request_serializer=broker_dot_v1_dot_auth__pb2.CreateUserRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.CreateUserResponse.FromString, _registered_method=True)
+        self.GetUser = channel.unary_unary('/broker.v1.UserService/GetUser', request_serializer=broker_dot_v1_dot_auth__pb2.GetUserRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.GetUserResponse.FromString, _registered_method=True)
+        self.ListUsers = channel.unary_unary('/broker.v1.UserService/ListUsers', request_serializer=broker_dot_v1_dot_auth__pb2.ListUsersRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.ListUsersResponse.FromString, _registered_method=True)
+        self.UpdateUser = channel.unary_unary('/broker.v1.UserService/UpdateUser', request_serializer=broker_dot_v1_dot_auth__pb2.UpdateUserRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.UpdateUserResponse.FromString, _registered_method=True)
+        self.DeleteUser = channel.unary_unary('/broker.v1.UserService/DeleteUser', request_serializer=broker_dot_v1_dot_auth__pb2.DeleteUserRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.DeleteUserResponse.FromString, _registered_method=True)
+
+class UserServiceServicer(object):
+    """UserService manages people. Needs scope broker.admin.
+    """
+
+    def CreateUser(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetUser(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListUsers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateUser(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteUser(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+def add_UserServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {'CreateUser': grpc.unary_unary_rpc_method_handler(servicer.CreateUser, request_deserializer=broker_dot_v1_dot_auth__pb2.CreateUserRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.CreateUserResponse.SerializeToString), 'GetUser': grpc.unary_unary_rpc_method_handler(servicer.GetUser, request_deserializer=broker_dot_v1_dot_auth__pb2.GetUserRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.GetUserResponse.SerializeToString), 'ListUsers': grpc.unary_unary_rpc_method_handler(servicer.ListUsers, request_deserializer=broker_dot_v1_dot_auth__pb2.ListUsersRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.ListUsersResponse.SerializeToString), 'UpdateUser': grpc.unary_unary_rpc_method_handler(servicer.UpdateUser, request_deserializer=broker_dot_v1_dot_auth__pb2.UpdateUserRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.UpdateUserResponse.SerializeToString), 'DeleteUser': grpc.unary_unary_rpc_method_handler(servicer.DeleteUser, request_deserializer=broker_dot_v1_dot_auth__pb2.DeleteUserRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.DeleteUserResponse.SerializeToString)}
+    generic_handler = grpc.method_handlers_generic_handler('broker.v1.UserService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('broker.v1.UserService', rpc_method_handlers)
+
+class UserService(object):
+    """UserService manages people. Needs scope broker.admin.
+    """
+
+    @staticmethod
+    def CreateUser(request, target, options=(), channel_credentials=None, call_credentials=None, insecure=False, compression=None, wait_for_ready=None, timeout=None, metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/broker.v1.UserService/CreateUser', broker_dot_v1_dot_auth__pb2.CreateUserRequest.SerializeToString, broker_dot_v1_dot_auth__pb2.CreateUserResponse.FromString, options, channel_credentials, insecure, call_credentials, compression, wait_for_ready, timeout, metadata, _registered_method=True)
+
+    @staticmethod
+    def GetUser(request, target, options=(), channel_credentials=None, call_credentials=None, insecure=False, compression=None, wait_for_ready=None, timeout=None, metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/broker.v1.UserService/GetUser', broker_dot_v1_dot_auth__pb2.GetUserRequest.SerializeToString, broker_dot_v1_dot_auth__pb2.GetUserResponse.FromString, options, channel_credentials, insecure, call_credentials, compression, wait_for_ready, timeout, metadata, _registered_method=True)
+
+    @staticmethod
+    def ListUsers(request, target, options=(), channel_credentials=None, call_credentials=None, insecure=False, compression=None, wait_for_ready=None, timeout=None, metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/broker.v1.UserService/ListUsers', broker_dot_v1_dot_auth__pb2.ListUsersRequest.SerializeToString, broker_dot_v1_dot_auth__pb2.ListUsersResponse.FromString, options, channel_credentials, insecure, call_credentials, compression, wait_for_ready, timeout, metadata, _registered_method=True)
+
+    @staticmethod
+    def UpdateUser(request, target, options=(), channel_credentials=None, call_credentials=None, insecure=False, compression=None, wait_for_ready=None, timeout=None, metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/broker.v1.UserService/UpdateUser', broker_dot_v1_dot_auth__pb2.UpdateUserRequest.SerializeToString, broker_dot_v1_dot_auth__pb2.UpdateUserResponse.FromString, options, channel_credentials, insecure, call_credentials, compression, wait_for_ready, timeout, metadata, _registered_method=True)
+
+    @staticmethod
+    def DeleteUser(request, target, options=(), channel_credentials=None, call_credentials=None, insecure=False, compression=None, wait_for_ready=None, timeout=None, metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/broker.v1.UserService/DeleteUser', broker_dot_v1_dot_auth__pb2.DeleteUserRequest.SerializeToString, broker_dot_v1_dot_auth__pb2.DeleteUserResponse.FromString, options, channel_credentials, insecure, call_credentials, compression, wait_for_ready, timeout, metadata, _registered_method=True)

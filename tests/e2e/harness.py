@@ -1,0 +1,162 @@
+"""A real `broker serve` subprocess on 127.0.0.1 and free ports, and helpers to drive it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import grpc
+
+from broker_client import keys
+from broker_client.v1 import token_pb2, token_pb2_grpc
+
+TOKEN_TYPE_JWT = "urn:ietf:params:oauth:token-type:jwt"
+TOKEN_TYPE_ACCESS = "urn:ietf:params:oauth:token-type:access_token"
+#: The installed console script, as a user runs it.
+BROKER = [str(Path(sys.executable).with_name("broker"))]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class BrokerProcess:
+    """Starts, probes and stops one daemon process."""
+
+    def __init__(self, data_dir: Path, env: Mapping[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.grpc_port = free_port()
+        self.http_port = free_port()
+        self.extra_env = dict(env or {})
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"broker-{self.grpc_port}.log"
+
+    @property
+    def addr(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def issuer(self) -> str:
+        return self.extra_env.get("BROKER_ISSUER", self.http_url)
+
+    @property
+    def admin_key(self) -> Path:
+        return self.data_dir / "admin.key"
+
+    def env(self) -> dict[str, str]:
+        """The environment the daemon and the CLI run with."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BROKER_")}
+        env.update(
+            BROKER_DATA_DIR=str(self.data_dir),
+            BROKER_GRPC_LISTEN=self.addr,
+            BROKER_HTTP_LISTEN=f"127.0.0.1:{self.http_port}",
+            BROKER_ADDR=self.addr,
+            BROKER_ADMIN_KEY_FILE=str(self.admin_key),
+            BROKER_LOG_FORMAT="json",
+        )
+        env.update(self.extra_env)
+        return env
+
+    def start(self, *serve_args: str, timeout: float = 30.0) -> None:
+        """Start the daemon (``broker serve *serve_args``) and wait until /readyz answers 200."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen([*BROKER, "serve", *serve_args], env=self.env(), stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"broker exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.http_url}/readyz", timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"broker not ready within {timeout}s:\n{self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int | None:
+        """Signal the daemon and wait for it; returns its exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        code = self.proc.returncode
+        self.proc = None
+        return code
+
+    def log(self) -> str:
+        """Everything the daemon wrote so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run the `broker` CLI against this daemon."""
+        result = subprocess.run(
+            [*BROKER, *args], env=self.env(), capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"broker {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def channel(self) -> grpc.Channel:
+        """A plain-text channel to the daemon."""
+        return grpc.insecure_channel(self.addr)
+
+    def http_json(self, path: str) -> object:
+        """GET a JSON document from the HTTP listener."""
+        with urllib.request.urlopen(f"{self.http_url}{path}", timeout=5) as resp:
+            return json.loads(resp.read())
+
+    def exchange(
+        self,
+        identity_id: str,
+        key: keys.PrivateKey,
+        *,
+        scopes: Sequence[str] = (),
+        audiences: Sequence[str] = (),
+        **fields: object,
+    ) -> token_pb2.ExchangeTokenResponse:
+        """Exchange a fresh self-signed assertion over gRPC."""
+        with self.channel() as channel:
+            stub = token_pb2_grpc.TokenServiceStub(channel)
+            response: token_pb2.ExchangeTokenResponse = stub.ExchangeToken(
+                token_pb2.ExchangeTokenRequest(
+                    subject_token=keys.make_assertion(identity_id, key, self.issuer),
+                    subject_token_type=TOKEN_TYPE_JWT,
+                    scopes=scopes,
+                    audiences=audiences,
+                    **fields,  # type: ignore[arg-type]
+                ),
+                timeout=10,
+            )
+        return response
+
+    def admin_token(self) -> str:
+        """A fresh admin token, obtained with the admin key like the CLI does."""
+        key = keys.load_private_key(self.admin_key)
+        return self.exchange("admin", key, scopes=["broker.admin"]).access_token
+
+    def admin_metadata(self) -> list[tuple[str, str]]:
+        """gRPC metadata carrying a fresh admin token."""
+        return [("authorization", f"Bearer {self.admin_token()}")]

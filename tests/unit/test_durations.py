@@ -1,0 +1,31 @@
+"""Durations as operators write them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from broker.core.durations import format_duration, parse_duration
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("90", 90), ("90s", 90), ("15m", 900), ("1h30m", 5400), ("24h", 86400), ("7d", 604800), ("500ms", 0.5)],
+)
+def test_parse(text: str, expected: float) -> None:
+    """Units s, m, h, d, ms combine; a bare number is seconds."""
+    assert parse_duration(text) == timedelta(seconds=expected)
+
+
+@pytest.mark.parametrize("text", ["", "m", "1x", "1h 30m", "-5s", "1.5h", "h1"])
+def test_parse_rejects_malformed(text: str) -> None:
+    """Anything else is a ValueError."""
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(text)
+
+
+def test_format_round_trips() -> None:
+    """format_duration gives the shortest text that parses back."""
+    for seconds in (0, 1, 59, 60, 3600, 5400, 86400 + 61):
+        assert parse_duration(format_duration(timedelta(seconds=seconds))) == timedelta(seconds=seconds)
