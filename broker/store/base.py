@@ -14,12 +14,14 @@ and passes the one contract suite in tests/store/. Rules every backend keeps:
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from ..core.audit import AuditEvent, AuditFilter
 from ..core.identities import Identity, IdentityFilter
+from ..core.issuers import TrustedIssuer
 from ..core.keys import SigningKeyRecord
+from ..core.secrets import Secret, SecretEvent, SecretVersion
 
 
 class Store(Protocol):
@@ -74,6 +76,100 @@ class Store(Protocol):
 
     def purge_expired(self, now: datetime) -> int:
         """Drop replay and revocation records past their expiry; returns how many."""
+        ...
+
+    # trusted external issuers ---------------------------------------------------
+    def create_issuer(self, issuer: TrustedIssuer) -> TrustedIssuer:
+        """Insert; AlreadyExists if the URL is taken. Returns it with its etag."""
+        ...
+
+    def get_issuer(self, issuer: str) -> TrustedIssuer:
+        """The issuer, or NotFound."""
+        ...
+
+    def list_issuers(self, *, after: str, limit: int) -> list[TrustedIssuer]:
+        """Up to ``limit`` issuers with URL > ``after``, ordered by URL."""
+        ...
+
+    def delete_issuer(self, issuer: str) -> None:
+        """Delete (NotFound if absent)."""
+        ...
+
+    # rotating secrets -----------------------------------------------------------
+    def create_secret(self, secret: Secret, first: SecretVersion) -> Secret:
+        """Insert the secret and its first CURRENT version in one step (value sealed)."""
+        ...
+
+    def get_secret(self, secret_id: str) -> Secret:
+        """The secret's metadata, or NotFound."""
+        ...
+
+    def list_secrets(self, *, after: str, limit: int) -> list[Secret]:
+        """Up to ``limit`` secrets with id > ``after``, ordered by id."""
+        ...
+
+    def update_secret(self, secret: Secret, *, expected_etag: str) -> Secret:
+        """Replace the metadata (policy, next rotation) if the etag matches (else Conflict)."""
+        ...
+
+    def delete_secret(self, secret_id: str, *, expected_etag: str | None, now: datetime) -> None:
+        """Delete the secret and every version (material gone); records a DELETED event."""
+        ...
+
+    def rotate_secret(
+        self,
+        secret_id: str,
+        *,
+        expected_version: int,
+        new: SecretVersion,
+        grace_expire_time: datetime,
+        next_rotation_time: datetime | None,
+    ) -> Secret:
+        """One atomic step: if the CURRENT version is still ``expected_version`` (else
+        Conflict), it becomes PREVIOUS until ``grace_expire_time``, ``new`` becomes CURRENT,
+        the next rotation time is set and a ROTATED event is recorded."""
+        ...
+
+    def list_secret_versions(self, secret_id: str, *, before: int, limit: int) -> list[SecretVersion]:
+        """Versions below ``before`` (0: all), newest first, without values."""
+        ...
+
+    def get_secret_version(self, secret_id: str, version: int) -> SecretVersion:
+        """One version with its value unsealed (None once destroyed), or NotFound."""
+        ...
+
+    def expire_secret_versions(self, now: datetime) -> list[SecretEvent]:
+        """Turn PREVIOUS versions whose grace ended by ``now`` EXPIRED; records and
+        returns one GRACE_EXPIRED event each."""
+        ...
+
+    def destroy_expired_material(self, now: datetime) -> int:
+        """Erase the material of EXPIRED versions past their retention; returns how many."""
+        ...
+
+    def due_secrets(self, now: datetime, limit: int) -> list[Secret]:
+        """Secrets whose next rotation time is at or before ``now``."""
+        ...
+
+    def list_secret_events(self, *, after_seq: int, limit: int) -> list[SecretEvent]:
+        """Events with seq > ``after_seq`` in seq order (all secrets; callers filter)."""
+        ...
+
+    def last_secret_event_seq(self) -> int:
+        """The highest event seq so far (0 when none)."""
+        ...
+
+    # leader lease ----------------------------------------------------------------
+    def acquire_lease(self, name: str, holder: str, *, ttl: timedelta, now: datetime) -> int | None:
+        """Take or renew the lease for ``holder`` if free, expired or already its own.
+
+        Returns the fencing token (it grows every time the holder changes), or None when
+        another holder's lease is still live.
+        """
+        ...
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give the lease up if ``holder`` holds it."""
         ...
 
     # audit ------------------------------------------------------------------

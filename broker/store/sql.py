@@ -2,15 +2,20 @@
 
 Every method runs in its own transaction on a pooled connection, so one ``SqlStore``
 serves a thread pool. Driver errors that mean "cannot reach the database" become
-``Unavailable`` in one place (``_translate_errors``). Compare-and-set and single-use
-records are single SQL statements (``UPDATE ... WHERE revision = ...``,
-``INSERT ... ON CONFLICT``), so they hold under concurrency on both backends.
+``Unavailable`` in one place (``_translate_errors``). Concurrency rests on single
+statements that both backends run atomically: compare-and-set is
+``UPDATE ... WHERE revision = :etag`` (or ``current_version`` for rotations), single-use
+records and leases are ``INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING``.
+Secret events take their seq from a counter row locked until commit, so readers
+polling ``seq > n`` never miss one. Secret material is sealed (``sealing.py``) with a
+context naming its row.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import sqlite3
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -18,7 +23,21 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, create_engine, delete, event, select, text, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Table,
+    case,
+    create_engine,
+    delete,
+    event,
+    insert,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine, Row, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -28,22 +47,40 @@ from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 from ..core.audit import AuditEvent, AuditFilter
 from ..core.errors import AlreadyExists, BrokerError, Conflict, InvalidArgument, NotFound, Unavailable
 from ..core.identities import Binding, Identity, IdentityFilter, IdentityKey, IdentityKind
+from ..core.issuers import TrustedIssuer
 from ..core.keys import SigningKeyRecord
+from ..core.secrets import EventType, Generator, RotationPolicy, Secret, SecretEvent, SecretVersion, VersionState
 from ..core.sensitive import Sensitive
 from .migrations import BEGIN_IMMEDIATE, upgrade_to_head
 from .sealing import Sealer
-from .sql_schema import audit_events, identities, replay_records, revocations, signing_keys
+from .sql_schema import (
+    audit_events,
+    counters,
+    identities,
+    leases,
+    replay_records,
+    revocations,
+    secret_events,
+    secret_versions,
+    secrets,
+    signing_keys,
+    trusted_issuers,
+)
 
 __all__ = ["SqlStore"]
 
+_SQLITE_BUSY_TIMEOUT_SECONDS = 5
 _SQLITE_PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
+    f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_SECONDS * 1000}",
     "PRAGMA synchronous=NORMAL",
-    "PRAGMA busy_timeout=5000",
     "PRAGMA foreign_keys=ON",
 )
 _POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
 _MAX_REASON = 200
+#: The counters row that hands out secret event seqs (created by migration 0002).
+_EVENT_COUNTER = "secret_events"
+#: expires_at of a released lease: long past, so anyone may take it.
+_RELEASED = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class SqlStore:
@@ -78,8 +115,10 @@ class SqlStore:
     # identities -------------------------------------------------------------
     def create_identity(self, identity: Identity) -> Identity:
         """Insert with revision 1; AlreadyExists if the id is taken."""
-        if not self._insert_new(identities, {"id": identity.id, **_identity_values(identity), "revision": 1}):
-            raise AlreadyExists(f"identity {identity.id!r} already exists")
+        values = {"id": identity.id, **_identity_values(identity), "revision": 1}
+        with self._transaction() as conn:
+            if not self._insert_new(conn, identities, values):
+                raise AlreadyExists(f"identity {identity.id!r} already exists")
         return dataclasses.replace(identity, etag="1")
 
     def get_identity(self, identity_id: str) -> Identity:
@@ -111,7 +150,7 @@ class SqlStore:
         )
         with self._transaction() as conn:
             if conn.execute(stmt).rowcount == 0:
-                raise _missing_or_changed(conn, identity.id)
+                raise _missing_or_changed(conn, identities.c.id, identity.id, "identity")
         return dataclasses.replace(identity, etag=str(revision + 1))
 
     def delete_identity(self, identity_id: str, *, expected_etag: str | None) -> None:
@@ -121,7 +160,7 @@ class SqlStore:
             stmt = stmt.where(identities.c.revision == _revision(expected_etag))
         with self._transaction() as conn:
             if conn.execute(stmt).rowcount == 0:
-                raise _missing_or_changed(conn, identity_id)
+                raise _missing_or_changed(conn, identities.c.id, identity_id, "identity")
 
     # signing keys -----------------------------------------------------------
     def list_signing_keys(self) -> list[SigningKeyRecord]:
@@ -150,8 +189,9 @@ class SqlStore:
             "create_time": record.create_time,
             "activate_time": record.activate_time,
         }
-        if not self._insert_new(signing_keys, values):
-            raise AlreadyExists(f"signing key {record.kid!r} already exists")
+        with self._transaction() as conn:
+            if not self._insert_new(conn, signing_keys, values):
+                raise AlreadyExists(f"signing key {record.kid!r} already exists")
 
     def delete_signing_key(self, kid: str) -> None:
         """Remove a key; absent is fine."""
@@ -161,10 +201,10 @@ class SqlStore:
     # replay protection and revocation ---------------------------------------
     def consume_jti(self, key: str, expires_at: datetime, now: datetime) -> bool:
         """Record a single-use key; False if it is recorded and unexpired. One statement, race-free."""
-        insert = self._insert(replay_records).values(key=key, expires_at=expires_at)
-        stmt = insert.on_conflict_do_update(
+        upsert = self._insert(replay_records).values(key=key, expires_at=expires_at)
+        stmt = upsert.on_conflict_do_update(
             index_elements=["key"],
-            set_={"expires_at": insert.excluded.expires_at},
+            set_={"expires_at": upsert.excluded.expires_at},
             where=replay_records.c.expires_at <= now,
         ).returning(replay_records.c.key)
         with self._transaction() as conn:
@@ -172,11 +212,11 @@ class SqlStore:
 
     def revoke_token(self, jti: str, expires_at: datetime) -> None:
         """Revoke until ``expires_at``; repeating keeps the later expiry."""
-        insert = self._insert(revocations).values(jti=jti, expires_at=expires_at)
-        stmt = insert.on_conflict_do_update(
+        upsert = self._insert(revocations).values(jti=jti, expires_at=expires_at)
+        stmt = upsert.on_conflict_do_update(
             index_elements=["jti"],
-            set_={"expires_at": insert.excluded.expires_at},
-            where=revocations.c.expires_at < insert.excluded.expires_at,
+            set_={"expires_at": upsert.excluded.expires_at},
+            where=revocations.c.expires_at < upsert.excluded.expires_at,
         )
         with self._transaction() as conn:
             conn.execute(stmt)
@@ -195,6 +235,246 @@ class SqlStore:
                 for table in (replay_records, revocations)
             )
 
+    # trusted external issuers -----------------------------------------------
+    def create_issuer(self, issuer: TrustedIssuer) -> TrustedIssuer:
+        """Insert with revision 1; AlreadyExists if the issuer URL is taken."""
+        values = {"issuer": issuer.issuer, **_issuer_values(issuer), "revision": 1}
+        with self._transaction() as conn:
+            if not self._insert_new(conn, trusted_issuers, values):
+                raise AlreadyExists(f"issuer {issuer.issuer!r} already exists")
+        return dataclasses.replace(issuer, etag="1")
+
+    def get_issuer(self, issuer: str) -> TrustedIssuer:
+        """The issuer, or NotFound."""
+        with self._transaction() as conn:
+            row = conn.execute(select(trusted_issuers).where(trusted_issuers.c.issuer == issuer)).first()
+        if row is None:
+            raise NotFound(f"issuer {issuer!r} not found")
+        return _issuer_from_row(row)
+
+    def list_issuers(self, *, after: str, limit: int) -> list[TrustedIssuer]:
+        """Up to ``limit`` issuers with URL > ``after``, ordered by URL."""
+        column = trusted_issuers.c.issuer
+        stmt = select(trusted_issuers).where(column > after).order_by(column).limit(limit)
+        with self._transaction() as conn:
+            return [_issuer_from_row(row) for row in conn.execute(stmt)]
+
+    def delete_issuer(self, issuer: str) -> None:
+        """Delete; NotFound if absent."""
+        with self._transaction() as conn:
+            if conn.execute(delete(trusted_issuers).where(trusted_issuers.c.issuer == issuer)).rowcount == 0:
+                raise NotFound(f"issuer {issuer!r} not found")
+
+    # rotating secrets -------------------------------------------------------
+    def create_secret(self, secret: Secret, first: SecretVersion) -> Secret:
+        """Insert the secret and its first version (made CURRENT, value sealed) in one transaction."""
+        created = dataclasses.replace(secret, current_version=first.version, etag="1")
+        version_row = self._version_values(first, VersionState.CURRENT)
+        with self._transaction() as conn:
+            if not self._insert_new(conn, secrets, {"id": secret.id, **_secret_values(created), "revision": 1}):
+                raise AlreadyExists(f"secret {secret.id!r} already exists")
+            conn.execute(insert(secret_versions).values(version_row))
+        return created
+
+    def get_secret(self, secret_id: str) -> Secret:
+        """The secret's metadata, or NotFound."""
+        with self._transaction() as conn:
+            row = conn.execute(select(secrets).where(secrets.c.id == secret_id)).first()
+        if row is None:
+            raise NotFound(f"secret {secret_id!r} not found")
+        return _secret_from_row(row)
+
+    def list_secrets(self, *, after: str, limit: int) -> list[Secret]:
+        """Up to ``limit`` secrets with id > ``after``, ordered by id."""
+        stmt = select(secrets).where(secrets.c.id > after).order_by(secrets.c.id).limit(limit)
+        with self._transaction() as conn:
+            return [_secret_from_row(row) for row in conn.execute(stmt)]
+
+    def update_secret(self, secret: Secret, *, expected_etag: str) -> Secret:
+        """Replace the metadata if the etag matches; the current version is rotate_secret's alone."""
+        values = _secret_values(secret)
+        del values["current_version"]
+        stmt = (
+            update(secrets)
+            .where(secrets.c.id == secret.id, secrets.c.revision == _revision(expected_etag))
+            .values(**values, revision=secrets.c.revision + 1)
+            .returning(*secrets.c)
+        )
+        with self._transaction() as conn:
+            row = conn.execute(stmt).first()
+            if row is None:
+                raise _missing_or_changed(conn, secrets.c.id, secret.id, "secret")
+        return _secret_from_row(row)
+
+    def delete_secret(self, secret_id: str, *, expected_etag: str | None, now: datetime) -> None:
+        """Delete the secret; its versions go with it (ON DELETE CASCADE); records DELETED."""
+        stmt = delete(secrets).where(secrets.c.id == secret_id)
+        if expected_etag is not None:
+            stmt = stmt.where(secrets.c.revision == _revision(expected_etag))
+        with self._transaction() as conn:
+            row = conn.execute(stmt.returning(secrets.c.current_version)).first()
+            if row is None:
+                raise _missing_or_changed(conn, secrets.c.id, secret_id, "secret")
+            _record_events(conn, [(secret_id, EventType.DELETED, row.current_version, 0, now)])
+
+    def rotate_secret(
+        self,
+        secret_id: str,
+        *,
+        expected_version: int,
+        new: SecretVersion,
+        grace_expire_time: datetime,
+        next_rotation_time: datetime | None,
+    ) -> Secret:
+        """If ``expected_version`` is still CURRENT: it becomes PREVIOUS, ``new`` CURRENT, one event ROTATED."""
+        promote = (
+            update(secrets)
+            .where(secrets.c.id == secret_id, secrets.c.current_version == expected_version)
+            .values(
+                current_version=new.version,
+                next_rotation_time=next_rotation_time,
+                update_time=new.create_time,
+                revision=secrets.c.revision + 1,
+            )
+            .returning(*secrets.c)
+        )
+        demote = (
+            update(secret_versions)
+            .where(secret_versions.c.secret_id == secret_id, secret_versions.c.version == expected_version)
+            .values(state=VersionState.PREVIOUS.value, grace_expire_time=grace_expire_time)
+        )
+        version_row = self._version_values(new, VersionState.CURRENT)
+        with self._transaction() as conn:
+            row = conn.execute(promote).first()
+            if row is None:
+                raise _missing_or_rotated(conn, secret_id, expected_version)
+            conn.execute(demote)
+            conn.execute(insert(secret_versions).values(version_row))
+            _record_events(conn, [(secret_id, EventType.ROTATED, new.version, new.version, new.create_time)])
+        return _secret_from_row(row)
+
+    def list_secret_versions(self, secret_id: str, *, before: int, limit: int) -> list[SecretVersion]:
+        """Versions below ``before`` (0: all), newest first, without values; NotFound for no secret."""
+        versions = secret_versions
+        stmt = (
+            select(*(c for c in versions.c if c is not versions.c.sealed_value))
+            .where(versions.c.secret_id == secret_id)
+            .order_by(versions.c.version.desc())
+            .limit(limit)
+        )
+        if before > 0:
+            stmt = stmt.where(versions.c.version < before)
+        with self._transaction() as conn:
+            rows = conn.execute(stmt).all()
+            if not rows and conn.execute(select(secrets.c.id).where(secrets.c.id == secret_id)).first() is None:
+                raise NotFound(f"secret {secret_id!r} not found")
+        return [_version_from_row(row, value=None) for row in rows]
+
+    def get_secret_version(self, secret_id: str, version: int) -> SecretVersion:
+        """One version with its value unsealed (None once destroyed), or NotFound."""
+        stmt = select(secret_versions).where(
+            secret_versions.c.secret_id == secret_id, secret_versions.c.version == version
+        )
+        with self._transaction() as conn:
+            row = conn.execute(stmt).first()
+        if row is None:
+            raise NotFound(f"secret {secret_id!r} has no version {version}")
+        sealed = row.sealed_value
+        value = None if sealed is None else Sensitive(self._sealer.open(sealed, _secret_context(secret_id, version)))
+        return _version_from_row(row, value=value)
+
+    def expire_secret_versions(self, now: datetime) -> list[SecretEvent]:
+        """PREVIOUS versions whose grace ended by ``now`` become EXPIRED; one GRACE_EXPIRED event each."""
+        versions = secret_versions
+        stmt = (
+            update(versions)
+            .where(versions.c.state == VersionState.PREVIOUS.value, versions.c.grace_expire_time <= now)
+            .values(state=VersionState.EXPIRED.value, expire_time=versions.c.grace_expire_time)
+            .returning(versions.c.secret_id, versions.c.version)
+        )
+        with self._transaction() as conn:
+            expired = sorted((row.secret_id, row.version) for row in conn.execute(stmt))
+            if not expired:
+                return []
+            owners = select(secrets.c.id, secrets.c.current_version).where(secrets.c.id.in_({s for s, _ in expired}))
+            current = {row.id: row.current_version for row in conn.execute(owners)}
+            return _record_events(
+                conn, [(sid, EventType.GRACE_EXPIRED, version, current[sid], now) for sid, version in expired]
+            )
+
+    def destroy_expired_material(self, now: datetime) -> int:
+        """Erase the sealed value of EXPIRED versions once their secret's retention has passed."""
+        versions = secret_versions
+        candidates = (
+            select(versions.c.secret_id, versions.c.version, versions.c.expire_time, secrets.c.retention_seconds)
+            .join(secrets, secrets.c.id == versions.c.secret_id)
+            .where(versions.c.state == VersionState.EXPIRED.value, versions.c.destroyed.is_(False))
+        )
+        with self._transaction(reads_then_writes=True) as conn:
+            due = [
+                (row.secret_id, row.version)
+                for row in conn.execute(candidates)
+                if row.expire_time is not None and row.expire_time + timedelta(seconds=row.retention_seconds) <= now
+            ]
+            if due:
+                conn.execute(
+                    update(versions)
+                    .where(tuple_(versions.c.secret_id, versions.c.version).in_(due))
+                    .values(destroyed=True, sealed_value=None)
+                )
+        return len(due)
+
+    def due_secrets(self, now: datetime, limit: int) -> list[Secret]:
+        """Secrets whose next rotation time is at or before ``now``, most overdue first."""
+        stmt = (
+            select(secrets)
+            .where(secrets.c.next_rotation_time <= now)
+            .order_by(secrets.c.next_rotation_time, secrets.c.id)
+            .limit(limit)
+        )
+        with self._transaction() as conn:
+            return [_secret_from_row(row) for row in conn.execute(stmt)]
+
+    def list_secret_events(self, *, after_seq: int, limit: int) -> list[SecretEvent]:
+        """Events with seq > ``after_seq`` in seq order."""
+        stmt = select(secret_events).where(secret_events.c.seq > after_seq).order_by(secret_events.c.seq).limit(limit)
+        with self._transaction() as conn:
+            return [_event_from_row(row) for row in conn.execute(stmt)]
+
+    def last_secret_event_seq(self) -> int:
+        """The highest event seq handed out so far (0 when none)."""
+        stmt = select(counters.c.value).where(counters.c.name == _EVENT_COUNTER)
+        with self._transaction() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    # leader lease -----------------------------------------------------------
+    def acquire_lease(self, name: str, holder: str, *, ttl: timedelta, now: datetime) -> int | None:
+        """Take or renew the lease in one statement; the fencing token grows when the holder changes."""
+        upsert = self._insert(leases).values(name=name, holder=holder, expires_at=now + ttl, token=1)
+        same_holder = leases.c.holder == upsert.excluded.holder
+        stmt = upsert.on_conflict_do_update(
+            index_elements=["name"],
+            set_={
+                "holder": upsert.excluded.holder,
+                "expires_at": upsert.excluded.expires_at,
+                "token": case((same_holder, leases.c.token), else_=leases.c.token + 1),
+            },
+            where=or_(same_holder, leases.c.expires_at <= now),
+        ).returning(leases.c.token)
+        with self._transaction() as conn:
+            token = conn.execute(stmt).scalar_one_or_none()
+        return None if token is None else int(token)
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give the lease up if ``holder`` holds it (the row stays, so the next token is higher)."""
+        stmt = (
+            update(leases)
+            .where(leases.c.name == name, leases.c.holder == holder)
+            .values(holder="", expires_at=_RELEASED)
+        )
+        with self._transaction() as conn:
+            conn.execute(stmt)
+
     # audit ------------------------------------------------------------------
     def append_audit_event(self, event: AuditEvent) -> None:
         """Insert one event; AlreadyExists if its id is taken."""
@@ -208,8 +488,9 @@ class SqlStore:
             "request_id": event.request_id,
             "details": dict(event.details),
         }
-        if not self._insert_new(audit_events, values):
-            raise AlreadyExists(f"audit event {event.id!r} already exists")
+        with self._transaction() as conn:
+            if not self._insert_new(conn, audit_events, values):
+                raise AlreadyExists(f"audit event {event.id!r} already exists")
 
     def list_audit_events(self, *, before: str, limit: int, flt: AuditFilter) -> list[AuditEvent]:
         """Up to ``limit`` events with id < ``before`` ('' = newest) matching ``flt``, newest first."""
@@ -235,11 +516,20 @@ class SqlStore:
 
     # plumbing ---------------------------------------------------------------
     @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        with _translate_errors(self._url), self._engine.begin() as conn:
-            yield conn
+    def _transaction(self, *, reads_then_writes: bool = False) -> Iterator[Connection]:
+        """One transaction on a pooled connection, driver failures translated.
 
-    def _insert_new(self, table: Table, values: Mapping[str, Any]) -> bool:
+        ``reads_then_writes``: on SQLite take the write lock up front (BEGIN IMMEDIATE);
+        a transaction that reads before it writes could otherwise fail at its first
+        write when another writer committed in between (SQLITE_BUSY_SNAPSHOT).
+        """
+        with _translate_errors(self._url), self._engine.connect() as conn:
+            if reads_then_writes:
+                conn.execution_options(**{BEGIN_IMMEDIATE: True})
+            with conn.begin():
+                yield conn
+
+    def _insert_new(self, conn: Connection, table: Table, values: Mapping[str, Any]) -> bool:
         """INSERT unless the primary key is taken; True if the row went in."""
         stmt = (
             self._insert(table)
@@ -247,8 +537,23 @@ class SqlStore:
             .on_conflict_do_nothing(index_elements=list(table.primary_key))
             .returning(*table.primary_key)
         )
-        with self._transaction() as conn:
-            return conn.execute(stmt).first() is not None
+        return conn.execute(stmt).first() is not None
+
+    def _version_values(self, version: SecretVersion, state: VersionState) -> dict[str, Any]:
+        """A secret_versions row in ``state``, the value sealed to (secret id, version)."""
+        if version.value is None:
+            raise ValueError("a new secret version needs a value")
+        sealed = self._sealer.seal(version.value.reveal(), _secret_context(version.secret_id, version.version))
+        return {
+            "secret_id": version.secret_id,
+            "version": version.version,
+            "state": state.value,
+            "create_time": version.create_time,
+            "grace_expire_time": version.grace_expire_time,
+            "expire_time": version.expire_time,
+            "destroyed": False,
+            "sealed_value": sealed,
+        }
 
     def _insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
         """An INSERT that knows ON CONFLICT, in this backend's dialect."""
@@ -296,8 +601,27 @@ def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Connection
     try:
         for pragma in _SQLITE_PRAGMAS:
             cursor.execute(pragma)
+        _enable_wal(cursor)
     finally:
         cursor.close()
+
+
+def _enable_wal(cursor: sqlite3.Cursor) -> None:
+    """Put the file in WAL mode (a persistent setting of the database file).
+
+    Switching a new file can fail at once with "database is locked" while another
+    connection (another broker starting) switches or migrates it; SQLite's busy
+    handler does not cover that case, so retry until the busy timeout.
+    """
+    deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
@@ -343,15 +667,62 @@ def _revision(etag: str) -> int:
     return int(etag) if etag.isascii() and etag.isdigit() else -1
 
 
-def _missing_or_changed(conn: Connection, identity_id: str) -> BrokerError:
-    exists = conn.execute(select(identities.c.id).where(identities.c.id == identity_id)).first()
-    if exists is None:
-        return NotFound(f"identity {identity_id!r} not found")
-    return Conflict(f"identity {identity_id!r} was changed by someone else (etag mismatch); read it again")
+def _missing_or_changed(conn: Connection, key: Column[Any], value: str, what: str) -> BrokerError:
+    """After a compare-and-set matched no row: NotFound if the row is gone, else Conflict."""
+    if conn.execute(select(key).where(key == value)).first() is None:
+        return NotFound(f"{what} {value!r} not found")
+    return Conflict(f"{what} {value!r} was changed by someone else (etag mismatch); read it again")
+
+
+def _missing_or_rotated(conn: Connection, secret_id: str, expected_version: int) -> BrokerError:
+    if conn.execute(select(secrets.c.id).where(secrets.c.id == secret_id)).first() is None:
+        return NotFound(f"secret {secret_id!r} not found")
+    return Conflict(
+        f"secret {secret_id!r} was rotated by someone else (version {expected_version} is no longer current); "
+        "read it again"
+    )
+
+
+def _record_events(conn: Connection, items: list[tuple[str, EventType, int, int, datetime]]) -> list[SecretEvent]:
+    """Append secret events (secret id, type, version, current version, time) with the next seqs.
+
+    Taking the seqs updates the counter row, which stays locked until this transaction
+    commits: event writers queue there, so seqs become visible in order, without gaps.
+    """
+    take = (
+        update(counters)
+        .where(counters.c.name == _EVENT_COUNTER)
+        .values(value=counters.c.value + len(items))
+        .returning(counters.c.value)
+    )
+    first = int(conn.execute(take).scalar_one()) - len(items) + 1
+    events = [
+        SecretEvent(seq=first + i, secret_id=sid, type=kind, version=version, current_version=current, event_time=when)
+        for i, (sid, kind, version, current, when) in enumerate(items)
+    ]
+    conn.execute(
+        insert(secret_events),
+        [
+            {
+                "seq": e.seq,
+                "secret_id": e.secret_id,
+                "type": e.type.value,
+                "version": e.version,
+                "current_version": e.current_version,
+                "event_time": e.event_time,
+            }
+            for e in events
+        ],
+    )
+    return events
 
 
 def _key_context(kid: str) -> str:
     return f"signing_key:{kid}"
+
+
+def _secret_context(secret_id: str, version: int) -> str:
+    return f"secret:{secret_id}:{version}"
 
 
 def _identity_values(identity: Identity) -> dict[str, Any]:
@@ -361,7 +732,7 @@ def _identity_values(identity: Identity) -> dict[str, Any]:
         "tenant": identity.tenant,
         "display_name": identity.display_name,
         "disabled": identity.disabled,
-        "max_token_ttl_seconds": _ttl_seconds(identity.max_token_ttl),
+        "max_token_ttl_seconds": _seconds(identity.max_token_ttl, "max_token_ttl"),
         "allowed_scopes": list(identity.allowed_scopes),
         "allowed_audiences": list(identity.allowed_audiences),
         "bindings": [
@@ -376,7 +747,6 @@ def _identity_values(identity: Identity) -> dict[str, Any]:
 
 
 def _identity_from_row(row: Row[Any]) -> Identity:
-    ttl = row.max_token_ttl_seconds
     return Identity(
         id=row.id,
         kind=IdentityKind(row.kind),
@@ -384,7 +754,7 @@ def _identity_from_row(row: Row[Any]) -> Identity:
         display_name=row.display_name,
         allowed_scopes=tuple(row.allowed_scopes),
         allowed_audiences=tuple(row.allowed_audiences),
-        max_token_ttl=None if ttl is None else timedelta(seconds=ttl),
+        max_token_ttl=_duration(row.max_token_ttl_seconds),
         bindings=tuple(Binding(**b) for b in row.bindings),
         public_keys=tuple(_key_from_json(k) for k in row.public_keys),
         delegable_scopes=tuple(row.delegable_scopes),
@@ -395,12 +765,103 @@ def _identity_from_row(row: Row[Any]) -> Identity:
     )
 
 
-def _ttl_seconds(ttl: timedelta | None) -> int | None:
-    if ttl is None:
+def _issuer_values(issuer: TrustedIssuer) -> dict[str, Any]:
+    """Every column but issuer and revision."""
+    return {
+        "jwks_json": issuer.jwks_json,
+        "jwks_file": issuer.jwks_file,
+        "jwks_url": issuer.jwks_url,
+        "algorithms": list(issuer.algorithms),
+        "audience": issuer.audience,
+        "single_use": issuer.single_use,
+        "max_token_age_seconds": _seconds(issuer.max_token_age, "max_token_age"),
+        "create_time": issuer.create_time,
+    }
+
+
+def _issuer_from_row(row: Row[Any]) -> TrustedIssuer:
+    return TrustedIssuer(
+        issuer=row.issuer,
+        jwks_json=row.jwks_json,
+        jwks_file=row.jwks_file,
+        jwks_url=row.jwks_url,
+        algorithms=tuple(row.algorithms),
+        audience=row.audience,
+        single_use=row.single_use,
+        max_token_age=_duration(row.max_token_age_seconds),
+        create_time=row.create_time,
+        etag=str(row.revision),
+    )
+
+
+def _secret_values(secret: Secret) -> dict[str, Any]:
+    """Every column but id and revision."""
+    return {
+        "generator": secret.generator.value,
+        "length": secret.length,
+        "rotation_interval_seconds": _seconds(secret.policy.interval, "rotation.interval"),
+        "grace_period_seconds": _seconds(secret.policy.grace_period, "rotation.grace_period"),
+        "retention_seconds": _seconds(secret.policy.retention, "rotation.retention"),
+        "current_version": secret.current_version,
+        "next_rotation_time": secret.next_rotation_time,
+        "create_time": secret.create_time,
+        "update_time": secret.update_time,
+    }
+
+
+def _secret_from_row(row: Row[Any]) -> Secret:
+    return Secret(
+        id=row.id,
+        generator=Generator(row.generator),
+        length=row.length,
+        policy=RotationPolicy(
+            interval=_duration(row.rotation_interval_seconds),
+            grace_period=timedelta(seconds=row.grace_period_seconds),
+            retention=timedelta(seconds=row.retention_seconds),
+        ),
+        current_version=row.current_version,
+        next_rotation_time=row.next_rotation_time,
+        create_time=row.create_time,
+        update_time=row.update_time,
+        etag=str(row.revision),
+    )
+
+
+def _version_from_row(row: Row[Any], *, value: Sensitive | None) -> SecretVersion:
+    return SecretVersion(
+        secret_id=row.secret_id,
+        version=row.version,
+        state=VersionState(row.state),
+        create_time=row.create_time,
+        grace_expire_time=row.grace_expire_time,
+        expire_time=row.expire_time,
+        destroyed=row.destroyed,
+        value=value,
+    )
+
+
+def _event_from_row(row: Row[Any]) -> SecretEvent:
+    return SecretEvent(
+        seq=row.seq,
+        secret_id=row.secret_id,
+        type=EventType(row.type),
+        version=row.version,
+        current_version=row.current_version,
+        event_time=row.event_time,
+    )
+
+
+def _seconds(value: timedelta | None, field: str) -> int | None:
+    """Durations are stored as whole seconds; anything finer is refused, never rounded."""
+    if value is None:
         return None
-    if ttl % timedelta(seconds=1):
-        raise InvalidArgument("max_token_ttl: must be a whole number of seconds")
-    return ttl // timedelta(seconds=1)
+    if value % timedelta(seconds=1):
+        raise InvalidArgument(f"{field}: must be a whole number of seconds")
+    return value // timedelta(seconds=1)
+
+
+def _duration(seconds: int | None) -> timedelta | None:
+    return None if seconds is None else timedelta(seconds=seconds)
 
 
 def _key_json(key: IdentityKey) -> dict[str, Any]:

@@ -11,10 +11,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
     Dialect,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -27,11 +29,17 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "audit_events",
+    "counters",
     "identities",
+    "leases",
     "metadata",
     "replay_records",
     "revocations",
+    "secret_events",
+    "secret_versions",
+    "secrets",
     "signing_keys",
+    "trusted_issuers",
 ]
 
 
@@ -77,6 +85,7 @@ class JSONText(TypeDecorator[Any]):
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
         "uq": "uq_%(table_name)s_%(column_0_N_name)s",
         "ck": "ck_%(table_name)s_%(constraint_name)s",
         "pk": "pk_%(table_name)s",
@@ -141,4 +150,84 @@ audit_events = Table(
     Column("details", JSONText, nullable=False),
     Index(None, "actor", "id"),
     Index(None, "target", "id"),
+)
+
+# revision 0002 ------------------------------------------------------------------------
+
+trusted_issuers = Table(
+    "trusted_issuers",
+    metadata,
+    Column("issuer", Text, primary_key=True),
+    Column("jwks_json", Text, nullable=False),
+    Column("jwks_file", Text, nullable=False),
+    Column("jwks_url", Text, nullable=False),
+    Column("algorithms", JSONText, nullable=False),
+    Column("audience", Text, nullable=False),
+    Column("single_use", Boolean, nullable=False),
+    Column("max_token_age_seconds", Integer, nullable=True),
+    Column("create_time", UTCDateTime, nullable=True),
+    Column("revision", Integer, nullable=False),
+)
+
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("generator", String(32), nullable=False),
+    Column("length", Integer, nullable=False),
+    Column("rotation_interval_seconds", Integer, nullable=True),
+    Column("grace_period_seconds", Integer, nullable=False),
+    Column("retention_seconds", Integer, nullable=False),
+    Column("current_version", Integer, nullable=False),
+    Column("next_rotation_time", UTCDateTime, nullable=True),
+    Column("create_time", UTCDateTime, nullable=True),
+    Column("update_time", UTCDateTime, nullable=True),
+    Column("revision", Integer, nullable=False),
+    Index(None, "next_rotation_time"),
+)
+
+secret_versions = Table(
+    "secret_versions",
+    metadata,
+    Column("secret_id", Text, ForeignKey("secrets.id", ondelete="CASCADE"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("create_time", UTCDateTime, nullable=False),
+    Column("grace_expire_time", UTCDateTime, nullable=True),
+    Column("expire_time", UTCDateTime, nullable=True),
+    Column("destroyed", Boolean, nullable=False),
+    #: NULL once destroyed.
+    Column("sealed_value", LargeBinary, nullable=True),
+    Index(None, "state", "grace_expire_time"),
+)
+
+#: Secret events outlive their secret (a DELETED event names a secret that is gone).
+secret_events = Table(
+    "secret_events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("secret_id", Text, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("current_version", Integer, nullable=False),
+    Column("event_time", UTCDateTime, nullable=False),
+)
+
+#: Named counters; ``secret_events`` hands out event seqs. Taking the next value locks the
+#: row until commit, so seqs become visible in order and a reader never skips one.
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("holder", Text, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    #: The fencing token: +1 every time the holder changes.
+    Column("token", BigInteger, nullable=False),
 )

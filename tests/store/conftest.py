@@ -38,7 +38,6 @@ T = TypeVar("T")
 class Backend:
     """A store under test plus the backend-specific hooks the contract suite needs."""
 
-    name: str
     store: Store
     #: Another store on the same data, opened with the given sealer.
     reopen: Callable[[Sealer], Store]
@@ -52,7 +51,7 @@ BackendFactory = Callable[[pytest.FixtureRequest], AbstractContextManager[Backen
 
 
 @contextmanager
-def _sql_backend(name: str, url: str, *, raw_dump: Callable[[], bytes], unreachable_url: str) -> Iterator[Backend]:
+def _sql_backend(url: str, *, raw_dump: Callable[[], bytes], unreachable_url: str) -> Iterator[Backend]:
     with ExitStack() as stores:
 
         def open_store(store_url: str, sealer: Sealer) -> SqlStore:
@@ -63,7 +62,6 @@ def _sql_backend(name: str, url: str, *, raw_dump: Callable[[], bytes], unreacha
         store = open_store(url, Sealer(TEST_KEK))
         store.migrate()
         yield Backend(
-            name=name,
             store=store,
             reopen=lambda sealer: open_store(url, sealer),
             raw_dump=raw_dump,
@@ -81,7 +79,7 @@ def sqlite_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
         return b"".join(p.read_bytes() for p in tmp.glob("broker.db*"))
 
     # A directory is not a database file: opening it fails like an unreachable server.
-    with _sql_backend("sqlite", sqlite_url(path), raw_dump=raw_dump, unreachable_url=sqlite_url(tmp)) as backend:
+    with _sql_backend(sqlite_url(path), raw_dump=raw_dump, unreachable_url=sqlite_url(tmp)) as backend:
         yield backend
 
 
@@ -91,7 +89,7 @@ def postgres_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     server: PostgresServer = request.getfixturevalue("postgres_server")
     url = server.create_database()
     unreachable = f"postgresql+psycopg://broker:{UNREACHABLE_PASSWORD}@127.0.0.1:{free_port()}/broker"
-    with _sql_backend("postgres", url, raw_dump=lambda: dump_tables(url), unreachable_url=unreachable) as backend:
+    with _sql_backend(url, raw_dump=lambda: dump_tables(url), unreachable_url=unreachable) as backend:
         yield backend
 
 

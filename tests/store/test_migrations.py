@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -16,12 +18,12 @@ from sqlalchemy.pool import NullPool
 
 from broker.core.errors import FailedPrecondition
 from broker.core.identities import Binding, Identity, IdentityFilter, IdentityKind
-from broker.store.migrations import alembic_config, head_revision
+from broker.store.migrations import ADVISORY_LOCK_KEY, alembic_config, head_revision
 from broker.store.sealing import Sealer
 from broker.store.sql import SqlStore
 from broker.store.sql_schema import metadata
 
-from .conftest import TEST_KEK, race
+from .conftest import TEST_KEK
 
 FIRST_REVISION = "0001"
 WHEN = datetime(2030, 1, 1, tzinfo=UTC)
@@ -91,14 +93,43 @@ def test_migrate_twice_is_a_no_op(sql_url: str) -> None:
     assert revision_of(sql_url) == head_revision()
 
 
-def test_replicas_starting_together_migrate_once(sql_url: str) -> None:
-    """Four stores migrating the same empty database at once all succeed (one migrates, the rest wait)."""
-    stores = [SqlStore(sql_url, Sealer(TEST_KEK)) for _ in range(4)]
-    try:
-        race(len(stores), lambda i: stores[i].migrate())
-    finally:
-        for store in stores:
-            store.close()
+@contextmanager
+def migration_lock_held(url: str) -> Iterator[None]:
+    """Hold the lock a migrating replica holds (Postgres advisory lock / SQLite write lock)."""
+    if url.startswith("sqlite"):
+        raw = sqlite3.connect(str(sa.make_url(url).database), isolation_level=None)
+        try:
+            raw.execute("PRAGMA journal_mode=WAL")
+            raw.execute("BEGIN IMMEDIATE")
+            yield
+            raw.execute("ROLLBACK")
+        finally:
+            raw.close()
+        return
+    with connect(url) as conn:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+        yield
+
+
+def test_migrate_waits_while_another_replica_migrates(sql_url: str) -> None:
+    """migrate() blocks on the migration lock held by another replica, then completes."""
+    errors: list[BaseException] = []
+
+    def migrate(store: SqlStore) -> None:
+        try:
+            store.migrate()
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    with open_store(sql_url) as store:
+        waiting = threading.Thread(target=migrate, args=(store,))
+        with migration_lock_held(sql_url):
+            waiting.start()
+            waiting.join(0.5)
+            assert waiting.is_alive()
+        waiting.join(10)
+    assert not waiting.is_alive()
+    assert errors == []
     assert revision_of(sql_url) == head_revision()
 
 

@@ -7,11 +7,12 @@
   next migration against a database at head::
 
       with engine.begin() as conn:
-          command.revision(alembic_config(conn), "add x", rev_id="0002", autogenerate=True)
+          command.revision(alembic_config(conn), "add x", rev_id="0003", autogenerate=True)
 """
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -23,14 +24,16 @@ from sqlalchemy.engine import Connection, Engine
 
 from ...core.errors import FailedPrecondition
 
-__all__ = ["BEGIN_IMMEDIATE", "alembic_config", "head_revision", "upgrade_to_head"]
+__all__ = ["ADVISORY_LOCK_KEY", "BEGIN_IMMEDIATE", "alembic_config", "head_revision", "upgrade_to_head"]
 
 _SCRIPT_LOCATION = Path(__file__).resolve().parent
 #: Key of the Postgres advisory lock held while migrating ("broker" in ASCII).
-_ADVISORY_LOCK_KEY = 0x62726F6B6572
+ADVISORY_LOCK_KEY = 0x62726F6B6572
 #: Execution option: SQLite engines built by SqlStore open the transaction with
 #: ``BEGIN IMMEDIATE`` (take the write lock at once) when it is set.
 BEGIN_IMMEDIATE = "broker_sqlite_begin_immediate"
+#: Alembic's ``context`` and ``op`` are process-wide globals: one migration per process at a time.
+_PROCESS_LOCK = threading.Lock()
 
 
 def alembic_config(connection: Connection) -> Config:
@@ -51,11 +54,11 @@ def head_revision() -> str:
 
 def upgrade_to_head(engine: Engine) -> None:
     """Bring the schema to head in one transaction; a no-op when it is there already."""
-    with engine.connect() as conn:
-        pass
+    with _PROCESS_LOCK, engine.connect() as conn:
+        conn.execution_options(**{BEGIN_IMMEDIATE: True})
         with conn.begin():
             if conn.dialect.name == "postgresql":
-                pass
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
             _refuse_unknown_revision(conn)
             command.upgrade(alembic_config(conn), "head")
 

@@ -1,0 +1,102 @@
+"""Behaviour of the SQL store beyond the Store contract: URLs, SQLite setup, lost connections."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.exc import StatementError
+
+from broker.core.errors import InvalidArgument, Unavailable
+from broker.core.identities import Identity, IdentityKind
+from broker.store.base import Store
+from broker.store.sealing import Sealer
+from broker.store.sql import SqlStore
+
+from .conftest import TEST_KEK, sqlite_url
+from .postgres import PostgresServer
+
+
+def test_sql_store_has_every_method_of_the_store_protocol() -> None:
+    """A method added to the Store protocol fails here until the SQL store implements it."""
+    wanted = {name for name in vars(Store) if not name.startswith("_")}
+    assert wanted - set(dir(SqlStore)) == set()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite://", "sqlite:///:memory:", "mysql+pymysql://u@localhost/broker"],
+    ids=["sqlite-memory", "sqlite-memory-explicit", "mysql"],
+)
+def test_unsupported_urls_are_refused_up_front(url: str) -> None:
+    """In-memory SQLite (not shared across threads) and other databases are configuration errors."""
+    with pytest.raises(ValueError, match="store URL"):
+        SqlStore(url, Sealer(TEST_KEK))
+
+
+def test_sqlite_file_is_created_in_wal_mode_in_a_private_directory(tmp_path: Path) -> None:
+    """The data directory is created owner-only and the database file is switched to WAL."""
+    path = tmp_path / "data" / "broker.db"
+    store = SqlStore(sqlite_url(path), Sealer(TEST_KEK))
+    try:
+        store.migrate()
+    finally:
+        store.close()
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_a_fractional_token_ttl_is_refused_not_rounded(tmp_path: Path) -> None:
+    """The TTL column holds whole seconds; anything finer is an InvalidArgument."""
+    store = SqlStore(sqlite_url(tmp_path / "broker.db"), Sealer(TEST_KEK))
+    try:
+        store.migrate()
+        with pytest.raises(InvalidArgument, match="max_token_ttl"):
+            store.create_identity(Identity(id="a", kind=IdentityKind.AI_AGENT, max_token_ttl=timedelta(seconds=1.5)))
+    finally:
+        store.close()
+
+
+def test_naive_datetimes_are_refused(tmp_path: Path) -> None:
+    """A datetime without a zone is a programming error, never silently taken as local time."""
+    store = SqlStore(sqlite_url(tmp_path / "broker.db"), Sealer(TEST_KEK))
+    try:
+        store.migrate()
+        naive = datetime(2030, 1, 1)  # naive on purpose
+        with pytest.raises(StatementError, match="naive datetime"):
+            store.consume_jti("k", naive, naive)
+    finally:
+        store.close()
+
+
+def test_a_postgres_url_without_driver_uses_psycopg(postgres_server: PostgresServer) -> None:
+    """postgresql://... works as is (psycopg 3 is the only driver installed)."""
+    url = postgres_server.create_database().replace("postgresql+psycopg://", "postgresql://")
+    store = SqlStore(url, Sealer(TEST_KEK))
+    try:
+        store.ping()
+        assert repr(store).startswith("SqlStore('postgresql+psycopg://")
+    finally:
+        store.close()
+
+
+def test_a_connection_killed_by_postgres_is_unavailable_once_then_recovers(postgres_server: PostgresServer) -> None:
+    """A server-side disconnect surfaces as Unavailable and the pool replaces the dead connection."""
+    url = postgres_server.create_database()
+    database = url.rsplit("/", 1)[1]
+    store = SqlStore(url, Sealer(TEST_KEK))
+    try:
+        store.migrate()
+        store.ping()
+        with psycopg.connect(f"host=127.0.0.1 port={postgres_server.port} user=postgres dbname=postgres") as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,))
+        with pytest.raises(Unavailable, match="store unavailable"):
+            store.ping()
+        store.ping()
+    finally:
+        store.close()

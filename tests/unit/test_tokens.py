@@ -1,0 +1,154 @@
+"""The token core: mint, verify, the keyring's published set, and claim policy with an injected clock."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import jwt
+import pytest
+
+from broker.core import jwk as jwks
+from broker.core.clock import FakeClock
+from broker.core.errors import Unauthenticated
+from broker.core.keys import Keyring, new_record
+from broker.core.tokens import TokenCore
+from broker.store.sql import SqlStore
+from tests.unit.conftest import ISSUER
+
+
+def _mint(tokens: TokenCore, **overrides: object) -> str:
+    fields: dict[str, object] = {
+        "subject": "payments",
+        "client_id": "payments",
+        "kind": "service_account",
+        "tenant": "acme",
+        "scopes": ["a", "b"],
+        "audiences": [ISSUER],
+        "ttl": timedelta(minutes=5),
+    }
+    fields.update(overrides)
+    return tokens.mint(**fields).token  # type: ignore[arg-type]
+
+
+def test_minted_token_verifies_with_pyjwt_and_the_jwks(tokens: TokenCore, keyring: Keyring, clock: FakeClock) -> None:
+    """A minted token is a standard ES256 JWS that PyJWT verifies with the published JWK."""
+    token = _mint(tokens)
+    (jwk,) = keyring.jwks(clock.now())["keys"]
+    key = jwt.PyJWK(jwk).key
+    claims = jwt.decode(
+        token,
+        key,
+        algorithms=["ES256"],
+        audience=ISSUER,
+        options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
+    )
+    assert claims["scope"] == "a b"
+    assert jwt.get_unverified_header(token) == {"alg": "ES256", "kid": jwk["kid"], "typ": "at+jwt"}
+
+
+def test_verify_round_trip_and_audience(tokens: TokenCore) -> None:
+    """verify returns the claims; a required audience not in aud is refused."""
+    token = _mint(tokens, audiences=["https://api.example"])
+    assert tokens.verify(token, audience=None).scopes == ("a", "b")
+    with pytest.raises(Unauthenticated):
+        tokens.verify(token, audience=ISSUER)
+
+
+def test_expiry_edges_follow_the_clock_and_leeway(tokens: TokenCore, clock: FakeClock) -> None:
+    """Valid through exp + leeway, refused one second after."""
+    token = _mint(tokens, ttl=timedelta(seconds=60))
+    clock.advance(timedelta(seconds=60 + 29))
+    tokens.verify(token, audience=None)
+    clock.advance(timedelta(seconds=1))
+    with pytest.raises(Unauthenticated):
+        tokens.verify(token, audience=None)
+
+
+def test_not_after_caps_expiry(tokens: TokenCore, clock: FakeClock) -> None:
+    """exp never passes not_after (delegated and down-scoped tokens)."""
+    cap = clock.now() + timedelta(seconds=30)
+    minted = tokens.mint(
+        subject="s",
+        client_id="c",
+        kind="service_account",
+        tenant="",
+        scopes=[],
+        audiences=[ISSUER],
+        ttl=timedelta(hours=1),
+        not_after=cap,
+    )
+    assert minted.expires_at == cap
+
+
+def test_tampered_payload_and_signature_are_refused(tokens: TokenCore) -> None:
+    """Any change to the signed bytes makes verification fail."""
+    token = _mint(tokens)
+    head, body, sig = token.split(".")
+    other = _mint(tokens, scopes=["admin"]).split(".")[1]
+    with pytest.raises(Unauthenticated):
+        tokens.verify(f"{head}.{other}.{sig}", audience=None)
+    flipped = sig[:-2] + ("A" if sig[-2] != "A" else "B") + sig[-1]
+    with pytest.raises(Unauthenticated):
+        tokens.verify(f"{head}.{body}.{flipped}", audience=None)
+
+
+def test_revoked_token_is_refused(tokens: TokenCore, store: SqlStore, clock: FakeClock) -> None:
+    """A revoked jti fails verification until its expiry."""
+    minted = tokens.mint(
+        subject="s",
+        client_id="c",
+        kind="service_account",
+        tenant="",
+        scopes=[],
+        audiences=[ISSUER],
+        ttl=timedelta(minutes=5),
+    )
+    store.revoke_token(minted.jti, minted.expires_at)
+    with pytest.raises(Unauthenticated) as info:
+        tokens.verify(minted.token, audience=None)
+    assert info.value.detail == "revoked"
+
+
+def test_keyring_next_key_is_published_before_it_signs(store: SqlStore, keyring: Keyring, clock: FakeClock) -> None:
+    """A NEXT key is in the JWKS but does not sign until its activate_time."""
+    first = keyring.signing_key(clock.now()).kid
+    nxt = new_record("ES256", clock.now(), clock.now() + timedelta(minutes=10))
+    store.add_signing_key(nxt)
+    keyring.refresh()
+    kids = {k["kid"] for k in keyring.jwks(clock.now())["keys"]}
+    assert kids == {first, nxt.kid}
+    assert keyring.signing_key(clock.now()).kid == first
+    clock.advance(timedelta(minutes=10))
+    assert keyring.signing_key(clock.now()).kid == nxt.kid
+
+
+def test_retired_key_stays_published_until_its_tokens_expired(
+    store: SqlStore, keyring: Keyring, tokens: TokenCore, clock: FakeClock
+) -> None:
+    """A PREVIOUS key verifies until successor activation + max TTL + leeway, then is gone."""
+    old_token = _mint(tokens, ttl=timedelta(hours=1))
+    clock.advance(timedelta(seconds=1))
+    successor = new_record("ES256", clock.now(), clock.now())
+    store.add_signing_key(successor)
+    keyring.refresh()
+    tokens.verify(old_token, audience=None)
+    clock.advance(timedelta(hours=1, seconds=58))
+    assert len(keyring.jwks(clock.now())["keys"]) == 2
+    clock.advance(timedelta(seconds=2))
+    assert [k["kid"] for k in keyring.jwks(clock.now())["keys"]] == [successor.kid]
+    assert keyring.expired_kids(clock.now()) != []
+
+
+def test_unknown_kid_is_refused(tokens: TokenCore, clock: FakeClock, store: SqlStore) -> None:
+    """A token signed by a key never published does not verify."""
+    never_published = new_record("ES256", clock.now(), clock.now())
+    payload = {"iss": ISSUER, "sub": "x", "aud": ISSUER, "exp": 9999999999, "jti": "j"}
+    rogue = jwt.encode(
+        payload,
+        jwks.private_key_from_pem(never_published.private_pem.reveal()),
+        algorithm="ES256",
+        headers={"kid": never_published.kid, "typ": "at+jwt"},
+    )
+    with pytest.raises(Unauthenticated) as info:
+        tokens.verify(rogue, audience=None)
+    assert info.value.detail == "unknown kid"
