@@ -1,0 +1,153 @@
+"""``make bench``: ExchangeToken throughput and latency against a bare gRPC echo, same run.
+
+Runs, for each in-flight level (default 1, 16, 64), a closed-loop load from separate
+processes for ``--seconds`` (default 10) against:
+
+1. the bare grpc.aio echo server (bench/echo_server.py): the baseline;
+2. ``broker serve`` on embedded SQLite: ExchangeToken with a fresh self-signed ES256
+   assertion per request (so every call writes its replay record);
+3. the same on PostgreSQL (a server this run starts), unless ``--no-postgres``.
+
+Prints tokens/s, p50, p99 and errors, and each broker figure as a ratio of the echo's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from bench import loadgen, payloads
+from bench.echo_server import METHOD as ECHO_METHOD
+from broker_client.v1 import identity_pb2, identity_pb2_grpc
+from tests.e2e.harness import BrokerProcess, free_port
+from tests.store.postgres import PostgresServer
+
+EXCHANGE_METHOD = "/broker.v1.TokenService/ExchangeToken"
+
+
+def _run_levels(
+    name: str, target: str, method: str, make: loadgen.Payloads, args: argparse.Namespace, cap: int
+) -> list[dict[str, object]]:
+    rows = []
+    for level in args.in_flight:
+        result = loadgen.run(
+            target, method, make, in_flight=level, seconds=args.seconds, processes=args.processes, per_second_cap=cap
+        )
+        rows.append(
+            {
+                "target": name,
+                "in_flight": level,
+                "rate": round(result.rate, 1),
+                "p50_ms": round(result.percentile(0.50), 2),
+                "p99_ms": round(result.percentile(0.99), 2),
+                "ok": result.ok,
+                "errors": result.errors,
+            }
+        )
+        print(
+            f"  {name:<16} in-flight {level:>3}: {result.rate:8.0f}/s  p50 {rows[-1]['p50_ms']:6} ms  "
+            f"p99 {rows[-1]['p99_ms']:6} ms  errors {result.errors}",
+            flush=True,
+        )
+    return rows
+
+
+def _echo(args: argparse.Namespace) -> list[dict[str, object]]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bench.echo_server", str(port)], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        return _run_levels("grpc echo", f"127.0.0.1:{port}", ECHO_METHOD, payloads.echo, args, cap=20000)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _broker(name: str, data_dir: Path, args: argparse.Namespace, env: dict[str, str]) -> list[dict[str, object]]:
+    proc = BrokerProcess(data_dir, env=env)
+    proc.start()
+    try:
+        private = ec.generate_private_key(ec.SECP256R1())
+        public = (
+            private.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
+        with proc.channel() as channel:
+            identity_pb2_grpc.IdentityServiceStub(channel).CreateIdentity(
+                identity_pb2.CreateIdentityRequest(
+                    identity=identity_pb2.Identity(
+                        id=payloads.IDENTITY,
+                        kind=identity_pb2.IDENTITY_KIND_SERVICE_ACCOUNT,
+                        allowed_scopes=[payloads.SCOPE],
+                        public_keys=[identity_pb2.PublicKey(jwk_json=public)],
+                    )
+                ),
+                metadata=proc.admin_metadata(),
+            )
+        pem = private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        make = functools.partial(payloads.exchange, pem=pem, issuer=proc.issuer)
+        return _run_levels(name, proc.addr, EXCHANGE_METHOD, make, args, cap=6000)
+    finally:
+        proc.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--in-flight", type=lambda s: [int(x) for x in s.split(",")], default=[1, 16, 64])
+    parser.add_argument("--processes", type=int, default=2, help="load generator processes")
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write the rows here")
+    args = parser.parse_args()
+
+    print(
+        f"bench: {args.seconds:.0f} s per run, in-flight {args.in_flight}, {args.processes} load processes", flush=True
+    )
+    rows = _echo(args)
+    with tempfile.TemporaryDirectory() as tmp:
+        rows += _broker("broker sqlite", Path(tmp) / "sqlite", args, {})
+        if not args.no_postgres:
+            pg = PostgresServer()
+            pg.start()
+            try:
+                rows += _broker("broker postgres", Path(tmp) / "pg", args, {"BROKER_STORE_URL": pg.create_database()})
+            finally:
+                pg.stop()
+
+    echo = {r["in_flight"]: r for r in rows if r["target"] == "grpc echo"}
+    print("\n| target | in flight | tokens/s | p50 ms | p99 ms | errors | vs echo |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        base = echo[r["in_flight"]]["rate"]
+        ratio = float(r["rate"]) / float(base) if base else float("nan")  # type: ignore[arg-type]
+        cells = [
+            r["target"],
+            r["in_flight"],
+            f"{r['rate']:.0f}",
+            r["p50_ms"],
+            r["p99_ms"],
+            r["errors"],
+            f"{ratio:.2f}x",
+        ]
+        print("| " + " | ".join(str(c) for c in cells) + " |")
+    if args.json:
+        args.json.write_text(
+            json.dumps({"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rows": rows}, indent=2)
+        )
+
+
+if __name__ == "__main__":
+    main()
