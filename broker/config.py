@@ -46,7 +46,10 @@ class Settings:
     max_delegation_depth: int = 3
     signing_key_rotation: timedelta = timedelta(hours=24)
     jwks_cache_ttl: timedelta = timedelta(minutes=5)
+    identity_cache_ttl: timedelta = timedelta(seconds=2)
     shutdown_grace: timedelta = timedelta(seconds=10)
+    scheduler_tick: timedelta = timedelta(seconds=10)
+    leader_lease_ttl: timedelta = timedelta(seconds=30)
     issuers: tuple[Mapping[str, Any], ...] = ()
 
     @property
@@ -65,7 +68,15 @@ class Settings:
         return _split_hostport(self.http_listen, "http_listen")[1]
 
 
-_DURATIONS = {"max_token_ttl", "default_token_ttl", "signing_key_rotation", "jwks_cache_ttl", "shutdown_grace"}
+_DURATIONS = {
+    "max_token_ttl",
+    "default_token_ttl",
+    "signing_key_rotation",
+    "jwks_cache_ttl",
+    "shutdown_grace",
+    "identity_cache_ttl",
+}
+_DURATIONS |= {"scheduler_tick", "leader_lease_ttl"}
 _SECRETS = {"kek"}
 
 
@@ -117,6 +128,8 @@ def _validate(s: Settings) -> Settings:
         raise SettingsError(f"BROKER_LOG_LEVEL: {s.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
     if s.default_token_ttl > s.max_token_ttl:
         raise SettingsError("BROKER_DEFAULT_TOKEN_TTL: must not exceed BROKER_MAX_TOKEN_TTL")
+    if s.leader_lease_ttl < 2 * s.scheduler_tick:
+        raise SettingsError("BROKER_LEADER_LEASE_TTL: must be at least twice BROKER_SCHEDULER_TICK")
     if not 1 <= s.max_delegation_depth <= 10:
         raise SettingsError("BROKER_MAX_DELEGATION_DEPTH: must be between 1 and 10")
     if s.trust_domain and not all(c.isalnum() or c in ".-_" for c in s.trust_domain):

@@ -51,6 +51,7 @@ from .core.errors import BrokerError
 from .core.exchange import TokenExchange
 from .core.identities import IdentityRegistry
 from .core.keys import Keyring
+from .core.replay import ReplayGuard
 from .core.tokens import TokenCore
 from .store.sealing import Sealer, load_or_create_kek
 from .store.sql import SqlStore
@@ -83,6 +84,7 @@ class Broker:
     registry: IdentityRegistry
     auditor: Auditor
     exchange: TokenExchange
+    replay: ReplayGuard
     metrics_registry: CollectorRegistry
     admin_key_created: bool
 
@@ -97,13 +99,16 @@ def build(settings: Settings, clock: Clock | None = None) -> Broker:
     keyring = Keyring(store, clock, alg=settings.signing_alg, max_token_ttl=settings.max_token_ttl)
     keyring.ensure_initial_key()
     tokens = TokenCore(keyring, clock, issuer=settings.issuer, is_revoked=store.is_token_revoked)
-    registry = IdentityRegistry(store, clock, max_token_ttl=settings.max_token_ttl)
+    registry = IdentityRegistry(
+        store, clock, max_token_ttl=settings.max_token_ttl, cache_ttl=settings.identity_cache_ttl
+    )
     auditor = Auditor(store, clock)
-    assertions = AssertionVerifier(registry.get, clock, audience=settings.issuer, consume_jti=store.consume_jti)
+    replay = ReplayGuard(store.consume_jtis)
+    assertions = AssertionVerifier(registry.lookup, clock, audience=settings.issuer, consume_jti=replay.consume)
     exchange = TokenExchange(
         tokens,
         assertions,
-        registry.get,
+        registry.lookup,
         auditor,
         clock,
         max_ttl=settings.max_token_ttl,
@@ -121,6 +126,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Broker:
         registry=registry,
         auditor=auditor,
         exchange=exchange,
+        replay=replay,
         metrics_registry=CollectorRegistry(),
         admin_key_created=created,
     )
@@ -214,6 +220,7 @@ async def serve(broker: Broker) -> None:
     await health_servicer.enter_graceful_shutdown()
     await server.stop(settings.shutdown_grace.total_seconds())
     await runner.cleanup()
+    await asyncio.to_thread(broker.replay.close)
     await asyncio.to_thread(broker.store.close)
     _log.info("stopped")
 

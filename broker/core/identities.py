@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -193,12 +194,43 @@ def validate_bindings(bindings: Sequence[Binding]) -> tuple[Binding, ...]:
 
 
 class IdentityRegistry:
-    """Create, read, update and delete identities, with validation and etags."""
+    """Create, read, update and delete identities, with validation and etags.
 
-    def __init__(self, store: Store, clock: Clock, *, max_token_ttl: timedelta) -> None:
+    ``lookup`` serves the exchange hot path from memory: an identity read from the store
+    is reused for ``cache_ttl``; writes through this registry drop it at once, writes
+    through another replica are seen within ``cache_ttl``; unknown ids always go to the
+    store, so a new identity is usable everywhere at once.
+    """
+
+    MAX_CACHED = 10_000
+
+    def __init__(
+        self, store: Store, clock: Clock, *, max_token_ttl: timedelta, cache_ttl: timedelta = timedelta(seconds=2)
+    ) -> None:
         self._store = store
         self._clock = clock
         self._max_token_ttl = max_token_ttl
+        self._cache_ttl = cache_ttl
+        self._cache: dict[str, tuple[datetime, Identity]] = {}
+        self._cache_lock = threading.Lock()
+
+    def lookup(self, identity_id: str) -> Identity:
+        """The identity, possibly up to ``cache_ttl`` old (NotFound if unknown)."""
+        now = self._clock.now()
+        with self._cache_lock:
+            hit = self._cache.get(identity_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        identity = self._store.get_identity(identity_id)
+        with self._cache_lock:
+            if len(self._cache) >= self.MAX_CACHED:
+                self._cache.clear()
+            self._cache[identity_id] = (now + self._cache_ttl, identity)
+        return identity
+
+    def _forget(self, identity_id: str) -> None:
+        with self._cache_lock:
+            self._cache.pop(identity_id, None)
 
     def _validate(self, identity: Identity) -> Identity:
         validate_id(identity.id)
@@ -259,11 +291,13 @@ class IdentityRegistry:
             raise InvalidArgument(f"update_mask: cannot update {', '.join(unknown)}")
         current = self.get(identity_id)
         updated = self._validate(dataclasses.replace(current, **changes, update_time=self._clock.now()))
+        self._forget(identity_id)
         return self._store.update_identity(updated, expected_etag=etag or current.etag)
 
     def delete(self, identity_id: str, *, etag: str = "") -> None:
         """Remove the identity; a non-empty etag must match."""
         validate_id(identity_id)
+        self._forget(identity_id)
         self._store.delete_identity(identity_id, expected_etag=etag or None)
 
     def add_key(self, identity_id: str, key: IdentityKey) -> Identity:
@@ -274,6 +308,7 @@ class IdentityRegistry:
         if len(current.public_keys) >= MAX_KEYS:
             raise FailedPrecondition(f"public_keys: {identity_id!r} already has {MAX_KEYS} keys")
         updated = dataclasses.replace(current, public_keys=(*current.public_keys, key), update_time=self._clock.now())
+        self._forget(identity_id)
         return self._store.update_identity(updated, expected_etag=current.etag)
 
     def remove_key(self, identity_id: str, kid: str) -> Identity:
@@ -283,6 +318,7 @@ class IdentityRegistry:
             raise NotFound(f"identity {identity_id!r} has no key {kid[:80]!r}")
         keys = tuple(k for k in current.public_keys if k.kid != kid)
         updated = dataclasses.replace(current, public_keys=keys, update_time=self._clock.now())
+        self._forget(identity_id)
         return self._store.update_identity(updated, expected_etag=current.etag)
 
     def make_key(self, text: str, *, kid: str = "", expire_time: datetime | None = None) -> IdentityKey:

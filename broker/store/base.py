@@ -14,6 +14,7 @@ and passes the one contract suite in tests/store/. Rules every backend keeps:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -64,6 +65,11 @@ class Store(Protocol):
     # replay protection and revocation --------------------------------------------
     def consume_jti(self, key: str, expires_at: datetime, now: datetime) -> bool:
         """Record a single-use id; False if it was already recorded and has not expired."""
+        ...
+
+    def consume_jtis(self, items: Sequence[tuple[str, datetime]], now: datetime) -> list[bool]:
+        """``consume_jti`` for a batch in one transaction (group commit), one answer per item;
+        a key repeated within the batch is consumed by its first occurrence only."""
         ...
 
     def revoke_token(self, jti: str, expires_at: datetime) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -27,6 +27,7 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Table,
+    bindparam,
     case,
     create_engine,
     delete,
@@ -93,6 +94,14 @@ class SqlStore:
         self._sealer = sealer
         self._engine = _create_engine(self._url, echo=echo)
         self._dialect = self._url.get_backend_name()
+        # Hot-path statements, built once (ExchangeToken runs them on every call).
+        upsert = self._insert(replay_records)
+        self._consume_stmt = upsert.on_conflict_do_update(
+            index_elements=["key"],
+            set_={"expires_at": upsert.excluded.expires_at},
+            where=replay_records.c.expires_at <= bindparam("now"),
+        ).returning(replay_records.c.key)
+        self._get_identity_stmt = select(identities).where(identities.c.id == bindparam("id"))
 
     def __repr__(self) -> str:
         return f"SqlStore({self._url.render_as_string(hide_password=True)!r})"
@@ -124,7 +133,7 @@ class SqlStore:
     def get_identity(self, identity_id: str) -> Identity:
         """The identity, or NotFound."""
         with self._transaction() as conn:
-            row = conn.execute(select(identities).where(identities.c.id == identity_id)).first()
+            row = conn.execute(self._get_identity_stmt, {"id": identity_id}).first()
         if row is None:
             raise NotFound(f"identity {identity_id!r} not found")
         return _identity_from_row(row)
@@ -201,14 +210,24 @@ class SqlStore:
     # replay protection and revocation ---------------------------------------
     def consume_jti(self, key: str, expires_at: datetime, now: datetime) -> bool:
         """Record a single-use key; False if it is recorded and unexpired. One statement, race-free."""
-        upsert = self._insert(replay_records).values(key=key, expires_at=expires_at)
-        stmt = upsert.on_conflict_do_update(
-            index_elements=["key"],
-            set_={"expires_at": upsert.excluded.expires_at},
-            where=replay_records.c.expires_at <= now,
-        ).returning(replay_records.c.key)
+        return self.consume_jtis([(key, expires_at)], now)[0]
+
+    def consume_jtis(self, items: Sequence[tuple[str, datetime]], now: datetime) -> list[bool]:
+        """Record many single-use keys in one transaction (group commit); one answer per item.
+
+        A key given twice in one batch counts once: its later occurrences answer False.
+        """
+        first: dict[str, datetime] = {}
+        for key, expires_at in items:
+            first.setdefault(key, expires_at)
+        params = [{"key": key, "expires_at": expires_at, "now": now} for key, expires_at in first.items()]
         with self._transaction() as conn:
-            return conn.execute(stmt).first() is not None
+            won = {row.key for row in conn.execute(self._consume_stmt, params)}
+        answers = []
+        for key, _ in items:
+            answers.append(key in won)
+            won.discard(key)
+        return answers
 
     def revoke_token(self, jti: str, expires_at: datetime) -> None:
         """Revoke until ``expires_at``; repeating keeps the later expiry."""

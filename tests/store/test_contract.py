@@ -435,3 +435,12 @@ def test_unreachable_backend_raises_unavailable_quickly(backend: Backend) -> Non
         assert UNREACHABLE_PASSWORD not in str(error)
         assert UNREACHABLE_PASSWORD not in repr(error)
     assert UNREACHABLE_PASSWORD not in repr(store)
+
+
+def test_consume_jtis_batch_answers_each_item_once(store: Store) -> None:
+    """A batch records every new key in one go; a repeat inside the batch or of an old key is refused."""
+    later = NOW + timedelta(minutes=5)
+    assert store.consume_jti("old", later, NOW)
+    answers = store.consume_jtis([("a", later), ("b", later), ("a", later), ("old", later)], NOW)
+    assert answers == [True, True, False, False]
+    assert store.consume_jtis([("a", later), ("c", later)], NOW) == [False, True]

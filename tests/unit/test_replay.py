@@ -1,0 +1,70 @@
+"""The replay guard: group commit with one answer per caller, errors passed to every waiter."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+import pytest
+
+from broker.core.clock import FakeClock
+from broker.core.errors import Unavailable
+from broker.core.replay import ReplayGuard
+from broker.store.sql import SqlStore
+
+
+def test_each_key_is_accepted_once_across_threads(store: SqlStore, clock: FakeClock) -> None:
+    """64 threads race on 16 keys (4 each): exactly 16 acceptances, one per key."""
+    guard = ReplayGuard(store.consume_jtis)
+    now = clock.now()
+    exp = now + timedelta(minutes=5)
+    try:
+        with ThreadPoolExecutor(64) as pool:
+            answers = list(pool.map(lambda n: (n % 16, guard.consume(f"k{n % 16}", exp, now)), range(64)))
+    finally:
+        guard.close()
+    won = sorted(k for k, ok in answers if ok)
+    assert won == list(range(16))
+
+
+def test_concurrent_callers_share_a_commit() -> None:
+    """While one batch is being written, the callers that queue up go into the next one together."""
+    batches: list[int] = []
+    gate = threading.Event()
+
+    def consume_many(items: Sequence[tuple[str, datetime]], now: datetime) -> list[bool]:
+        gate.wait(5)
+        batches.append(len(items))
+        return [True] * len(items)
+
+    guard = ReplayGuard(consume_many)
+    now = datetime(2030, 1, 1)
+    with ThreadPoolExecutor(20) as pool:
+        futures = [pool.submit(guard.consume, f"k{n}", now, now) for n in range(20)]
+        while guard._queue.qsize() < 19:  # noqa: SLF001 - wait until 19 callers queue behind the first
+            threading.Event().wait(0.01)
+        gate.set()
+        assert all(f.result(5) for f in futures)
+    guard.close()
+    assert batches[0] == 1 and sum(batches) == 20 and len(batches) <= 3
+
+
+def test_store_errors_reach_every_waiter() -> None:
+    """A failed batch raises the store's error in each caller; the guard keeps working."""
+    calls = 0
+
+    def consume_many(items: Sequence[tuple[str, datetime]], now: datetime) -> list[bool]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise Unavailable("store unavailable: test")
+        return [True] * len(items)
+
+    guard = ReplayGuard(consume_many)
+    now = datetime(2030, 1, 1)
+    with pytest.raises(Unavailable):
+        guard.consume("a", now, now)
+    assert guard.consume("b", now, now)
+    guard.close()
