@@ -43,7 +43,7 @@ def test_concurrent_callers_share_a_commit() -> None:
     now = datetime(2030, 1, 1)
     with ThreadPoolExecutor(20) as pool:
         futures = [pool.submit(guard.consume, f"k{n}", now, now) for n in range(20)]
-        while guard._queue.qsize() < 19:  # noqa: SLF001 - wait until 19 callers queue behind the first
+        while guard._queue.qsize() < 19:  # wait until 19 callers queue behind the first
             threading.Event().wait(0.01)
         gate.set()
         assert all(f.result(5) for f in futures)
