@@ -50,6 +50,14 @@ class Settings:
     shutdown_grace: timedelta = timedelta(seconds=10)
     scheduler_tick: timedelta = timedelta(seconds=10)
     leader_lease_ttl: timedelta = timedelta(seconds=30)
+    vault_auth: str = "token"
+    vault_token: str = field(default="", repr=False)
+    vault_role_id: str = ""
+    vault_secret_id: str = field(default="", repr=False)
+    vault_k8s_role: str = ""
+    vault_k8s_token_file: str = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    vault_auth_mount: str = ""
+    vault_cacert: str = ""
     issuers: tuple[Mapping[str, Any], ...] = ()
 
     @property
@@ -78,6 +86,8 @@ _DURATIONS = {
 }
 _DURATIONS |= {"scheduler_tick", "leader_lease_ttl"}
 _SECRETS = {"kek"}
+_SECRETS |= {"vault_token", "vault_secret_id"}
+VAULT_AUTH_METHODS = ("token", "approle", "kubernetes")
 
 
 def _env_name(name: str) -> str:
@@ -134,11 +144,30 @@ def _validate(s: Settings) -> Settings:
         raise SettingsError("BROKER_MAX_DELEGATION_DEPTH: must be between 1 and 10")
     if s.trust_domain and not all(c.isalnum() or c in ".-_" for c in s.trust_domain):
         raise SettingsError(f"BROKER_TRUST_DOMAIN: {s.trust_domain!r} is not a trust domain name")
+    _validate_vault(s)
     issuer = s.issuer or f"http://{host}:{port}"
     if not issuer.startswith(("https://", "http://")) or issuer.endswith("/"):
         raise SettingsError(f"BROKER_ISSUER: {issuer!r} must be an http(s) URL without a trailing slash")
     store_url = s.store_url or f"sqlite:///{(s.data_dir / 'broker.db').resolve()}"
     return dataclasses.replace(s, issuer=issuer, store_url=store_url)
+
+
+def _validate_vault(s: Settings) -> None:
+    """The BROKER_VAULT_* settings a vault:// store needs (checked only for such a store)."""
+    if s.vault_auth not in VAULT_AUTH_METHODS:
+        raise SettingsError(f"BROKER_VAULT_AUTH: {s.vault_auth!r} is not one of {', '.join(VAULT_AUTH_METHODS)}")
+    if not s.store_url.lower().startswith(("vault://", "vaults://", "vault+http://", "vault+https://")):
+        return
+    if s.vault_auth == "token" and not s.vault_token:
+        raise SettingsError("BROKER_VAULT_TOKEN: required for a vault:// store with BROKER_VAULT_AUTH=token")
+    if s.vault_auth == "approle" and not (s.vault_role_id and s.vault_secret_id):
+        raise SettingsError(
+            "BROKER_VAULT_ROLE_ID and BROKER_VAULT_SECRET_ID: both required with BROKER_VAULT_AUTH=approle"
+        )
+    if s.vault_auth == "kubernetes" and not s.vault_k8s_role:
+        raise SettingsError("BROKER_VAULT_K8S_ROLE: required with BROKER_VAULT_AUTH=kubernetes")
+    if s.vault_cacert and not Path(s.vault_cacert).is_file():
+        raise SettingsError(f"BROKER_VAULT_CACERT: {s.vault_cacert} is not a readable file")
 
 
 def load_settings(config_file: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -167,4 +196,6 @@ def load_settings(config_file: Path | None = None, environ: Mapping[str, str] | 
         raw = env.get(_env_name(name))
         if raw is not None and raw != "":
             values[name] = _coerce(name, raw, f.type)
+    if "vault_token" not in values and env.get("VAULT_TOKEN"):
+        values["vault_token"] = env["VAULT_TOKEN"]  # the variable Vault's own tools read
     return _validate(Settings(**values))

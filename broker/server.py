@@ -41,6 +41,8 @@ from .api.audit import AuditServicer
 from .api.auth import Authenticator
 from .api.handler import ApiContext, RpcMetrics
 from .api.identity import IdentityServicer
+from .api.issuer import IssuerServicer
+from .api.secret import SecretServicer
 from .api.token import TokenServicer
 from .bootstrap import ensure_admin
 from .config import Settings
@@ -50,11 +52,16 @@ from .core.clock import Clock, SystemClock
 from .core.errors import BrokerError
 from .core.exchange import TokenExchange
 from .core.identities import IdentityRegistry
+from .core.issuers import BindingIndex, ExternalIssuerVerifier, IssuerRegistry, issuer_from_config
 from .core.keys import Keyring
 from .core.replay import ReplayGuard
+from .core.secrets import SecretManager
 from .core.tokens import TokenCore
+from .jwks_fetch import JwksFetcher
+from .scheduler import Scheduler
+from .store import open_store
+from .store.base import Store
 from .store.sealing import Sealer, load_or_create_kek
-from .store.sql import SqlStore
 
 _log = structlog.get_logger("broker.server")
 
@@ -78,15 +85,19 @@ class Broker:
 
     settings: Settings
     clock: Clock
-    store: SqlStore
+    store: Store
     keyring: Keyring
     tokens: TokenCore
     registry: IdentityRegistry
     auditor: Auditor
     exchange: TokenExchange
+    issuers: IssuerRegistry
     replay: ReplayGuard
     metrics_registry: CollectorRegistry
     admin_key_created: bool
+    secrets: SecretManager
+    scheduler: Scheduler
+    stopping: asyncio.Event
 
 
 def build(settings: Settings, clock: Clock | None = None) -> Broker:
@@ -94,7 +105,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Broker:
     clock = clock or SystemClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     sealer = Sealer(load_or_create_kek(settings.kek or None, settings.kek_file))
-    store = SqlStore(settings.store_url, sealer)
+    store = open_store(settings, sealer)
     store.migrate()
     keyring = Keyring(store, clock, alg=settings.signing_alg, max_token_ttl=settings.max_token_ttl)
     keyring.ensure_initial_key()
@@ -105,6 +116,17 @@ def build(settings: Settings, clock: Clock | None = None) -> Broker:
     auditor = Auditor(store, clock)
     replay = ReplayGuard(store.consume_jtis)
     assertions = AssertionVerifier(registry.lookup, clock, audience=settings.issuer, consume_jti=replay.consume)
+    jwks_fetcher = JwksFetcher()
+    issuers = IssuerRegistry(
+        store,
+        clock,
+        reserved=settings.issuer,
+        configured=[issuer_from_config(raw, i, reserved=settings.issuer) for i, raw in enumerate(settings.issuers)],
+        keys=jwks_fetcher,
+    )
+    external = ExternalIssuerVerifier(
+        issuers, BindingIndex(store, clock), registry.lookup, clock, consume_jti=replay.consume, keys=jwks_fetcher
+    )
     exchange = TokenExchange(
         tokens,
         assertions,
@@ -115,8 +137,22 @@ def build(settings: Settings, clock: Clock | None = None) -> Broker:
         default_ttl=settings.default_token_ttl,
         trust_domain=settings.trust_domain,
         max_delegation_depth=settings.max_delegation_depth,
+        revoke_jti=store.revoke_token,
+        external=external,
     )
     created = ensure_admin(registry, settings.admin_key_file)
+    secrets = SecretManager(store, clock)
+    scheduler = Scheduler(
+        store,
+        secrets,
+        keyring,
+        auditor,
+        clock,
+        tick=settings.scheduler_tick,
+        lease_ttl=settings.leader_lease_ttl,
+        signing_key_rotation=settings.signing_key_rotation,
+        jwks_cache_ttl=settings.jwks_cache_ttl,
+    )
     return Broker(
         settings=settings,
         clock=clock,
@@ -126,9 +162,13 @@ def build(settings: Settings, clock: Clock | None = None) -> Broker:
         registry=registry,
         auditor=auditor,
         exchange=exchange,
+        issuers=issuers,
         replay=replay,
         metrics_registry=CollectorRegistry(),
         admin_key_created=created,
+        secrets=secrets,
+        scheduler=scheduler,
+        stopping=asyncio.Event(),
     )
 
 
@@ -139,20 +179,24 @@ def _unimplemented(servicer_class: Any) -> Any:
 
 def _grpc_server(broker: Broker, health_servicer: health.aio.HealthServicer) -> grpc.aio.Server:
     api = ApiContext(auth=Authenticator(broker.tokens), metrics=RpcMetrics(broker.metrics_registry))
+    # 2 MiB: room for a 1 MiB token plus the request around it, so oversized tokens reach
+    # jws.parse and get its INVALID_ARGUMENT rather than gRPC's RESOURCE_EXHAUSTED.
     server = grpc.aio.server(
-        options=[("grpc.max_receive_message_length", 1 << 20), ("grpc.so_reuseport", 0)],
+        options=[("grpc.max_receive_message_length", 2 << 20), ("grpc.so_reuseport", 0)],
     )
     token_pb2_grpc.add_TokenServiceServicer_to_server(
-        TokenServicer(api, broker.exchange, broker.tokens, broker.keyring, broker.store, broker.auditor, broker.clock),
+        TokenServicer(api, broker.exchange, broker.tokens, broker.keyring, broker.clock),
         server,
     )
     identity_pb2_grpc.add_IdentityServiceServicer_to_server(
         IdentityServicer(api, broker.registry, broker.auditor), server
     )
     audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(api, broker.auditor), server)
+    issuer_pb2_grpc.add_IssuerServiceServicer_to_server(IssuerServicer(api, broker.issuers, broker.auditor), server)
     # Declared in the API, not built yet: the generated bases answer UNIMPLEMENTED.
-    issuer_pb2_grpc.add_IssuerServiceServicer_to_server(_unimplemented(issuer_pb2_grpc.IssuerServiceServicer), server)
-    secret_pb2_grpc.add_SecretServiceServicer_to_server(_unimplemented(secret_pb2_grpc.SecretServiceServicer), server)
+    secret_pb2_grpc.add_SecretServiceServicer_to_server(
+        SecretServicer(api, broker.secrets, broker.auditor, broker.stopping), server
+    )
     auth_pb2_grpc.add_AuthServiceServicer_to_server(_unimplemented(auth_pb2_grpc.AuthServiceServicer), server)
     auth_pb2_grpc.add_UserServiceServicer_to_server(_unimplemented(auth_pb2_grpc.UserServiceServicer), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -205,6 +249,7 @@ async def serve(broker: Broker) -> None:
     host, _, port = settings.http_listen.rpartition(":")
     await web.TCPSite(runner, host, int(port)).start()
     await server.start()
+    await asyncio.to_thread(broker.scheduler.start)
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     print(_banner(broker), flush=True)
@@ -218,9 +263,11 @@ async def serve(broker: Broker) -> None:
 
     _log.info("shutting down", grace_seconds=settings.shutdown_grace.total_seconds())
     await health_servicer.enter_graceful_shutdown()
+    broker.stopping.set()  # long-lived streams (WatchSecret) end now, not after the grace
     await server.stop(settings.shutdown_grace.total_seconds())
     await runner.cleanup()
     await asyncio.to_thread(broker.replay.close)
+    await asyncio.to_thread(broker.scheduler.stop)
     await asyncio.to_thread(broker.store.close)
     _log.info("stopped")
 

@@ -8,6 +8,11 @@ A key's life is derived from times, never from mutable state:
             activate_time + the longest token lifetime, so every token it signed verifies;
 - gone      after that: out of the JWKS, deleted from the store by the rotation job.
 
+Rotation (``Keyring.rotate``, run by the scheduler on the leader) adds the successor as
+a NEXT key ``publish_lead`` before it activates: longer than a verifier caches the JWKS
+plus the time other replicas take to refresh their keyring, so every verifier and every
+replica knows a key before anything is signed with it.
+
 Private keys live in the store sealed (store/sealing.py); in memory they are parsed
 once per refresh, never per request.
 """
@@ -67,6 +72,24 @@ class LoadedKey:
 
     def __repr__(self) -> str:
         return f"LoadedKey(kid={self.kid!r}, alg={self.alg!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRotation:
+    """What one ``Keyring.rotate`` did: the NEXT key it added (if any) and the kids it deleted."""
+
+    added: str | None = None
+    activate_time: datetime | None = None
+    deleted: tuple[str, ...] = ()
+
+
+def publish_lead(jwks_cache_ttl: timedelta, refresh_interval: timedelta) -> timedelta:
+    """How long before activation a NEXT key is published.
+
+    A replica sees a new key within one refresh interval and a verifier refetches the
+    JWKS within its cache lifetime; one more refresh interval is the margin.
+    """
+    return jwks_cache_ttl + 2 * refresh_interval
 
 
 def new_record(alg: str, now: datetime, activate_time: datetime) -> SigningKeyRecord:
@@ -168,3 +191,32 @@ class Keyring:
         """Kids no longer published at ``now``; the rotation job deletes them."""
         published = {k.kid for k in self._published(now)}
         return [k.kid for k in self._keys if k.kid not in published]
+
+    def rotate(self, now: datetime, *, interval: timedelta, publish_lead: timedelta) -> KeyRotation:
+        """Publish the successor of the CURRENT key and delete keys no longer published.
+
+        When no NEXT key exists and the CURRENT key will have signed for ``interval`` within
+        ``publish_lead``, a new key of the configured algorithm is stored to activate at
+        ``max(current activation + interval, now + publish_lead)``: on time it keeps the
+        cadence, after downtime it is still published a full lead before it signs.
+        Reads the store first, so a NEXT key already stored by any replica is not added twice.
+        """
+        self.refresh()
+        keys = self._keys
+        current = next((k for k in reversed(keys) if k.activate_time <= now), None)
+        pending = any(k.activate_time > now for k in keys)
+        added: SigningKeyRecord | None = None
+        if current is not None and not pending and now >= current.activate_time + interval - publish_lead:
+            activate = max(current.activate_time + interval, now + publish_lead)
+            added = new_record(self.alg, now, activate)
+            self._store.add_signing_key(added)
+        deleted = tuple(self.expired_kids(now))
+        for kid in deleted:
+            self._store.delete_signing_key(kid)
+        if added is not None or deleted:
+            self.refresh()
+        return KeyRotation(
+            added=None if added is None else added.kid,
+            activate_time=None if added is None else added.activate_time,
+            deleted=deleted,
+        )

@@ -1,18 +1,45 @@
-"""Rotating secrets: versions, states, grace periods, generators.
+"""Rotating secrets: versions, states, grace periods, generators, and the SecretManager.
 
 A secret has exactly one CURRENT version at every instant. A rotation, in one atomic
 store step, makes a new version CURRENT and the old one PREVIOUS, valid until its
-grace_expire_time; after that it is EXPIRED (not accepted, not readable) and its
-material is destroyed once the policy's retention has passed.
+grace_expire_time; from that instant on it is EXPIRED (not accepted, not readable) and
+its material is destroyed once the policy's retention has passed.
+
+States are read through the clock: a PREVIOUS version whose grace_expire_time is at or
+before ``now`` is EXPIRED for every reader, whether or not the expiry job has marked it
+yet; the job only records the GRACE_EXPIRED event and destroys material later.
+
+Rotation is decided from stored state alone (``next_rotation_time`` and a
+compare-and-set on the CURRENT version number), so restarts, crashes and downtime
+never lose a version, never make two CURRENT and never rotate twice for one due time:
+after downtime a due secret rotates once and its schedule restarts from then.
+
+API keys look like ``brk_<random base62><6-char base62 CRC32 of the random part>``
+(GitHub's token format): secret scanners find them by the prefix, and a mistyped key
+is refused by its checksum before any store lookup.
 """
 
 from __future__ import annotations
 
+import builtins
+import dataclasses
+import re
+import secrets
+import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
+from .clock import Clock
+from .durations import format_duration
+from .errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
+from .identities import ID_PATTERN, validate_id
 from .sensitive import Sensitive
+
+if TYPE_CHECKING:
+    from ..store.base import Store
 
 
 class Generator(StrEnum):
@@ -88,3 +115,390 @@ class SecretEvent:
     version: int
     current_version: int
     event_time: datetime
+
+
+#: Scopes of the secret API; each is granted per secret (``<scope>:<id>``) or for all (``<scope>:*``).
+READ_SCOPE = "broker.secrets.read"
+VERIFY_SCOPE = "broker.secrets.verify"
+ROTATE_SCOPE = "broker.secrets.rotate"
+
+API_KEY_PREFIX = "brk_"
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_CHECKSUM_CHARS = 6  # 62**6 > 2**32: every CRC32 fits
+_API_KEY = re.compile(rb"^brk_([0-9A-Za-z]{22,118})([0-9A-Za-z]{6})$")
+#: Password characters: four classes, none of them quotes, spaces, backslashes or '_'.
+_PASSWORD_CLASSES = ("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "0123456789", "#%+-.:=@^~")
+#: (minimum, default, maximum) length per generator: bytes for RANDOM_BYTES, characters otherwise.
+LENGTHS: Mapping[Generator, tuple[int, int, int]] = {
+    Generator.RANDOM_BYTES: (16, 32, 4096),
+    Generator.PASSWORD: (16, 32, 256),
+    Generator.API_KEY: (32, 40, 128),
+}
+MAX_VALUE_BYTES = 64 * 1024
+MAX_DURATION = timedelta(days=3650)
+#: Verification compares the presented value with at most this many newest versions.
+VERIFY_WINDOW = 32
+MUTABLE_FIELDS = frozenset({"rotation.interval", "rotation.grace_period", "rotation.retention", "length"})
+_MAX_PAGE = 1000
+_CURRENT_READ_ATTEMPTS = 3
+
+
+def _base62(number: int, width: int) -> str:
+    digits = []
+    for _ in range(width):
+        number, rest = divmod(number, 62)
+        digits.append(_BASE62[rest])
+    return "".join(reversed(digits))
+
+
+def _checksum(body: bytes) -> bytes:
+    return _base62(zlib.crc32(body), _CHECKSUM_CHARS).encode("ascii")
+
+
+def new_api_key(length: int) -> str:
+    """A fresh API key of ``length`` characters: prefix, random base62, 6-character checksum."""
+    body = "".join(secrets.choice(_BASE62) for _ in range(length - len(API_KEY_PREFIX) - _CHECKSUM_CHARS))
+    return API_KEY_PREFIX + body + _checksum(body.encode("ascii")).decode("ascii")
+
+
+def is_api_key(value: bytes) -> bool:
+    """True if ``value`` has the broker API-key shape and its checksum matches."""
+    match = _API_KEY.match(value)
+    return match is not None and _checksum(match[1]) == match[2]
+
+
+def mistyped_api_key(value: bytes) -> bool:
+    """True if ``value`` has the broker API-key shape but a wrong checksum (no store needed)."""
+    return _API_KEY.match(value) is not None and not is_api_key(value)
+
+
+def new_password(length: int) -> str:
+    """A random password with at least one lowercase, uppercase, digit and symbol character."""
+    alphabet = "".join(_PASSWORD_CLASSES)
+    chars = [secrets.choice(c) for c in _PASSWORD_CLASSES]
+    chars += [secrets.choice(alphabet) for _ in range(length - len(chars))]
+    secrets.SystemRandom().shuffle(chars)
+    return "".join(chars)
+
+
+def generate(generator: Generator, length: int) -> Sensitive:
+    """A new value from ``generator`` (not EXTERNAL), from the ``secrets`` module's randomness."""
+    if generator is Generator.RANDOM_BYTES:
+        return Sensitive(secrets.token_bytes(length))
+    if generator is Generator.PASSWORD:
+        return Sensitive(new_password(length).encode("ascii"))
+    if generator is Generator.API_KEY:
+        return Sensitive(new_api_key(length).encode("ascii"))
+    raise InvalidArgument("generator: external secrets get their values from outside")
+
+
+def validate_length(generator: Generator, length: int) -> int:
+    """The length to store: the generator's default for 0, else ``length`` if in range."""
+    if generator is Generator.EXTERNAL:
+        if length:
+            raise InvalidArgument("length: an external secret's values come from outside; leave length unset")
+        return 0
+    minimum, default, maximum = LENGTHS[generator]
+    if length == 0:
+        return default
+    if not minimum <= length <= maximum:
+        raise InvalidArgument(f"length: must be between {minimum} and {maximum} for {generator.value}, not {length}")
+    return length
+
+
+def _check_duration(value: timedelta, field: str) -> None:
+    if value < timedelta(0):
+        raise InvalidArgument(f"{field}: must not be negative")
+    if value % timedelta(seconds=1):
+        raise InvalidArgument(f"{field}: must be a whole number of seconds")
+    if value > MAX_DURATION:
+        raise InvalidArgument(f"{field}: must be at most {MAX_DURATION.days}d")
+
+
+def validate_policy(policy: RotationPolicy, generator: Generator) -> RotationPolicy:
+    """Refuse a zero or negative interval, a grace longer than the interval, and the like.
+
+    Each message starts with the field's name (``rotation.interval``, ...).
+    """
+    interval = policy.interval
+    if interval is not None:
+        if interval <= timedelta(0):
+            raise InvalidArgument("rotation.interval: must be positive (leave it unset to rotate by hand only)")
+        _check_duration(interval, "rotation.interval")
+        if generator is Generator.EXTERNAL:
+            raise InvalidArgument(
+                "rotation.interval: an external secret's values come from outside, so it is rotated by hand; "
+                "leave the interval unset"
+            )
+    _check_duration(policy.grace_period, "rotation.grace_period")
+    if interval is not None and policy.grace_period > interval:
+        raise InvalidArgument(
+            f"rotation.grace_period: {format_duration(policy.grace_period)} is longer than "
+            f"rotation.interval {format_duration(interval)}"
+        )
+    _check_duration(policy.retention, "rotation.retention")
+    return policy
+
+
+def _external_value(value: Sensitive | None) -> Sensitive:
+    if value is None or len(value) == 0:
+        raise InvalidArgument("value: an external secret needs a value")
+    if len(value) > MAX_VALUE_BYTES:
+        raise InvalidArgument(f"value: at most {MAX_VALUE_BYTES} bytes")
+    if mistyped_api_key(value.reveal()):
+        raise InvalidArgument(f"value: has the shape of a broker API key ({API_KEY_PREFIX}...) but a wrong checksum")
+    return value
+
+
+def as_of(version: SecretVersion, now: datetime) -> SecretVersion:
+    """The version as it stands at ``now``: a PREVIOUS one whose grace has ended is EXPIRED."""
+    grace_end = version.grace_expire_time
+    if version.state is VersionState.PREVIOUS and grace_end is not None and grace_end <= now:
+        return dataclasses.replace(version, state=VersionState.EXPIRED, expire_time=grace_end)
+    return version
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """The answer to "is this value valid?": which version matched, and its state now."""
+
+    valid: bool
+    version: int = 0
+    state: VersionState | None = None
+
+
+class SecretManager:
+    """Create, read, rotate, expire and verify rotating secrets; every decision reads the clock."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    # metadata ---------------------------------------------------------------------
+    def create(
+        self,
+        secret_id: str,
+        *,
+        generator: Generator,
+        policy: RotationPolicy,
+        length: int = 0,
+        value: Sensitive | None = None,
+    ) -> Secret:
+        """Store a new secret with its first CURRENT version (generated, or ``value`` if EXTERNAL)."""
+        validate_id(secret_id, "secret_id")
+        length = validate_length(generator, length)
+        policy = validate_policy(policy, generator)
+        material = self._new_value(generator, length, value)
+        now = self._clock.now()
+        secret = Secret(
+            id=secret_id,
+            generator=generator,
+            length=length,
+            policy=policy,
+            current_version=1,
+            next_rotation_time=None if policy.interval is None else now + policy.interval,
+            create_time=now,
+            update_time=now,
+        )
+        first = SecretVersion(
+            secret_id=secret_id, version=1, state=VersionState.CURRENT, create_time=now, value=material
+        )
+        return self._store.create_secret(secret, first)
+
+    def get(self, secret_id: str) -> Secret:
+        """The secret's metadata, or NotFound."""
+        validate_id(secret_id, "secret_id")
+        return self._store.get_secret(secret_id)
+
+    def list(self, *, page_size: int, page_token: str) -> tuple[builtins.list[Secret], str]:
+        """One page ordered by id, and the token of the next page ('' at the end)."""
+        size = _page_size(page_size)
+        if page_token and not ID_PATTERN.match(page_token):
+            raise InvalidArgument("page_token: not a token this server issued")
+        items = self._store.list_secrets(after=page_token, limit=size + 1)
+        if len(items) > size:
+            return items[:size], items[size - 1].id
+        return items, ""
+
+    def versions(self, secret_id: str, *, page_size: int, page_token: str) -> tuple[builtins.list[SecretVersion], str]:
+        """One page of versions, newest first, as they stand now (no values)."""
+        validate_id(secret_id, "secret_id")
+        size = _page_size(page_size)
+        if page_token and not page_token.isdigit():
+            raise InvalidArgument("page_token: not a token this server issued")
+        items = self._store.list_secret_versions(secret_id, before=int(page_token or 0), limit=size + 1)
+        now = self._clock.now()
+        seen = [as_of(v, now) for v in items[:size]]
+        return seen, str(items[size - 1].version) if len(items) > size else ""
+
+    def update(self, secret_id: str, changes: Mapping[str, Any], *, etag: str = "") -> Secret:
+        """Apply ``changes`` (``rotation.interval``, ``rotation.grace_period``, ``rotation.retention``,
+        ``length``); a changed interval reschedules from the last rotation. A non-empty etag must match."""
+        if not changes:
+            raise InvalidArgument("update_mask: name at least one field")
+        unknown = sorted(set(changes) - MUTABLE_FIELDS)
+        if unknown:
+            raise InvalidArgument(f"update_mask: cannot update {', '.join(unknown)}")
+        current = self.get(secret_id)
+        old = current.policy
+        policy = validate_policy(
+            RotationPolicy(
+                interval=changes.get("rotation.interval", old.interval),
+                grace_period=changes.get("rotation.grace_period", old.grace_period),
+                retention=changes.get("rotation.retention", old.retention),
+            ),
+            current.generator,
+        )
+        length = validate_length(current.generator, changes.get("length", current.length))
+        now = self._clock.now()
+        next_rotation = current.next_rotation_time
+        if policy.interval != old.interval:
+            next_rotation = (
+                None if policy.interval is None else max(now, self._last_rotation(secret_id) + policy.interval)
+            )
+        updated = dataclasses.replace(
+            current, policy=policy, length=length, next_rotation_time=next_rotation, update_time=now
+        )
+        return self._store.update_secret(updated, expected_etag=etag or current.etag)
+
+    def delete(self, secret_id: str, *, etag: str = "") -> None:
+        """Delete the secret and every version (a DELETED event tells watchers)."""
+        validate_id(secret_id, "secret_id")
+        self._store.delete_secret(secret_id, expected_etag=etag or None, now=self._clock.now())
+
+    # values -----------------------------------------------------------------------
+    def access(self, secret_id: str, version: int = 0) -> SecretVersion:
+        """A version with its value (0: the CURRENT one); FailedPrecondition once it has expired."""
+        validate_id(secret_id, "secret_id")
+        if version < 0:
+            raise InvalidArgument("version: must not be negative (0 means the current version)")
+        found = as_of(self._read_version(secret_id, version), self._clock.now())
+        if found.state is VersionState.EXPIRED or found.value is None:
+            when = found.expire_time or found.grace_expire_time
+            at = f" at {when.isoformat()}" if when is not None else ""
+            raise FailedPrecondition(f"version {found.version} of secret {secret_id!r} expired{at}")
+        return found
+
+    def verify(self, secret_id: str, value: bytes) -> Verification:
+        """Which version ``value`` is, and whether it is accepted now (CURRENT, or PREVIOUS in grace).
+
+        A value shaped like a broker API key with a wrong checksum is refused before any
+        store lookup. Every candidate is compared in constant time, and all of them are
+        compared, so the time taken does not tell which one matched.
+        """
+        if not value:
+            raise InvalidArgument("value: must not be empty")
+        if len(value) > MAX_VALUE_BYTES or mistyped_api_key(value):
+            return Verification(valid=False)
+        validate_id(secret_id, "secret_id")
+        match: SecretVersion | None = None
+        for listed in self._store.list_secret_versions(secret_id, before=0, limit=VERIFY_WINDOW):
+            if listed.destroyed:
+                continue
+            try:
+                stored = self._store.get_secret_version(secret_id, listed.version)
+            except NotFound:  # deleted meanwhile
+                continue
+            if stored.value is not None and stored.value.matches(value) and match is None:
+                match = stored
+        if match is None:
+            return Verification(valid=False)
+        seen = as_of(match, self._clock.now())
+        return Verification(valid=seen.state is not VersionState.EXPIRED, version=seen.version, state=seen.state)
+
+    # rotation ---------------------------------------------------------------------
+    def rotate(self, secret_id: str, *, value: Sensitive | None = None, now: datetime | None = None) -> SecretVersion:
+        """Rotate now (by hand): a new CURRENT version; the old one is PREVIOUS for the grace period.
+
+        ``value`` is required for EXTERNAL secrets and refused for generated ones. The
+        schedule restarts from ``now``. Returns the new version without its value.
+        """
+        validate_id(secret_id, "secret_id")
+        secret = self._store.get_secret(secret_id)
+        return self._rotate(secret, now or self._clock.now(), value, scheduled=False)
+
+    def rotate_due(self, now: datetime, *, limit: int = 100) -> builtins.list[SecretVersion]:
+        """Rotate, once each, up to ``limit`` secrets whose next rotation time is at or before ``now``.
+
+        A secret rotated or deleted by someone else since it was read is skipped (the
+        compare-and-set on its CURRENT version lost), so one due time never rotates twice.
+        """
+        rotated = []
+        for secret in self._store.due_secrets(now, limit):
+            try:
+                rotated.append(self._rotate(secret, now, None, scheduled=True))
+            except (Conflict, NotFound):
+                continue
+        return rotated
+
+    def expire(self, now: datetime) -> tuple[builtins.list[SecretEvent], int]:
+        """Mark PREVIOUS versions whose grace ended EXPIRED (their events), and destroy material
+        past retention (how many)."""
+        events = self._store.expire_secret_versions(now)
+        return events, self._store.destroy_expired_material(now)
+
+    # events -----------------------------------------------------------------------
+    def events(self, *, after_seq: int, limit: int) -> builtins.list[SecretEvent]:
+        """Events of every secret with seq > ``after_seq``, in order."""
+        return self._store.list_secret_events(after_seq=after_seq, limit=limit)
+
+    def last_event_seq(self) -> int:
+        """The seq of the newest event (0 when none)."""
+        return self._store.last_secret_event_seq()
+
+    # internals --------------------------------------------------------------------
+    def _new_value(self, generator: Generator, length: int, value: Sensitive | None) -> Sensitive:
+        if generator is Generator.EXTERNAL:
+            return _external_value(value)
+        if value is not None:
+            raise InvalidArgument(f"value: a {generator.value} secret generates its own values; omit the value")
+        return generate(generator, length)
+
+    def _read_version(self, secret_id: str, version: int) -> SecretVersion:
+        if version:
+            return self._store.get_secret_version(secret_id, version)
+        for _ in range(_CURRENT_READ_ATTEMPTS):
+            current = self._store.get_secret(secret_id).current_version
+            found = self._store.get_secret_version(secret_id, current)
+            if found.state is VersionState.CURRENT:
+                return found
+        raise Conflict(f"secret {secret_id!r} rotated while being read; try again")
+
+    def _last_rotation(self, secret_id: str) -> datetime:
+        newest = self._store.list_secret_versions(secret_id, before=0, limit=1)
+        return newest[0].create_time
+
+    def _rotate(self, secret: Secret, now: datetime, value: Sensitive | None, *, scheduled: bool) -> SecretVersion:
+        new = SecretVersion(
+            secret_id=secret.id,
+            version=secret.current_version + 1,
+            state=VersionState.CURRENT,
+            create_time=now,
+            value=self._new_value(secret.generator, secret.length, value),
+        )
+        self._store.rotate_secret(
+            secret.id,
+            expected_version=secret.current_version,
+            new=new,
+            grace_expire_time=now + secret.policy.grace_period,
+            next_rotation_time=_next_rotation(secret, now, scheduled=scheduled),
+        )
+        return dataclasses.replace(new, value=None)
+
+
+def _next_rotation(secret: Secret, now: datetime, *, scheduled: bool) -> datetime | None:
+    """On time, the schedule keeps its cadence (due + interval); by hand or after downtime
+    longer than an interval, it restarts from ``now`` (one catch-up, never one per missed interval)."""
+    interval = secret.policy.interval
+    if interval is None:
+        return None
+    due = secret.next_rotation_time
+    if scheduled and due is not None and due + interval > now:
+        return due + interval
+    return now + interval
+
+
+def _page_size(page_size: int) -> int:
+    if page_size < 0:
+        raise InvalidArgument("page_size: must not be negative")
+    return min(page_size or 100, _MAX_PAGE)

@@ -90,7 +90,7 @@ class RotationPolicy(google.protobuf.message.Message):
 
     @property
     def interval(self) -> google.protobuf.duration_pb2.Duration:
-        """Zero means rotated by hand only."""
+        """Unset means rotated by hand only; zero or negative is refused."""
 
     @property
     def grace_period(self) -> google.protobuf.duration_pb2.Duration:
@@ -529,12 +529,15 @@ class WatchSecretRequest(google.protobuf.message.Message):
     """WatchSecretRequest names the secret to follow."""
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
     SECRET_ID_FIELD_NUMBER: builtins.int
+    AFTER_SEQ_FIELD_NUMBER: builtins.int
     secret_id: builtins.str
+    after_seq: builtins.int
+    'Resume after this event seq (from an earlier stream); 0 means from now.'
 
-    def __init__(self, *, secret_id: builtins.str=...) -> None:
+    def __init__(self, *, secret_id: builtins.str=..., after_seq: builtins.int=...) -> None:
         ...
 
-    def ClearField(self, field_name: typing.Literal['secret_id', b'secret_id']) -> None:
+    def ClearField(self, field_name: typing.Literal['after_seq', b'after_seq', 'secret_id', b'secret_id']) -> None:
         ...
 global___WatchSecretRequest = WatchSecretRequest
 
@@ -547,23 +550,26 @@ class WatchSecretResponse(google.protobuf.message.Message):
     VERSION_FIELD_NUMBER: builtins.int
     CURRENT_VERSION_FIELD_NUMBER: builtins.int
     EVENT_TIME_FIELD_NUMBER: builtins.int
+    SEQ_FIELD_NUMBER: builtins.int
     secret_id: builtins.str
     event_type: global___SecretEventType.ValueType
     version: builtins.int
     'The version the event is about.'
     current_version: builtins.int
     'The CURRENT version after the event.'
+    seq: builtins.int
+    "The event's position in the broker's event order (for after_seq)."
 
     @property
     def event_time(self) -> google.protobuf.timestamp_pb2.Timestamp:
         ...
 
-    def __init__(self, *, secret_id: builtins.str=..., event_type: global___SecretEventType.ValueType=..., version: builtins.int=..., current_version: builtins.int=..., event_time: google.protobuf.timestamp_pb2.Timestamp | None=...) -> None:
+    def __init__(self, *, secret_id: builtins.str=..., event_type: global___SecretEventType.ValueType=..., version: builtins.int=..., current_version: builtins.int=..., event_time: google.protobuf.timestamp_pb2.Timestamp | None=..., seq: builtins.int=...) -> None:
         ...
 
     def HasField(self, field_name: typing.Literal['event_time', b'event_time']) -> builtins.bool:
         ...
 
-    def ClearField(self, field_name: typing.Literal['current_version', b'current_version', 'event_time', b'event_time', 'event_type', b'event_type', 'secret_id', b'secret_id', 'version', b'version']) -> None:
+    def ClearField(self, field_name: typing.Literal['current_version', b'current_version', 'event_time', b'event_time', 'event_type', b'event_type', 'secret_id', b'secret_id', 'seq', b'seq', 'version', b'version']) -> None:
         ...
 global___WatchSecretResponse = WatchSecretResponse

@@ -16,7 +16,9 @@ if _version_not_supported:
 class SecretServiceStub(object):
     """SecretService keeps long-lived secrets rotating with grace periods.
     Reading a value needs broker.secrets.read:<id> (or :*); rotating needs
-    broker.secrets.rotate:<id> or broker.admin; managing needs broker.admin.
+    broker.secrets.rotate:<id> (or :*) or broker.admin; managing needs broker.admin.
+    Verifying a value needs broker.secrets.verify:<id> (or :*) or the read scope;
+    watching needs the read, verify or rotate scope of the secret, or broker.admin.
     """
 
     def __init__(self, channel):
@@ -39,7 +41,9 @@ class SecretServiceStub(object):
 class SecretServiceServicer(object):
     """SecretService keeps long-lived secrets rotating with grace periods.
     Reading a value needs broker.secrets.read:<id> (or :*); rotating needs
-    broker.secrets.rotate:<id> or broker.admin; managing needs broker.admin.
+    broker.secrets.rotate:<id> (or :*) or broker.admin; managing needs broker.admin.
+    Verifying a value needs broker.secrets.verify:<id> (or :*) or the read scope;
+    watching needs the read, verify or rotate scope of the secret, or broker.admin.
     """
 
     def CreateSecret(self, request, context):
@@ -94,7 +98,8 @@ class SecretServiceServicer(object):
 
     def VerifySecretValue(self, request, context):
         """VerifySecretValue accepts the current value and every previous value
-        still inside its grace period, compared in constant time.
+        still inside its grace period, compared in constant time. A value shaped
+        like a broker API key with a wrong checksum is refused without a lookup.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -102,6 +107,9 @@ class SecretServiceServicer(object):
 
     def WatchSecret(self, request, context):
         """WatchSecret streams rotation events (version numbers, never values).
+        The initial metadata carries broker-watch-after-seq: the seq the stream
+        starts after; events from then on are delivered in order. The stream
+        ends after DELETED and when the server shuts down.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -116,7 +124,9 @@ def add_SecretServiceServicer_to_server(servicer, server):
 class SecretService(object):
     """SecretService keeps long-lived secrets rotating with grace periods.
     Reading a value needs broker.secrets.read:<id> (or :*); rotating needs
-    broker.secrets.rotate:<id> or broker.admin; managing needs broker.admin.
+    broker.secrets.rotate:<id> (or :*) or broker.admin; managing needs broker.admin.
+    Verifying a value needs broker.secrets.verify:<id> (or :*) or the read scope;
+    watching needs the read, verify or rotate scope of the secret, or broker.admin.
     """
 
     @staticmethod

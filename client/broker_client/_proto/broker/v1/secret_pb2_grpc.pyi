@@ -19,7 +19,9 @@ class _ServicerContext(grpc.ServicerContext, grpc.aio.ServicerContext):
 class SecretServiceStub:
     """SecretService keeps long-lived secrets rotating with grace periods.
     Reading a value needs broker.secrets.read:<id> (or :*); rotating needs
-    broker.secrets.rotate:<id> or broker.admin; managing needs broker.admin.
+    broker.secrets.rotate:<id> (or :*) or broker.admin; managing needs broker.admin.
+    Verifying a value needs broker.secrets.verify:<id> (or :*) or the read scope;
+    watching needs the read, verify or rotate scope of the secret, or broker.admin.
     """
 
     def __init__(self, channel: typing.Union[grpc.Channel, grpc.aio.Channel]) -> None:
@@ -35,14 +37,16 @@ class SecretServiceStub:
     UpdateSecret: grpc.UnaryUnaryMultiCallable[broker.v1.secret_pb2.UpdateSecretRequest, broker.v1.secret_pb2.UpdateSecretResponse]
     DeleteSecret: grpc.UnaryUnaryMultiCallable[broker.v1.secret_pb2.DeleteSecretRequest, broker.v1.secret_pb2.DeleteSecretResponse]
     VerifySecretValue: grpc.UnaryUnaryMultiCallable[broker.v1.secret_pb2.VerifySecretValueRequest, broker.v1.secret_pb2.VerifySecretValueResponse]
-    'VerifySecretValue accepts the current value and every previous value\n    still inside its grace period, compared in constant time.\n    '
+    'VerifySecretValue accepts the current value and every previous value\n    still inside its grace period, compared in constant time. A value shaped\n    like a broker API key with a wrong checksum is refused without a lookup.\n    '
     WatchSecret: grpc.UnaryStreamMultiCallable[broker.v1.secret_pb2.WatchSecretRequest, broker.v1.secret_pb2.WatchSecretResponse]
-    'WatchSecret streams rotation events (version numbers, never values).'
+    'WatchSecret streams rotation events (version numbers, never values).\n    The initial metadata carries broker-watch-after-seq: the seq the stream\n    starts after; events from then on are delivered in order. The stream\n    ends after DELETED and when the server shuts down.\n    '
 
 class SecretServiceAsyncStub:
     """SecretService keeps long-lived secrets rotating with grace periods.
     Reading a value needs broker.secrets.read:<id> (or :*); rotating needs
-    broker.secrets.rotate:<id> or broker.admin; managing needs broker.admin.
+    broker.secrets.rotate:<id> (or :*) or broker.admin; managing needs broker.admin.
+    Verifying a value needs broker.secrets.verify:<id> (or :*) or the read scope;
+    watching needs the read, verify or rotate scope of the secret, or broker.admin.
     """
     CreateSecret: grpc.aio.UnaryUnaryMultiCallable[broker.v1.secret_pb2.CreateSecretRequest, broker.v1.secret_pb2.CreateSecretResponse]
     GetSecret: grpc.aio.UnaryUnaryMultiCallable[broker.v1.secret_pb2.GetSecretRequest, broker.v1.secret_pb2.GetSecretResponse]
@@ -55,14 +59,16 @@ class SecretServiceAsyncStub:
     UpdateSecret: grpc.aio.UnaryUnaryMultiCallable[broker.v1.secret_pb2.UpdateSecretRequest, broker.v1.secret_pb2.UpdateSecretResponse]
     DeleteSecret: grpc.aio.UnaryUnaryMultiCallable[broker.v1.secret_pb2.DeleteSecretRequest, broker.v1.secret_pb2.DeleteSecretResponse]
     VerifySecretValue: grpc.aio.UnaryUnaryMultiCallable[broker.v1.secret_pb2.VerifySecretValueRequest, broker.v1.secret_pb2.VerifySecretValueResponse]
-    'VerifySecretValue accepts the current value and every previous value\n    still inside its grace period, compared in constant time.\n    '
+    'VerifySecretValue accepts the current value and every previous value\n    still inside its grace period, compared in constant time. A value shaped\n    like a broker API key with a wrong checksum is refused without a lookup.\n    '
     WatchSecret: grpc.aio.UnaryStreamMultiCallable[broker.v1.secret_pb2.WatchSecretRequest, broker.v1.secret_pb2.WatchSecretResponse]
-    'WatchSecret streams rotation events (version numbers, never values).'
+    'WatchSecret streams rotation events (version numbers, never values).\n    The initial metadata carries broker-watch-after-seq: the seq the stream\n    starts after; events from then on are delivered in order. The stream\n    ends after DELETED and when the server shuts down.\n    '
 
 class SecretServiceServicer(metaclass=abc.ABCMeta):
     """SecretService keeps long-lived secrets rotating with grace periods.
     Reading a value needs broker.secrets.read:<id> (or :*); rotating needs
-    broker.secrets.rotate:<id> or broker.admin; managing needs broker.admin.
+    broker.secrets.rotate:<id> (or :*) or broker.admin; managing needs broker.admin.
+    Verifying a value needs broker.secrets.verify:<id> (or :*) or the read scope;
+    watching needs the read, verify or rotate scope of the secret, or broker.admin.
     """
 
     @abc.abstractmethod
@@ -100,12 +106,17 @@ class SecretServiceServicer(metaclass=abc.ABCMeta):
     @abc.abstractmethod
     def VerifySecretValue(self, request: broker.v1.secret_pb2.VerifySecretValueRequest, context: _ServicerContext) -> typing.Union[broker.v1.secret_pb2.VerifySecretValueResponse, collections.abc.Awaitable[broker.v1.secret_pb2.VerifySecretValueResponse]]:
         """VerifySecretValue accepts the current value and every previous value
-        still inside its grace period, compared in constant time.
+        still inside its grace period, compared in constant time. A value shaped
+        like a broker API key with a wrong checksum is refused without a lookup.
         """
 
     @abc.abstractmethod
     def WatchSecret(self, request: broker.v1.secret_pb2.WatchSecretRequest, context: _ServicerContext) -> typing.Union[collections.abc.Iterator[broker.v1.secret_pb2.WatchSecretResponse], collections.abc.AsyncIterator[broker.v1.secret_pb2.WatchSecretResponse]]:
-        """WatchSecret streams rotation events (version numbers, never values)."""
+        """WatchSecret streams rotation events (version numbers, never values).
+        The initial metadata carries broker-watch-after-seq: the seq the stream
+        starts after; events from then on are delivered in order. The stream
+        ends after DELETED and when the server shuts down.
+        """
 
 def add_SecretServiceServicer_to_server(servicer: SecretServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None:
     ...

@@ -1,0 +1,237 @@
+"""Background jobs (APScheduler) and the leader lease, so exactly one replica rotates.
+
+::
+
+    job                  runs on       does
+    lease                every replica take or renew the leader lease
+    refresh_keyring      every replica reload signing keys (a NEXT key is known before it signs)
+    rotate_secrets       leader        rotate each due secret once
+    expire_secrets       leader        end grace periods (GRACE_EXPIRED), destroy material past retention
+    rotate_signing_keys  leader        publish the next signing key ahead of time, delete retired ones
+    purge_expired        leader        drop replay and revocation records past their expiry
+
+Nothing is decided from in-memory timers: every job reads "now" from the injected clock
+and what is due from the store, so a restart, a crash or a long downtime changes
+nothing but latency. Store writes are compare-and-set, so even two replicas that both
+believe they lead (a lease lost mid-job) cannot rotate one secret twice.
+
+A failing job is logged (job name, error class, the domain message; never a value)
+and retried with exponential backoff and jitter; a success restores the normal tick.
+``stop`` waits for running jobs, then gives the lease up so another replica takes over
+at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import secrets
+import socket
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from .core.audit import Auditor
+from .core.clock import Clock
+from .core.errors import BrokerError
+from .core.keys import Keyring, publish_lead
+from .core.secrets import SecretManager
+
+if TYPE_CHECKING:
+    from .store.base import Store
+
+_log = structlog.get_logger("broker.scheduler")
+
+LEASE_NAME = "scheduler"
+#: Secrets rotated per batch, and batches per run (the next tick takes the rest).
+_BATCH = 100
+_MAX_BATCHES = 10
+_MAX_BACKOFF = timedelta(minutes=5)
+
+Work = Callable[[datetime], None]
+
+
+class Scheduler:
+    """The broker's periodic jobs; ``start`` and ``stop`` bracket its life."""
+
+    def __init__(
+        self,
+        store: Store,
+        secrets_manager: SecretManager,
+        keyring: Keyring,
+        auditor: Auditor,
+        clock: Clock,
+        *,
+        tick: timedelta,
+        lease_ttl: timedelta,
+        signing_key_rotation: timedelta,
+        jwks_cache_ttl: timedelta,
+        holder: str | None = None,
+    ) -> None:
+        if lease_ttl < 2 * tick:
+            raise ValueError("lease_ttl must be at least twice the tick")
+        self._store = store
+        self._secrets = secrets_manager
+        self._keyring = keyring
+        self._auditor = auditor
+        self._clock = clock
+        self._tick = tick
+        self._lease_ttl = lease_ttl
+        self._signing_key_rotation = signing_key_rotation
+        self.publish_lead = publish_lead(jwks_cache_ttl, tick)
+        self.holder = holder or f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._token: int | None = None
+        self._leader_until: datetime | None = None
+        self._failures: dict[str, int] = {}
+        self._aps: BackgroundScheduler | None = None
+
+    # lifecycle ----------------------------------------------------------------------
+    def start(self) -> None:
+        """Try for the lease once (so a lone replica leads from its first tick), then start the jobs."""
+        self._stopping.clear()
+        self._run("lease", self.renew_lease, leader_only=False)
+        aps = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(4)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        first = datetime.now(UTC)
+        for name, work, leader_only in self._jobs():
+            aps.add_job(
+                self._run,
+                IntervalTrigger(seconds=self._tick.total_seconds(), timezone=UTC),
+                args=(name, work),
+                kwargs={"leader_only": leader_only},
+                id=name,
+                name=name,
+                next_run_time=first,
+            )
+        aps.start()
+        self._aps = aps
+        _log.info("scheduler started", holder=self.holder, tick_s=self._tick.total_seconds())
+
+    def stop(self) -> None:
+        """Stop scheduling, wait for running jobs, release the lease if held."""
+        self._stopping.set()
+        aps, self._aps = self._aps, None
+        if aps is not None and aps.running:
+            aps.shutdown(wait=True)
+        with self._lock:
+            held, self._token, self._leader_until = self._token is not None, None, None
+        if held:
+            try:
+                self._store.release_lease(LEASE_NAME, self.holder)
+            except BrokerError as exc:
+                _log.warning("leader lease not released", error=type(exc).__name__, reason=exc.message)
+        _log.info("scheduler stopped", holder=self.holder)
+
+    def is_leader(self) -> bool:
+        """True while this replica holds a live lease (ending one tick before the store's expiry)."""
+        with self._lock:
+            until = self._leader_until
+        return until is not None and self._clock.now() < until
+
+    def run_now(self, name: str) -> None:
+        """Run one job once, as its tick would: leader-only jobs do nothing off the leader."""
+        for job, work, leader_only in self._jobs():
+            if job == name:
+                self._run(job, work, leader_only=leader_only)
+                return
+        raise KeyError(name)
+
+    # jobs (public so tests can drive them with a fake clock) -----------------------------
+    def renew_lease(self, now: datetime) -> None:
+        """Take or renew the leader lease."""
+        token = self._store.acquire_lease(LEASE_NAME, self.holder, ttl=self._lease_ttl, now=now)
+        with self._lock:
+            before = self._token
+            self._token = token
+            self._leader_until = None if token is None else now + self._lease_ttl - self._tick
+        if token is not None and before != token:
+            _log.info("leader lease acquired", holder=self.holder, fencing_token=token)
+        elif token is None and before is not None:
+            _log.warning("leader lease lost", holder=self.holder)
+
+    def refresh_keyring(self, now: datetime) -> None:
+        """Reload signing keys from the store."""
+        self._keyring.refresh()
+
+    def rotate_secrets(self, now: datetime) -> None:
+        """Rotate every secret due at ``now`` once."""
+        for _ in range(_MAX_BATCHES):
+            rotated = self._secrets.rotate_due(now, limit=_BATCH)
+            for version in rotated:
+                self._auditor.record(
+                    "secret.rotate", actor="scheduler", target=version.secret_id, version=version.version
+                )
+            if len(rotated) < _BATCH:
+                return
+
+    def expire_secrets(self, now: datetime) -> None:
+        """End grace periods that are over and destroy material past retention."""
+        events, destroyed = self._secrets.expire(now)
+        for event in events:
+            _log.info("secret grace period ended", secret_id=event.secret_id, version=event.version)
+        if destroyed:
+            _log.info("expired secret material destroyed", versions=destroyed)
+
+    def rotate_signing_keys(self, now: datetime) -> None:
+        """Publish the next signing key ahead of its activation; delete retired keys."""
+        done = self._keyring.rotate(now, interval=self._signing_key_rotation, publish_lead=self.publish_lead)
+        if done.added is not None and done.activate_time is not None:
+            _log.info("signing key published", kid=done.added, activate_time=done.activate_time.isoformat())
+        if done.deleted:
+            _log.info("signing keys retired", kids=list(done.deleted))
+
+    def purge_expired(self, now: datetime) -> None:
+        """Drop replay and revocation records past their expiry."""
+        self._store.purge_expired(now)
+
+    # plumbing -----------------------------------------------------------------------
+    def _jobs(self) -> list[tuple[str, Work, bool]]:
+        return [
+            ("lease", self.renew_lease, False),
+            ("refresh_keyring", self.refresh_keyring, False),
+            ("rotate_secrets", self.rotate_secrets, True),
+            ("expire_secrets", self.expire_secrets, True),
+            ("rotate_signing_keys", self.rotate_signing_keys, True),
+            ("purge_expired", self.purge_expired, True),
+        ]
+
+    def _run(self, name: str, work: Work, *, leader_only: bool) -> None:
+        if self._stopping.is_set() or (leader_only and not self.is_leader()):
+            return
+        try:
+            work(self._clock.now())
+        except Exception as exc:  # noqa: BLE001 - a job survives anything and is retried
+            self._retry_later(name, exc)
+        else:
+            with self._lock:
+                self._failures.pop(name, None)
+
+    def _retry_later(self, name: str, exc: Exception) -> None:
+        with self._lock:
+            attempt = self._failures[name] = self._failures.get(name, 0) + 1
+        base = min(timedelta(seconds=1), self._tick)
+        delay = min(base * 2 ** min(attempt - 1, 20), max(_MAX_BACKOFF, self._tick))
+        delay *= random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
+        fields: dict[str, Any] = {"job": name, "attempt": attempt, "retry_in_s": round(delay.total_seconds(), 3)}
+        fields["error"] = type(exc).__name__
+        if isinstance(exc, BrokerError):  # their messages never hold a value; other exceptions' might
+            fields["reason"] = exc.message
+        _log.warning("job failed", **fields)
+        aps = self._aps
+        if aps is None or self._stopping.is_set():
+            return
+        with contextlib.suppress(JobLookupError):  # removed by a concurrent stop
+            aps.modify_job(name, next_run_time=datetime.now(UTC) + delay)
