@@ -21,10 +21,14 @@ import pytest
 from sqlalchemy import create_engine, inspect, select, table, text
 from sqlalchemy.pool import NullPool
 
+from broker.core.sensitive import Sensitive
 from broker.store.base import Store
 from broker.store.sealing import Sealer
 from broker.store.sql import SqlStore
+from broker.store.vault import VaultAuth, VaultStore
 
+from .openbao import OpenBaoServer
+from .openbao import start_for_pytest as start_openbao_for_pytest
 from .postgres import PostgresServer, free_port, start_for_pytest
 
 #: A fixed test KEK, so that a reopened store reads what the first one wrote.
@@ -93,9 +97,36 @@ def postgres_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
         yield backend
 
 
+@contextmanager
+def openbao_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """A fresh prefix on the session's OpenBao dev server; at rest = every stored version under it."""
+    server: OpenBaoServer = request.getfixturevalue("openbao_server")
+    prefix = server.fresh_prefix()
+    root = VaultAuth(token=Sensitive(server.root_token.encode()))
+    with ExitStack() as stores:
+
+        def open_store(url: str, sealer: Sealer, auth: VaultAuth = root) -> VaultStore:
+            store = VaultStore(url, sealer, auth)
+            stores.callback(store.close)
+            return store
+
+        store = open_store(server.url(prefix), Sealer(TEST_KEK))
+        store.migrate()
+        unreachable = f"vault://127.0.0.1:{free_port()}/secret/broker"
+        yield Backend(
+            store=store,
+            reopen=lambda sealer: open_store(server.url(prefix), sealer),
+            raw_dump=lambda: server.dump(prefix),
+            unreachable=lambda: open_store(
+                unreachable, Sealer(TEST_KEK), VaultAuth(token=Sensitive(UNREACHABLE_PASSWORD.encode()))
+            ),
+        )
+
+
 BACKENDS: dict[str, BackendFactory] = {
     "sqlite": sqlite_backend,
     "postgres": postgres_backend,
+    "openbao": openbao_backend,
 }
 
 
@@ -103,6 +134,14 @@ BACKENDS: dict[str, BackendFactory] = {
 def postgres_server() -> Iterator[PostgresServer]:
     """The session's PostgreSQL server (fails the tests if it cannot start)."""
     server = start_for_pytest()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def openbao_server() -> Iterator[OpenBaoServer]:
+    """The session's OpenBao dev server (fails the tests if it cannot start)."""
+    server = start_openbao_for_pytest()
     yield server
     server.stop()
 
