@@ -13,10 +13,11 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 
 from .core import jwk as jwks
-from .core.errors import AlreadyExists, NotFound
-from .core.identities import ADMIN_SCOPE, Identity, IdentityKind, IdentityRegistry
+from .core.errors import AlreadyExists, Conflict, NotFound
+from .core.identities import ADMIN_SCOPE, Identity, IdentityKey, IdentityKind, IdentityRegistry
 
 ADMIN_ID = "admin"
+_ATTEMPTS = 5
 
 
 def _write_new_key(path: Path) -> bytes:
@@ -40,22 +41,28 @@ def ensure_admin(registry: IdentityRegistry, key_path: Path) -> bool:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     ).decode()
     key = registry.make_key(public_pem)
+    for _ in range(_ATTEMPTS):  # replicas starting together race on the one admin identity
+        try:
+            _register(registry, key)
+            return created
+        except (AlreadyExists, Conflict):
+            continue
+    raise Conflict("could not register the admin key: the admin identity keeps changing")
+
+
+def _register(registry: IdentityRegistry, key: IdentityKey) -> None:
     try:
         admin = registry.get(ADMIN_ID)
     except NotFound:
-        try:
-            registry.create(
-                Identity(
-                    id=ADMIN_ID,
-                    kind=IdentityKind.SERVICE_ACCOUNT,
-                    display_name="Broker administrator",
-                    allowed_scopes=(ADMIN_SCOPE,),
-                    public_keys=(key,),
-                )
+        registry.create(
+            Identity(
+                id=ADMIN_ID,
+                kind=IdentityKind.SERVICE_ACCOUNT,
+                display_name="Broker administrator",
+                allowed_scopes=(ADMIN_SCOPE,),
+                public_keys=(key,),
             )
-            return created
-        except AlreadyExists:  # another replica created it first
-            admin = registry.get(ADMIN_ID)
+        )
+        return
     if admin.key(key.kid) is None:
         registry.add_key(ADMIN_ID, key)
-    return created
