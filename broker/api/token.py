@@ -1,4 +1,4 @@
-"""TokenService: exchange, introspection, revocation, JWKS."""
+"""TokenService: exchange, introspection (RFC 7662), revocation (RFC 7009), JWKS."""
 
 from __future__ import annotations
 
@@ -11,16 +11,11 @@ from google.protobuf import struct_pb2
 
 from broker_client.v1 import token_pb2, token_pb2_grpc
 
-from ..core.audit import Auditor
 from ..core.clock import Clock
-from ..core.errors import PermissionDenied, Unauthenticated
 from ..core.exchange import ExchangeRequest, TokenExchange
-from ..core.identities import ADMIN_SCOPE
 from ..core.keys import Keyring
 from ..core.tokens import AccessClaims, TokenCore
-from ..store.base import Store
 from . import convert
-from .auth import has_scope
 from .handler import ApiContext, Servicer, rpc
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
@@ -35,16 +30,12 @@ class TokenServicer(Servicer, token_pb2_grpc.TokenServiceServicer):
         exchange: TokenExchange,
         tokens: TokenCore,
         keyring: Keyring,
-        store: Store,
-        auditor: Auditor,
         clock: Clock,
     ) -> None:
         super().__init__(api)
         self._exchange = exchange
         self._tokens = tokens
         self._keyring = keyring
-        self._store = store
-        self._auditor = auditor
         self._clock = clock
 
     @rpc(public=True)
@@ -77,12 +68,11 @@ class TokenServicer(Servicer, token_pb2_grpc.TokenServiceServicer):
     async def IntrospectToken(
         self, request: token_pb2.IntrospectTokenRequest, context: Ctx, principal: AccessClaims | None
     ) -> token_pb2.IntrospectTokenResponse:
-        try:
-            claims = await asyncio.to_thread(self._tokens.verify, request.token, audience=None)
-        except Unauthenticated:
+        claims = await asyncio.to_thread(self._exchange.introspect, request.token)
+        if claims is None:
             return token_pb2.IntrospectTokenResponse(active=False)
         struct = struct_pb2.Struct()
-        struct.update(json.loads(json.dumps(dict(claims.claims))))
+        struct.update(json.loads(json.dumps(dict(claims))))
         return token_pb2.IntrospectTokenResponse(active=True, claims=struct)
 
     @rpc()
@@ -90,16 +80,7 @@ class TokenServicer(Servicer, token_pb2_grpc.TokenServiceServicer):
         self, request: token_pb2.RevokeTokenRequest, context: Ctx, principal: AccessClaims | None
     ) -> token_pb2.RevokeTokenResponse:
         assert principal is not None
-
-        def revoke() -> None:
-            target = self._tokens.verify(request.token, audience=None)
-            holder = principal.subject == target.subject or principal.client_id == target.client_id
-            if not holder and not has_scope(principal, ADMIN_SCOPE):
-                raise PermissionDenied("only the token's holder or an admin may revoke it")
-            self._store.revoke_token(target.jti, target.expires_at)
-            self._auditor.record("token.revoke", actor=principal.client_id, target=target.jti, sub=target.subject)
-
-        await asyncio.to_thread(revoke)
+        await asyncio.to_thread(self._exchange.revoke, request.token, by=principal)
         return token_pb2.RevokeTokenResponse()
 
     @rpc(public=True)

@@ -1,26 +1,29 @@
-"""Verifiers for presented attestations (subject and actor tokens).
+"""Verifiers for presented attestations (subject and actor tokens): self-signed assertions.
 
 A self-signed assertion (RFC 7523 style) is a JWT with iss = sub = the identity id,
-aud = the broker's issuer, a short life (exp - iat at most five minutes) and a unique
-jti, signed by a key registered on the identity. It is accepted once: its jti is
-recorded in the store until its exp.
+aud = the broker's issuer, a short life (exp - iat at most five minutes, iat not in the
+future beyond the leeway) and a unique jti, signed by a key registered on the identity.
+It is accepted once: its jti is recorded in the store (so across restarts and replicas)
+until exp + leeway, the last moment the assertion could still pass the time checks.
 
 Every failure here is the same ``Unauthenticated("invalid attestation")`` for the
 caller; the reason travels in ``detail`` to the log and the audit event only.
+(JWTs of trusted external issuers are verified by ``issuers.ExternalIssuerVerifier``.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from . import jwk as jwks
 from . import jws
 from .clock import Clock
-from .errors import NotFound, Unauthenticated
+from .errors import InvalidArgument, NotFound, Unauthenticated
 from .identities import Identity
 from .keys import ALGORITHMS
-from .tokens import audiences_of, check_times
+from .tokens import ACCESS_TOKEN_TYP, DEFAULT_LEEWAY, audiences_of, check_times
 
 MAX_ASSERTION_LIFETIME = timedelta(minutes=5)
 MAX_JTI_LENGTH = 256
@@ -35,6 +38,31 @@ def bad_attestation(detail: str) -> Unauthenticated:
     return Unauthenticated("invalid attestation", detail=detail)
 
 
+def lookup_identity(lookup: IdentityLookup, identity_id: str) -> Identity:
+    """The enabled identity ``identity_id``; a bad attestation if it is unknown or disabled."""
+    try:
+        identity = lookup(identity_id)
+    except (NotFound, InvalidArgument):
+        raise bad_attestation("unknown identity") from None
+    if identity.disabled:
+        raise bad_attestation(f"identity {identity.id} is disabled")
+    return identity
+
+
+def consume_once(consume: ReplayCheck, key: str, exp: datetime, now: datetime, leeway: timedelta) -> None:
+    """Record a single-use token id until exp + leeway; a replay is a bad attestation."""
+    if not consume(key, exp + leeway, now):
+        raise bad_attestation("replayed jti")
+
+
+def required_jti(claims: Mapping[str, Any]) -> str:
+    """The jti claim: a non-empty string of at most MAX_JTI_LENGTH characters."""
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI_LENGTH:
+        raise bad_attestation("missing or oversized jti")
+    return jti
+
+
 class AssertionVerifier:
     """Verifies self-signed assertions against keys registered on identities."""
 
@@ -45,7 +73,7 @@ class AssertionVerifier:
         *,
         audience: str,
         consume_jti: ReplayCheck,
-        leeway: timedelta = timedelta(seconds=30),
+        leeway: timedelta = DEFAULT_LEEWAY,
     ) -> None:
         self._lookup = lookup
         self._clock = clock
@@ -55,16 +83,15 @@ class AssertionVerifier:
 
     def verify(self, parsed: jws.ParsedJws) -> Identity:
         """The identity that signed ``parsed``; raises Unauthenticated otherwise."""
+        if parsed.alg not in ALGORITHMS:
+            raise bad_attestation("algorithm not allowed for assertions")
+        if parsed.header.get("typ") == ACCESS_TOKEN_TYP:
+            raise bad_attestation("an access token (typ at+jwt) is not an assertion")
         claims = parsed.claims
         iss, sub = claims.get("iss"), claims.get("sub")
         if not isinstance(iss, str) or iss != sub:
             raise bad_attestation("assertion iss and sub must both be the identity id")
-        try:
-            identity = self._lookup(iss)
-        except NotFound:
-            raise bad_attestation("unknown identity") from None
-        if identity.disabled:
-            raise bad_attestation("identity is disabled")
+        identity = lookup_identity(self._lookup, iss)
         kid = parsed.kid
         key = identity.key(kid) if kid else None
         now = self._clock.now()
@@ -73,7 +100,7 @@ class AssertionVerifier:
         public, alg = jwks.cached_key(key.jwk)
         if parsed.alg != alg:
             raise bad_attestation("alg does not match the registered key")
-        if not ALGORITHMS[parsed.alg].verify(parsed.signing_input, public, parsed.signature):
+        if not ALGORITHMS[alg].verify(parsed.signing_input, public, parsed.signature):
             raise bad_attestation("bad signature")
         if self._audience not in audiences_of(claims):
             raise bad_attestation("assertion aud is not the broker issuer")
@@ -82,9 +109,6 @@ class AssertionVerifier:
         start = datetime.fromtimestamp(iat, exp.tzinfo) if isinstance(iat, int | float) else now
         if exp - start > MAX_ASSERTION_LIFETIME or exp - now > MAX_ASSERTION_LIFETIME + self._leeway:
             raise bad_attestation("assertion lives longer than five minutes")
-        jti = claims.get("jti")
-        if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI_LENGTH:
-            raise bad_attestation("assertion needs a jti")
-        if not self._consume_jti(f"assertion:{identity.id}:{jti}", exp, now):
-            raise bad_attestation("replayed jti")
+        jti = required_jti(claims)
+        consume_once(self._consume_jti, f"assertion:{identity.id}:{jti}", exp, now, self._leeway)
         return identity

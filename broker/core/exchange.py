@@ -1,4 +1,4 @@
-"""Token exchange: attest -> authorize -> mint (RFC 8693).
+"""Token exchange: attest -> authorize -> mint (RFC 8693), plus introspection and revocation.
 
 Three shapes of request:
 
@@ -6,27 +6,35 @@ Three shapes of request:
   a trusted external issuer proves an identity; the token gets that identity's scopes
   and audiences, narrowed by the request;
 - down-scoping (subject_token_type access_token, no actor): a broker token in, a token
-  no wider out (scopes, audiences, lifetime);
+  no wider out (scopes, audiences, lifetime), same sub, client_id and act;
 - delegation (subject access_token + actor attestation): an AI agent acts for the
-  subject; sub stays the subject, ``act`` names the agent above the previous chain.
+  subject; sub stays the subject, ``act`` names the agent above the previous chain,
+  scopes ⊆ subject's ∩ agent's delegable_scopes, audiences ⊆ subject's ∩ the agent's,
+  exp ≤ the subject token's. Every delegation, granted or refused, is audited.
+
+A broker token presented to the broker (subject token, introspection) counts only while
+it verifies (signature, claims, not revoked) and every identity it names (its subject,
+each actor of its chain) still exists and is enabled.
 
 Asking for anything the caller may not have is refused (PERMISSION_DENIED naming it),
-never silently dropped.
+never silently dropped. With a trust domain, sub is the identity's SPIFFE ID
+``spiffe://<trust domain>/identity/<identity id>``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from . import jws
 from .attestation import AssertionVerifier, IdentityLookup, bad_attestation
 from .audit import Auditor
 from .clock import Clock
-from .errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
-from .identities import Identity, IdentityKind
+from .errors import BrokerError, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from .identities import ADMIN_SCOPE, Identity, IdentityKind
 from .keys import ALGORITHMS
 from .tokens import (
     ACCESS_TOKEN_TYP,
@@ -36,9 +44,15 @@ from .tokens import (
     AccessClaims,
     MintedToken,
     TokenCore,
+    invalid,
 )
 
 MACHINE_KINDS = frozenset(k.value for k in IdentityKind)
+#: SPIFFE trust domain names: lowercase letters, digits, '.', '-' and '_'.
+TRUST_DOMAIN = re.compile(r"^[a-z0-9._-]{1,255}$")
+
+#: revoke(jti, until): mark a token id dead until its expiry.
+RevokeJti = Callable[[str, datetime], None]
 
 
 class ExternalVerifier(Protocol):
@@ -81,26 +95,25 @@ class ExchangeResult:
     audiences: tuple[str, ...]
 
 
+def _named(value: str) -> str:
+    """A requested name as an error message may show it: never something token-shaped or long."""
+    if len(value) <= 120 and "eyJ" not in value:
+        return repr(value)
+    return f"of {len(value)} characters"
+
+
 def _narrow(requested: Sequence[str], available: Sequence[str], what: str, holder: str) -> tuple[str, ...]:
-    """``requested`` if all of it is available (empty: all available), else refuse."""
+    """``requested`` if all of it is available (empty: all available), else refuse naming it."""
     if not requested:
         return tuple(available)
     missing = [r for r in requested if r not in available]
     if missing:
-        raise PermissionDenied(f"{what} {missing[0]!r} is not allowed for {holder}")
+        raise PermissionDenied(f"{what} {_named(missing[0])} is not allowed for {holder}")
     return tuple(dict.fromkeys(requested))
 
 
-def _chain_depth(act: Mapping[str, Any] | None) -> int:
-    depth = 0
-    while isinstance(act, Mapping):
-        depth += 1
-        act = act.get("act")
-    return depth
-
-
 class TokenExchange:
-    """Turns attestations into broker tokens."""
+    """Turns attestations into broker tokens; introspects and revokes broker tokens."""
 
     def __init__(
         self,
@@ -110,85 +123,136 @@ class TokenExchange:
         auditor: Auditor,
         clock: Clock,
         *,
+        revoke_jti: RevokeJti,
         max_ttl: timedelta,
         default_ttl: timedelta,
         trust_domain: str = "",
         max_delegation_depth: int = 3,
         external: ExternalVerifier | None = None,
     ) -> None:
+        if trust_domain and not TRUST_DOMAIN.match(trust_domain):
+            raise ValueError(
+                f"trust domain {trust_domain!r} is not a SPIFFE trust domain (lowercase letters, digits, '.', '-', '_')"
+            )
         self._tokens = tokens
         self._assertions = assertions
         self._lookup = lookup
         self._auditor = auditor
         self._clock = clock
+        self._revoke_jti = revoke_jti
         self._max_ttl = max_ttl
         self._default_ttl = default_ttl
-        self._trust_domain = trust_domain
+        self._spiffe_prefix = f"spiffe://{trust_domain}/identity/" if trust_domain else ""
         self._max_depth = max_delegation_depth
         self._external = external
-        self._attestation_algs = frozenset(ALGORITHMS)
+        self._attestation_algs = frozenset(ALGORITHMS) | (external.algorithms() if external else frozenset())
 
     # identity <-> subject -----------------------------------------------------------
     def subject_of(self, identity: Identity) -> str:
         """The sub claim for an identity: its id, or its SPIFFE ID with a trust domain."""
-        if self._trust_domain:
-            return f"spiffe://{self._trust_domain}/identity/{identity.id}"
-        return identity.id
+        return f"{self._spiffe_prefix}{identity.id}"
 
-    def _identity_of_token(self, claims: AccessClaims) -> Identity | None:
-        """The identity a machine token's subject names (None for people)."""
-        if claims.kind not in MACHINE_KINDS:
-            return None
-        sub = claims.subject
-        prefix = f"spiffe://{self._trust_domain}/identity/" if self._trust_domain else ""
-        identity_id = sub.removeprefix(prefix) if prefix else sub
-        try:
-            return self._lookup(identity_id)
-        except NotFound:
-            return None
+    def _identity_id_of(self, subject: str) -> str | None:
+        """The identity id a machine token's sub names, or None if it names none."""
+        if not self._spiffe_prefix:
+            return subject
+        return subject.removeprefix(self._spiffe_prefix) if subject.startswith(self._spiffe_prefix) else None
 
-    # attestation ----------------------------------------------------------------------
+    # verification ------------------------------------------------------------------------
     def attest(self, token: str) -> Identity:
         """Verify a self-signed assertion or an external issuer's JWT."""
-        algorithms = self._attestation_algs
-        if self._external is not None:
-            algorithms = algorithms | self._external.algorithms()
         try:
-            parsed = jws.parse(token, algorithms=algorithms)
+            parsed = jws.parse(token, algorithms=self._attestation_algs)
         except Unauthenticated as exc:
             raise bad_attestation(exc.detail or "malformed") from None
         iss = parsed.claims.get("iss")
+        if not isinstance(iss, str) or not iss:
+            raise bad_attestation("missing iss")
         if iss == self._tokens.issuer:
             raise bad_attestation("a broker token is not an attestation")
-        if self._external is not None and isinstance(iss, str) and self._external.handles(iss):
+        if self._external is not None and self._external.handles(iss):
             return self._external.verify(parsed)
-        if parsed.alg not in ALGORITHMS:
-            raise bad_attestation("algorithm not allowed for assertions")
+        if "://" in iss:
+            raise bad_attestation("untrusted issuer")
         return self._assertions.verify(parsed)
 
-    def _verify_subject_token(self, token: str) -> AccessClaims:
+    def verify_broker_token(self, token: str) -> AccessClaims:
+        """A broker token that verifies and whose every named identity is still enabled."""
         claims = self._tokens.verify(token, audience=None)
-        identity = self._identity_of_token(claims)
-        if claims.kind in MACHINE_KINDS and (identity is None or identity.disabled):
-            raise Unauthenticated("invalid token", detail="subject identity is disabled or deleted")
+        ids: list[str] = []
+        if claims.kind in MACHINE_KINDS:
+            identity_id = self._identity_id_of(claims.subject)
+            if identity_id is None:
+                raise invalid("sub is not an identity of this trust domain")
+            ids.append(identity_id)
+        for act in claims.actors:
+            client_id = act.get("client_id")
+            if not isinstance(client_id, str):
+                raise invalid("malformed act claim")
+            ids.append(client_id)
+        for identity_id in dict.fromkeys(ids):
+            try:
+                identity = self._lookup(identity_id)
+            except (NotFound, InvalidArgument):
+                raise invalid(f"identity {identity_id[:80]} no longer exists") from None
+            if identity.disabled:
+                raise invalid(f"identity {identity.id} is disabled")
         return claims
+
+    def introspect(self, token: str) -> Mapping[str, Any] | None:
+        """RFC 7662: the claims of an active broker token, None for any other token."""
+        try:
+            return self.verify_broker_token(token).claims
+        except Unauthenticated:
+            return None
+
+    def revoke(self, token: str, *, by: AccessClaims) -> None:
+        """Make the token's jti dead until its exp; only its holder or an admin may.
+
+        Per RFC 7009 a token that does not verify (expired, foreign, malformed) needs no
+        revocation and is not an error; revoking twice is not an error either.
+        """
+        try:
+            target = self._tokens.verify(token, audience=None, check_revoked=False)
+        except Unauthenticated:
+            return
+        if not self._may_revoke(by, target):
+            raise PermissionDenied("only the token's holder or an admin may revoke it")
+        self._revoke_jti(target.jti, target.expires_at)
+        self._auditor.record("token.revoke", actor=by.client_id or by.subject, target=target.jti, sub=target.subject)
+
+    @staticmethod
+    def _may_revoke(by: AccessClaims, target: AccessClaims) -> bool:
+        if ADMIN_SCOPE in by.scopes or by.jti == target.jti:
+            return True
+        if by.act is not None:
+            return False  # a delegated token speaks for its subject only within its scopes
+        if by.subject == target.subject:
+            return True  # the principal, for any token issued for it (delegations included)
+        # a workload, for tokens issued to it: its own, or delegated ones naming it as the actor
+        held_by_identity = target.kind in MACHINE_KINDS or (target.act or {}).get("client_id") == target.client_id
+        return by.kind in MACHINE_KINDS and held_by_identity and by.client_id == target.client_id
 
     # the exchange ----------------------------------------------------------------------
     def exchange(self, req: ExchangeRequest, *, request_id: str = "") -> ExchangeResult:
         """Attest, authorize and mint; see the module docstring for the three shapes."""
+        if not req.subject_token:
+            raise InvalidArgument("subject_token: required")
         typ = self._token_typ(req.requested_token_type)
         if req.requested_ttl is not None and req.requested_ttl <= timedelta(0):
             raise InvalidArgument("requested_ttl: must be positive")
-        if req.actor_token:
+        if req.actor_token or req.actor_token_type:
+            if not req.actor_token:
+                raise InvalidArgument("actor_token: required when actor_token_type is set")
             if req.subject_token_type != TOKEN_TYPE_ACCESS or req.actor_token_type != TOKEN_TYPE_JWT:
                 raise InvalidArgument(
                     f"delegation needs subject_token_type {TOKEN_TYPE_ACCESS} and actor_token_type {TOKEN_TYPE_JWT}"
                 )
             return self._delegate(req, typ, request_id)
         if req.subject_token_type == TOKEN_TYPE_JWT:
-            return self._from_attestation(req, typ, request_id)
+            return self._from_attestation(req, typ)
         if req.subject_token_type == TOKEN_TYPE_ACCESS:
-            return self._downscope(req, typ, request_id)
+            return self._downscope(req, typ)
         raise InvalidArgument(f"subject_token_type: must be {TOKEN_TYPE_JWT} or {TOKEN_TYPE_ACCESS}")
 
     def _token_typ(self, requested_token_type: str) -> str:
@@ -205,7 +269,14 @@ class TokenExchange:
     def _issued_type(self, typ: str) -> str:
         return TOKEN_TYPE_JWT if typ == JWT_TYP else TOKEN_TYPE_ACCESS
 
-    def _from_attestation(self, req: ExchangeRequest, typ: str, request_id: str) -> ExchangeResult:
+    def _live_subject(self, token: str) -> AccessClaims:
+        """A subject token that verifies and has at least a second left to give."""
+        subject = self.verify_broker_token(token)
+        if subject.expires_at <= self._clock.now():
+            raise invalid("subject token expired")
+        return subject
+
+    def _from_attestation(self, req: ExchangeRequest, typ: str) -> ExchangeResult:
         identity = self.attest(req.subject_token)
         scopes = _narrow(req.scopes, identity.allowed_scopes, "scope", identity.id)
         audiences = _narrow(
@@ -226,8 +297,8 @@ class TokenExchange:
         )
         return ExchangeResult(minted, self._issued_type(typ), scopes, audiences)
 
-    def _downscope(self, req: ExchangeRequest, typ: str, request_id: str) -> ExchangeResult:
-        subject = self._verify_subject_token(req.subject_token)
+    def _downscope(self, req: ExchangeRequest, typ: str) -> ExchangeResult:
+        subject = self._live_subject(req.subject_token)
         holder = f"the presented token of {subject.subject}"
         scopes = _narrow(req.scopes, subject.scopes, "scope", holder)
         audiences = _narrow(req.audiences, subject.audiences, "audience", holder)
@@ -246,39 +317,53 @@ class TokenExchange:
         return ExchangeResult(minted, self._issued_type(typ), scopes, audiences)
 
     def _delegate(self, req: ExchangeRequest, typ: str, request_id: str) -> ExchangeResult:
-        subject = self._verify_subject_token(req.subject_token)
+        subject: AccessClaims | None = None
+        agent: Identity | None = None
         try:
+            subject = self._live_subject(req.subject_token)
             agent = self.attest(req.actor_token)
-        except Unauthenticated as exc:
-            self._audit_delegation(subject, "", "failure", request_id, reason=exc.detail or "")
-            raise
-        try:
             result = self._delegate_as(agent, subject, req, typ)
-        except (PermissionDenied, InvalidArgument) as exc:
-            self._audit_delegation(subject, agent.id, "failure", request_id, reason=exc.message)
+        except BrokerError as exc:
+            self._auditor.record(
+                "token.delegate",
+                actor=agent.id if agent else "unknown",
+                target=subject.subject if subject else "unknown",
+                outcome="failure",
+                request_id=request_id,
+                error=exc.code,
+                reason=exc.detail or exc.message,
+            )
             raise
-        self._audit_delegation(
-            subject, agent.id, "success", request_id, scopes=list(result.scopes), jti=result.minted.jti
+        self._auditor.record(
+            "token.delegate",
+            actor=agent.id,
+            target=subject.subject,
+            outcome="success",
+            request_id=request_id,
+            scopes=list(result.scopes),
+            audiences=list(result.audiences),
+            depth=len(subject.actors) + 1,
+            subject_jti=subject.jti,
+            jti=result.minted.jti,
         )
         return result
 
     def _delegate_as(self, agent: Identity, subject: AccessClaims, req: ExchangeRequest, typ: str) -> ExchangeResult:
         if not agent.delegable_scopes:
             raise PermissionDenied(f"identity {agent.id!r} may not act on behalf of others (no delegable_scopes)")
-        depth = _chain_depth(subject.act) + 1
+        depth = len(subject.actors) + 1
         if depth > self._max_depth:
             raise PermissionDenied(f"delegation chain would be {depth} deep; the limit is {self._max_depth}")
+        holder = f"{agent.id} acting for {subject.subject}"
         available = [s for s in subject.scopes if s in agent.delegable_scopes]
-        scopes = _narrow(req.scopes, available, "scope", f"{agent.id} acting for {subject.subject}")
+        if not available:
+            raise PermissionDenied(f"no scope of the subject token is delegable to {agent.id!r}")
+        scopes = _narrow(req.scopes, available, "scope", holder)
         agent_audiences = (self._tokens.issuer, *agent.allowed_audiences)
-        audiences = _narrow(
-            req.audiences,
-            [a for a in subject.audiences if a in agent_audiences],
-            "audience",
-            f"{agent.id} acting for {subject.subject}",
-        )
-        if not audiences:
+        shared = [a for a in subject.audiences if a in agent_audiences]
+        if not shared:
             raise PermissionDenied(f"no audience of the subject token is allowed for {agent.id!r}")
+        audiences = _narrow(req.audiences, shared, "audience", holder)
         act: dict[str, Any] = {"sub": self.subject_of(agent), "client_id": agent.id}
         if subject.act is not None:
             act["act"] = dict(subject.act)
@@ -295,15 +380,3 @@ class TokenExchange:
             not_after=subject.expires_at,
         )
         return ExchangeResult(minted, self._issued_type(typ), scopes, audiences)
-
-    def _audit_delegation(
-        self, subject: AccessClaims, agent_id: str, outcome: str, request_id: str, **details: Any
-    ) -> None:
-        self._auditor.record(
-            "token.delegate",
-            actor=agent_id or "unknown",
-            target=subject.subject,
-            outcome=outcome,
-            request_id=request_id,
-            **details,
-        )

@@ -1,9 +1,81 @@
-"""Trusted external issuers (Kubernetes, CI OIDC, agent runtimes) and their key sources."""
+"""Trusted external issuers (Kubernetes, CI OIDC, agent runtimes): model, registry, verifier.
+
+An operator trusts an issuer by its URL (the ``iss`` claim) and says where its keys
+come from (inline JWK Set, a JWKS file, or a JWKS URL), which algorithms it may use,
+the audience its tokens must carry for the broker, the longest token lifetime accepted
+and whether each jti is accepted once. Identities bind to it with ``Binding``\\s: the
+issuer, the exact ``sub``, and required claims by dotted path.
+
+Issuers come from two places and combine like this:
+
+- the YAML ``issuers:`` list is read at start and held in memory; it is fixed for the
+  life of the process, wins over a stored issuer of the same URL, and the admin API can
+  neither create (ALREADY_EXISTS) nor delete (FAILED_PRECONDITION) such an issuer; it
+  is listed with the etag ``config``;
+- the admin API (IssuerService) stores issuers in the store, shared by every replica.
+  A replica sees issuers created elsewhere within ``refresh_interval`` (10 s); its own
+  changes at once.
+
+Core does no I/O: file and URL key sources are loaded by a ``JwksProvider`` injected
+from outside (``broker/jwks_fetch.py``); inline key sets are parsed here, once.
+
+Verification (``ExternalIssuerVerifier.verify``) is signature first, then policy:
+issuer known -> alg in the issuer's allow-list -> kid names a published key (one
+refetch on an unknown kid, rate limited by the provider) -> alg fits the key -> the
+signature -> aud, exp/nbf/iat with leeway, lifetime -> jti once (single-use issuers)
+-> exactly one enabled identity bound to (iss, sub) whose required claims match.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import json
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.algorithms import RSAPSSAlgorithm
+
+from . import jwk as jwks
+from . import jws
+from .attestation import IdentityLookup, ReplayCheck, bad_attestation, consume_once, required_jti
+from .clock import Clock
+from .durations import parse_duration
+from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, Unavailable
+from .identities import Identity, IdentityFilter
+from .keys import ALGORITHMS
+from .tokens import DEFAULT_LEEWAY, audiences_of, check_times
+
+if TYPE_CHECKING:
+    from ..store.base import Store
+
+#: Algorithms an external issuer may be allowed; HMAC and "none" can never be.
+VERIFIERS: dict[str, Any] = {**ALGORITHMS, "PS256": RSAPSSAlgorithm(RSAPSSAlgorithm.SHA256)}
+SUPPORTED_ALGORITHMS = frozenset(VERIFIERS)
+DEFAULT_ALGORITHMS = ("ES256", "RS256")
+#: The etag of an issuer defined in the configuration file.
+CONFIG_ETAG = "config"
+MAX_JWKS_BYTES = 256 * 1024
+MAX_JWKS_KEYS = 100
+MAX_ISSUERS = 1000
+MAX_URL = 512
+MAX_SUBJECT = 512
+MAX_TOKEN_AGE = timedelta(days=366)
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_CONFIG_TYPES: dict[str, type] = {
+    "issuer": str,
+    "jwks_json": str,
+    "jwks_file": str,
+    "jwks_url": str,
+    "audience": str,
+    "single_use": bool,
+}
+_CONFIG_FIELDS = frozenset({*_CONFIG_TYPES, "jwks", "algorithms", "max_token_age"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,9 +90,500 @@ class TrustedIssuer:
     jwks_json: str = ""
     jwks_file: str = ""
     jwks_url: str = ""
-    algorithms: tuple[str, ...] = ("ES256", "RS256")
+    algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
     audience: str = ""
     single_use: bool = False
     max_token_age: timedelta | None = None
     create_time: datetime | None = None
     etag: str = ""
+
+
+# key sets ------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class IssuerKey:
+    """One published verification key of an issuer, parsed once."""
+
+    kid: str
+    public: jwks.PublicKey
+    algorithms: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class IssuerKeys:
+    """An issuer's key set, by kid."""
+
+    by_kid: Mapping[str, IssuerKey]
+
+    def get(self, kid: str) -> IssuerKey | None:
+        """The key with this kid, if published."""
+        return self.by_kid.get(kid)
+
+
+def _key_algorithms(public: jwks.PublicKey) -> frozenset[str]:
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        return frozenset({"ES256"})
+    if isinstance(public, ed25519.Ed25519PublicKey):
+        return frozenset({"EdDSA"})
+    if isinstance(public, rsa.RSAPublicKey):
+        return frozenset({"RS256", "PS256"})
+    return frozenset()
+
+
+def _issuer_key(raw: Any) -> IssuerKey | None:
+    """A usable signing key from one JWK, or None for keys the broker cannot use."""
+    if not isinstance(raw, dict):
+        raise InvalidArgument("jwks: every key must be a JSON object")
+    kid = raw.get("kid")
+    if not isinstance(kid, str) or not jws.KID_PATTERN.match(kid):
+        raise InvalidArgument("jwks: every key needs a kid of 1-128 letters, digits, '.', '_' or '-'")
+    if raw.get("use", "sig") != "sig":
+        return None
+    members = {m: raw[m] for m in ("kty", "crv", "x", "y", "n", "e") if m in raw}
+    if any(m in raw for m in ("d", "p", "q", "dp", "dq", "qi", "k")):
+        raise InvalidArgument("jwks: a private or symmetric key was given; publish public keys only")
+    try:
+        public = jwks.key_from_jwk(members)
+    except InvalidArgument:
+        return None  # a key type or size the broker does not accept (e.g. P-384): never used
+    algorithms = _key_algorithms(public)
+    alg = raw.get("alg")
+    if alg is not None:
+        algorithms = algorithms & {alg} if isinstance(alg, str) else frozenset()
+    return IssuerKey(kid=kid, public=public, algorithms=algorithms) if algorithms else None
+
+
+@functools.lru_cache(maxsize=256)
+def parse_jwks(text: str) -> IssuerKeys:
+    """Parse a JWK Set (RFC 7517); each distinct document is parsed once (bounded cache).
+
+    Keys of types the broker does not accept, or not meant for signatures, are skipped;
+    a set with no usable key, duplicate kids or private members is refused.
+    """
+    if len(text) > MAX_JWKS_BYTES:
+        raise InvalidArgument(f"jwks: longer than {MAX_JWKS_BYTES} bytes")
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise InvalidArgument("jwks: not valid JSON") from None
+    keys = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(keys, list) or not 0 < len(keys) <= MAX_JWKS_KEYS:
+        raise InvalidArgument(f"jwks: must be a JWK Set with 1-{MAX_JWKS_KEYS} keys")
+    by_kid: dict[str, IssuerKey] = {}
+    for raw in keys:
+        key = _issuer_key(raw)
+        if key is None:
+            continue
+        if key.kid in by_kid:
+            raise InvalidArgument(f"jwks: duplicate kid {key.kid!r}")
+        by_kid[key.kid] = key
+    if not by_kid:
+        raise InvalidArgument("jwks: no usable signing key (EC P-256, Ed25519 or RSA >= 2048)")
+    return IssuerKeys(by_kid)
+
+
+class JwksProvider(Protocol):
+    """Loads the key sets of issuers whose keys live in a file or behind a URL.
+
+    Implementations cache (bounded, with a TTL), time out, and rate-limit refetches;
+    ``refresh=True`` asks for one refetch because a token named an unknown kid. Raise
+    ``Unavailable`` when no key set can be had.
+    """
+
+    def keys(self, issuer: TrustedIssuer, *, refresh: bool) -> IssuerKeys:
+        """The issuer's current key set."""
+        ...
+
+
+# validation ------------------------------------------------------------------------------
+def _url(value: str, field: str) -> str:
+    parts = urlsplit(value)
+    if (
+        parts.scheme not in ("https", "http")
+        or not parts.hostname
+        or len(value) > MAX_URL
+        or any(c.isspace() for c in value)
+    ):
+        raise InvalidArgument(f"{field}: must be an http(s) URL of at most {MAX_URL} characters")
+    return value
+
+
+def validate_issuer(issuer: TrustedIssuer, *, reserved: str = "", prefix: str = "") -> TrustedIssuer:
+    """Check every field; returns the issuer with its algorithm list normalised.
+
+    ``reserved`` is the broker's own issuer URL, which can never be trusted as external.
+    ``prefix`` names where the issuer came from in messages (``issuers[2].``).
+    """
+    _url(issuer.issuer, f"{prefix}issuer")
+    if issuer.issuer == reserved:
+        raise InvalidArgument(f"{prefix}issuer: the broker's own issuer cannot be an external issuer")
+    sources = [name for name in ("jwks_json", "jwks_file", "jwks_url") if getattr(issuer, name)]
+    if len(sources) != 1:
+        raise InvalidArgument(f"{prefix}jwks_json, jwks_file, jwks_url: set exactly one key source")
+    if issuer.jwks_json:
+        try:
+            parse_jwks(issuer.jwks_json)
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"{prefix}jwks_json: {exc.message.removeprefix('jwks: ')}") from None
+    if issuer.jwks_url:
+        _url(issuer.jwks_url, f"{prefix}jwks_url")
+        parts = urlsplit(issuer.jwks_url)
+        if parts.scheme != "https" and parts.hostname not in _LOOPBACK_HOSTS:
+            raise InvalidArgument(f"{prefix}jwks_url: must be https (plain http only on the loopback interface)")
+    if issuer.jwks_file and (not issuer.jwks_file.startswith("/") or len(issuer.jwks_file) > 1024):
+        raise InvalidArgument(f"{prefix}jwks_file: must be an absolute path on the broker's host")
+    algorithms = tuple(dict.fromkeys(issuer.algorithms)) or DEFAULT_ALGORITHMS
+    unknown = [a for a in algorithms if a not in SUPPORTED_ALGORITHMS]
+    if unknown:
+        raise InvalidArgument(
+            f"{prefix}algorithms: {unknown[0][:20]!r} is not one of {', '.join(sorted(SUPPORTED_ALGORITHMS))}"
+        )
+    if not issuer.audience or len(issuer.audience) > MAX_URL or any(c.isspace() for c in issuer.audience):
+        raise InvalidArgument(f"{prefix}audience: required (the aud the issuer's tokens carry for this broker)")
+    age = issuer.max_token_age
+    if age is not None and not timedelta(seconds=1) <= age <= MAX_TOKEN_AGE:
+        raise InvalidArgument(f"{prefix}max_token_age: must be between 1s and 366d")
+    return dataclasses.replace(issuer, algorithms=algorithms)
+
+
+def issuer_from_config(raw: Mapping[str, Any], index: int, *, reserved: str = "") -> TrustedIssuer:
+    """A TrustedIssuer from one entry of the YAML ``issuers:`` list (``jwks:`` may be a mapping)."""
+    prefix = f"issuers[{index}]."
+    unknown = sorted(set(raw) - _CONFIG_FIELDS)
+    if unknown:
+        raise InvalidArgument(f"{prefix}{unknown[0]}: unknown field (one of {', '.join(sorted(_CONFIG_FIELDS))})")
+    values: dict[str, Any] = {}
+    for name, kind in _CONFIG_TYPES.items():
+        if name in raw:
+            if not isinstance(raw[name], kind):
+                raise InvalidArgument(f"{prefix}{name}: must be {'true or false' if kind is bool else 'a string'}")
+            values[name] = raw[name]
+    if "jwks" in raw:
+        if not isinstance(raw["jwks"], dict) or "jwks_json" in raw:
+            raise InvalidArgument(f"{prefix}jwks: must be a JWK Set mapping (and no jwks_json)")
+        values["jwks_json"] = json.dumps(raw["jwks"])
+    if "algorithms" in raw:
+        algs = raw["algorithms"]
+        if not isinstance(algs, list) or not all(isinstance(a, str) for a in algs):
+            raise InvalidArgument(f"{prefix}algorithms: must be a list of algorithm names")
+        values["algorithms"] = tuple(algs)
+    if raw.get("max_token_age") is not None:
+        try:
+            values["max_token_age"] = parse_duration(str(raw["max_token_age"]))
+        except ValueError:
+            raise InvalidArgument(f"{prefix}max_token_age: not a duration (e.g. 10m, 1h, 7d)") from None
+    if "issuer" not in values:
+        raise InvalidArgument(f"{prefix}issuer: required")
+    return dataclasses.replace(
+        validate_issuer(TrustedIssuer(**values), reserved=reserved, prefix=prefix), etag=CONFIG_ETAG
+    )
+
+
+# the registry ---------------------------------------------------------------------------
+class IssuerRegistry:
+    """Trusted issuers from the configuration file and the store, with a hot-path snapshot."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        reserved: str,
+        configured: Sequence[TrustedIssuer] = (),
+        keys: JwksProvider | None = None,
+        refresh_interval: timedelta = timedelta(seconds=10),
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._reserved = reserved
+        self._keys = keys
+        self._refresh_interval = refresh_interval
+        self._configured: dict[str, TrustedIssuer] = {}
+        for issuer in configured:
+            if issuer.issuer in self._configured:
+                raise InvalidArgument(f"issuers: {issuer.issuer!r} is listed twice")
+            self._configured[issuer.issuer] = issuer
+        self._lock = threading.Lock()
+        self._stored: dict[str, TrustedIssuer] = {}
+        self._loaded_at: datetime | None = None
+        self._generation = 0  # bumped by every reload and invalidation: concurrent reloads coalesce
+
+    # hot path -----------------------------------------------------------------------
+    def lookup(self, url: str) -> TrustedIssuer | None:
+        """The trusted issuer with this URL, if any (from memory; the store at most every refresh_interval)."""
+        configured = self._configured.get(url)
+        if configured is not None:
+            return configured
+        if "://" not in url:
+            return None
+        now = self._clock.now()
+        loaded_at, generation = self._loaded_at, self._generation
+        if loaded_at is None or not loaded_at <= now < loaded_at + self._refresh_interval:
+            self._reload(now, generation)
+        return self._stored.get(url)
+
+    def _reload(self, now: datetime, seen: int) -> None:
+        with self._lock:
+            if self._generation != seen and self._loaded_at is not None:
+                return  # another thread reloaded since this caller looked
+            stored: dict[str, TrustedIssuer] = {}
+            after = ""
+            while len(stored) < MAX_ISSUERS:
+                page = self._store.list_issuers(after=after, limit=min(500, MAX_ISSUERS - len(stored)))
+                stored.update((i.issuer, i) for i in page)
+                if len(page) < 500:
+                    break
+                after = page[-1].issuer
+            self._stored, self._loaded_at = stored, now
+            self._generation += 1
+
+    def _invalidate(self) -> None:
+        with self._lock:
+            self._loaded_at = None
+            self._generation += 1
+
+    # admin API --------------------------------------------------------------------------
+    def create(self, issuer: TrustedIssuer) -> TrustedIssuer:
+        """Validate, check that its keys load, and store a new trusted issuer."""
+        valid = validate_issuer(issuer, reserved=self._reserved)
+        if valid.issuer in self._configured:
+            raise AlreadyExists(f"issuer {valid.issuer!r} is defined in the configuration file")
+        if not valid.jwks_json and self._keys is not None:
+            source = "jwks_url" if valid.jwks_url else "jwks_file"
+            try:
+                self._keys.keys(valid, refresh=True)
+            except Unavailable as exc:
+                raise FailedPrecondition(
+                    f"{source}: the issuer's keys cannot be loaded ({exc.detail or exc.message})"
+                ) from None
+        if len(self._store.list_issuers(after="", limit=MAX_ISSUERS)) + len(self._configured) >= MAX_ISSUERS:
+            raise ResourceExhausted(f"issuers: at most {MAX_ISSUERS} trusted issuers")
+        created = self._store.create_issuer(dataclasses.replace(valid, create_time=self._clock.now(), etag=""))
+        self._invalidate()
+        return created
+
+    def get(self, url: str) -> TrustedIssuer:
+        """The issuer with this URL, or NotFound."""
+        if not url or len(url) > MAX_URL:
+            raise InvalidArgument(f"issuer: 1-{MAX_URL} characters")
+        return self._configured.get(url) or self._store.get_issuer(url)
+
+    def list(self, *, page_size: int, page_token: str) -> tuple[list[TrustedIssuer], str]:
+        """One page ordered by URL (configured and stored merged), and the next page token."""
+        if page_size < 0:
+            raise InvalidArgument("page_size: must not be negative")
+        if len(page_token) > MAX_URL:
+            raise InvalidArgument("page_token: not a token this server issued")
+        size = min(page_size or 100, 1000)
+        stored = self._store.list_issuers(after=page_token, limit=size + 1 + len(self._configured))
+        merged = {i.issuer: i for i in stored if i.issuer not in self._configured}
+        merged.update((url, i) for url, i in self._configured.items() if url > page_token)
+        items = [merged[url] for url in sorted(merged)]
+        if len(items) > size:
+            return items[:size], items[size - 1].issuer
+        return items, ""
+
+    def delete(self, url: str) -> None:
+        """Stop trusting a stored issuer (NotFound if absent; configured ones are refused)."""
+        if url in self._configured:
+            raise FailedPrecondition(f"issuer {url!r} is defined in the configuration file; remove it there")
+        self.get(url)
+        self._store.delete_issuer(url)
+        self._invalidate()
+
+
+# bindings ---------------------------------------------------------------------------------
+def claim_values(claims: Mapping[str, Any], path: str) -> Iterator[Any]:
+    """Every value a dotted path names: ``kubernetes.io.namespace`` is found as
+    ``claims["kubernetes.io"]["namespace"]`` as well as ``claims["kubernetes"]["io"]["namespace"]``
+    or a flat ``claims["kubernetes.io.namespace"]``, whichever exist."""
+    parts = path.split(".")
+
+    def walk(node: Mapping[str, Any], start: int) -> Iterator[Any]:
+        for end in range(start + 1, len(parts) + 1):
+            key = ".".join(parts[start:end])
+            if key not in node:
+                continue
+            value = node[key]
+            if end == len(parts):
+                yield value
+            elif isinstance(value, dict):
+                yield from walk(value, end)
+
+    return walk(claims, 0)
+
+
+def _equals(value: Any, expected: str) -> bool:
+    if isinstance(value, bool):
+        return expected == ("true" if value else "false")
+    if isinstance(value, str | int):
+        return str(value) == expected
+    return False  # objects, lists, floats and null never satisfy a required claim
+
+
+def unmatched_claim(required: Mapping[str, str], claims: Mapping[str, Any]) -> str | None:
+    """The first required claim path the token does not satisfy, or None if all match."""
+    for path, expected in sorted(required.items()):
+        if not any(_equals(value, expected) for value in claim_values(claims, path)):
+            return path
+    return None
+
+
+class BindingIndex:
+    """(issuer, subject) -> ids of identities with such a binding, kept in memory.
+
+    Built from a scan of the identities; rebuilt when older than ``max_age``, and on a
+    miss when the last build is at least ``min_interval`` old (so a binding created a
+    moment ago is found, while a flood of unbound subjects costs at most one scan per
+    interval). Entries are only candidates: the verifier re-reads each identity.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        max_age: timedelta = timedelta(seconds=60),
+        min_interval: timedelta = timedelta(milliseconds=250),
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._max_age = max_age
+        self._min_interval = min_interval
+        self._lock = threading.Lock()
+        self._index: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._built_at: datetime | None = None
+        self._generation = 0  # bumped by every build: concurrent rebuilds coalesce into one
+
+    def candidates(self, issuer: str, subject: str) -> tuple[str, ...]:
+        """Ids of identities bound to ``subject`` of ``issuer`` (possibly stale; re-check them)."""
+        now = self._clock.now()
+        built_at, generation = self._built_at, self._generation
+        if built_at is None or not built_at <= now < built_at + self._max_age:
+            self._rebuild(now, generation)
+            built_at, generation = self._built_at, self._generation
+        found = self._index.get((issuer, subject))
+        if found is None and built_at is not None and not built_at <= now < built_at + self._min_interval:
+            self._rebuild(now, generation)
+            found = self._index.get((issuer, subject))
+        return found or ()
+
+    def _rebuild(self, now: datetime, seen: int) -> None:
+        with self._lock:
+            if self._generation != seen:
+                return  # built by another thread after this caller looked
+            index: dict[tuple[str, str], list[str]] = {}
+            after = ""
+            while True:
+                page = self._store.list_identities(after=after, limit=500, flt=IdentityFilter())
+                for identity in page:
+                    for pair in dict.fromkeys((b.issuer, b.subject) for b in identity.bindings):
+                        index.setdefault(pair, []).append(identity.id)
+                if len(page) < 500:
+                    break
+                after = page[-1].id
+            self._index = {pair: tuple(ids) for pair, ids in index.items()}
+            self._built_at = now
+            self._generation += 1
+
+
+# the verifier -------------------------------------------------------------------------------
+class ExternalIssuerVerifier:
+    """Verifies JWTs of trusted external issuers and finds the identity bound to them."""
+
+    def __init__(
+        self,
+        issuers: IssuerRegistry,
+        bindings: BindingIndex,
+        lookup: IdentityLookup,
+        clock: Clock,
+        *,
+        consume_jti: ReplayCheck,
+        keys: JwksProvider | None = None,
+        leeway: timedelta = DEFAULT_LEEWAY,
+    ) -> None:
+        self._issuers = issuers
+        self._bindings = bindings
+        self._lookup = lookup
+        self._clock = clock
+        self._consume_jti = consume_jti
+        self._keys = keys
+        self._leeway = leeway
+
+    def algorithms(self) -> frozenset[str]:
+        """Every algorithm some trusted issuer may be allowed (each issuer narrows it)."""
+        return SUPPORTED_ALGORITHMS
+
+    def handles(self, issuer: str) -> bool:
+        """True if ``issuer`` is a trusted external issuer."""
+        return self._issuers.lookup(issuer) is not None
+
+    def _key_set(self, issuer: TrustedIssuer, *, refresh: bool) -> IssuerKeys:
+        if issuer.jwks_json:
+            return parse_jwks(issuer.jwks_json)
+        if self._keys is None:
+            raise Unavailable("issuer keys cannot be loaded", detail="no JWKS provider configured")
+        return self._keys.keys(issuer, refresh=refresh)
+
+    def _verified_key(self, issuer: TrustedIssuer, parsed: jws.ParsedJws) -> IssuerKey:
+        if parsed.alg not in issuer.algorithms:
+            raise bad_attestation(f"algorithm {parsed.alg} is not allowed for issuer {issuer.issuer}")
+        kid = parsed.kid
+        if not kid:
+            raise bad_attestation("missing kid")
+        key = self._key_set(issuer, refresh=False).get(kid)
+        if key is None:
+            key = self._key_set(issuer, refresh=True).get(kid)
+        if key is None:
+            raise bad_attestation(f"unknown kid for issuer {issuer.issuer}")
+        if parsed.alg not in key.algorithms:
+            raise bad_attestation("alg does not match the issuer's key")
+        if not VERIFIERS[parsed.alg].verify(parsed.signing_input, key.public, parsed.signature):
+            raise bad_attestation("bad signature")
+        return key
+
+    def verify(self, parsed: jws.ParsedJws) -> Identity:
+        """The identity bound to the token; raises Unauthenticated otherwise."""
+        claims = parsed.claims
+        issuer = self._issuers.lookup(str(claims.get("iss")))
+        if issuer is None:
+            raise bad_attestation("untrusted issuer")
+        self._verified_key(issuer, parsed)
+        if issuer.audience not in audiences_of(claims):
+            raise bad_attestation(f"aud does not hold {issuer.audience}")
+        now = self._clock.now()
+        exp = check_times(claims, now, self._leeway, error=bad_attestation)
+        if issuer.max_token_age is not None:
+            start = claims.get("iat", claims.get("nbf"))
+            if not isinstance(start, int | float) or isinstance(start, bool):
+                raise bad_attestation("missing iat (the issuer has a max_token_age)")
+            if exp.timestamp() - start > issuer.max_token_age.total_seconds():
+                raise bad_attestation("token lives longer than the issuer's max_token_age")
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not 0 < len(sub) <= MAX_SUBJECT:
+            raise bad_attestation("missing or oversized sub")
+        if issuer.single_use:
+            consume_once(self._consume_jti, f"issuer:{issuer.issuer}:{required_jti(claims)}", exp, now, self._leeway)
+        return self._bound_identity(issuer.issuer, sub, claims)
+
+    def _bound_identity(self, iss: str, sub: str, claims: Mapping[str, Any]) -> Identity:
+        matched: list[Identity] = []
+        mismatch = ""
+        for identity_id in self._bindings.candidates(iss, sub):
+            try:
+                identity = self._lookup(identity_id)
+            except NotFound:
+                continue
+            bindings = [b for b in identity.bindings if b.issuer == iss and b.subject == sub]
+            missing = [unmatched_claim(b.required_claims, claims) for b in bindings]
+            if bindings and None in missing:
+                matched.append(identity)
+            elif bindings:
+                mismatch = f"; {identity.id} requires claim {next(m for m in missing if m)}"
+        if not matched:
+            raise bad_attestation(f"no identity is bound to sub {sub[:100]!r} of {iss}{mismatch}")
+        if len(matched) > 1:
+            raise bad_attestation(f"sub {sub[:100]!r} of {iss} is bound to several identities")
+        identity = matched[0]
+        if identity.disabled:
+            raise bad_attestation(f"identity {identity.id} is disabled")
+        return identity

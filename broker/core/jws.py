@@ -4,8 +4,10 @@ Every token the broker reads (its own access tokens, self-signed assertions, ext
 issuers' JWTs) goes through ``parse`` once; the signature is then checked with
 ``verify_signature`` against a key the caller chose from its own registry. Header
 members that would make the token choose its own key (``jku``, ``x5u``, ``jwk``,
-``x5c``) are ignored; a ``crit`` header is refused, since the broker implements no
-extension.
+``x5c``, ``x5t``) are ignored: nothing here or downstream fetches or trusts them; a
+``crit`` header is refused, since the broker implements no extension. JSON is strict:
+duplicate members, ``NaN``/``Infinity`` and nesting deeper than ``MAX_JSON_DEPTH`` are
+refused, so no two parsers can read one token differently.
 """
 
 from __future__ import annotations
@@ -61,9 +63,13 @@ def _b64decode(part: str, what: str) -> bytes:
         raise TokenFormatError("invalid token", detail=f"{what} is not base64url") from exc
 
 
+def _reject_constant(name: str) -> Any:
+    raise TokenFormatError("invalid token", detail=f"non-standard JSON constant {name[:10]!r}")
+
+
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(raw, object_pairs_hook=_reject_duplicates)
+        value = json.loads(raw, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
     except TokenFormatError:
         raise
     except (ValueError, RecursionError) as exc:

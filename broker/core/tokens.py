@@ -22,7 +22,7 @@ from typing import Any
 
 from . import jws
 from .clock import Clock
-from .errors import Unauthenticated
+from .errors import InvalidArgument, Unauthenticated
 from .keys import ALGORITHMS, Keyring
 
 ACCESS_TOKEN_TYP = "at+jwt"
@@ -30,6 +30,8 @@ JWT_TYP = "JWT"
 TOKEN_TYPE_ACCESS = "urn:ietf:params:oauth:token-type:access_token"
 TOKEN_TYPE_JWT = "urn:ietf:params:oauth:token-type:jwt"
 DEFAULT_LEEWAY = timedelta(seconds=30)
+#: 9999-12-31T23:59:59Z: NumericDate claims beyond it (or negative) are refused, not overflowed.
+MAX_TIMESTAMP = 253402300799
 
 RevocationCheck = Callable[[str, datetime], bool]
 
@@ -47,6 +49,8 @@ def _numeric(claims: Mapping[str, Any], name: str, *, required: bool) -> int | N
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise invalid(f"{name} is not a number")
+    if not 0 <= value <= MAX_TIMESTAMP:
+        raise invalid(f"{name} is out of range")
     return int(value)
 
 
@@ -126,6 +130,17 @@ class AccessClaims:
         act = self.claims.get("act")
         return act if isinstance(act, dict) else None
 
+    @property
+    def actors(self) -> tuple[Mapping[str, Any], ...]:
+        """The delegation chain, current actor first (empty when not delegated)."""
+        chain: list[Mapping[str, Any]] = []
+        act = self.act
+        while act is not None:
+            chain.append(act)
+            nested = act.get("act")
+            act = nested if isinstance(nested, dict) else None
+        return tuple(chain)
+
 
 @dataclass(frozen=True, slots=True)
 class MintedToken:
@@ -180,6 +195,8 @@ class TokenCore:
         not_after: datetime | None = None,
     ) -> MintedToken:
         """Sign a token for ``subject``; exp is now+ttl, never later than ``not_after``."""
+        if not audiences:
+            raise InvalidArgument("audiences: a token needs at least one audience")
         now = self._clock.now()
         key = self._keyring.signing_key(now)
         iat = int(now.timestamp())
@@ -190,7 +207,8 @@ class TokenCore:
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "sub": subject,
-            "aud": audiences[0] if len(audiences) == 1 else list(audiences),
+            # JWT-SVID consumers (py-spiffe) read aud as a list: always one for typ JWT.
+            "aud": audiences[0] if len(audiences) == 1 and typ == ACCESS_TOKEN_TYP else list(audiences),
             "exp": exp,
             "iat": iat,
             "nbf": iat,
@@ -224,12 +242,16 @@ class TokenCore:
         if not ALGORITHMS[key.alg].verify(parsed.signing_input, key.public, parsed.signature):
             raise invalid("bad signature")
 
-    def verify(self, token: str, *, audience: str | None) -> AccessClaims:
-        """Verify a broker token; ``audience`` (None: any) must be in its aud."""
-        parsed = jws.parse(token, algorithms=self._algorithms)
-        return self.verify_parsed(parsed, audience=audience)
+    def verify(self, token: str, *, audience: str | None, check_revoked: bool = True) -> AccessClaims:
+        """Verify a broker token; ``audience`` (None: any) must be in its aud.
 
-    def verify_parsed(self, parsed: jws.ParsedJws, *, audience: str | None) -> AccessClaims:
+        ``check_revoked=False`` only for RevokeToken, which must recognise a token it
+        already revoked (revoking twice is not an error).
+        """
+        parsed = jws.parse(token, algorithms=self._algorithms)
+        return self.verify_parsed(parsed, audience=audience, check_revoked=check_revoked)
+
+    def verify_parsed(self, parsed: jws.ParsedJws, *, audience: str | None, check_revoked: bool = True) -> AccessClaims:
         """Like ``verify``, for a token already parsed once by the caller."""
         if parsed.header.get("typ") not in (ACCESS_TOKEN_TYP, JWT_TYP):
             raise invalid("typ is not at+jwt or JWT")
@@ -247,6 +269,6 @@ class TokenCore:
             raise invalid("missing aud")
         if audience is not None and audience not in auds:
             raise invalid("token is not for this audience")
-        if self._is_revoked is not None and self._is_revoked(str(claims["jti"]), now):
+        if check_revoked and self._is_revoked is not None and self._is_revoked(str(claims["jti"]), now):
             raise invalid("revoked")
         return AccessClaims(claims)
