@@ -46,6 +46,7 @@ from .api.secret import SecretServicer
 from .api.token import TokenServicer
 from .bootstrap import ensure_admin
 from .config import Settings
+from .core import inline
 from .core.attestation import AssertionVerifier
 from .core.audit import Auditor
 from .core.clock import Clock, SystemClock
@@ -115,7 +116,8 @@ def build(settings: Settings, clock: Clock | None = None) -> Broker:
     )
     auditor = Auditor(store, clock)
     replay = ReplayGuard(store.consume_jtis)
-    assertions = AssertionVerifier(registry.lookup, clock, audience=settings.issuer, consume_jti=replay.consume)
+    consume_jti = inline.deferring(replay.consume)
+    assertions = AssertionVerifier(registry.lookup, clock, audience=settings.issuer, consume_jti=consume_jti)
     jwks_fetcher = JwksFetcher()
     issuers = IssuerRegistry(
         store,
@@ -125,7 +127,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Broker:
         keys=jwks_fetcher,
     )
     external = ExternalIssuerVerifier(
-        issuers, BindingIndex(store, clock), registry.lookup, clock, consume_jti=replay.consume, keys=jwks_fetcher
+        issuers, BindingIndex(store, clock), registry.lookup, clock, consume_jti=consume_jti, keys=jwks_fetcher
     )
     exchange = TokenExchange(
         tokens,
@@ -185,7 +187,7 @@ def _grpc_server(broker: Broker, health_servicer: health.aio.HealthServicer) -> 
         options=[("grpc.max_receive_message_length", 2 << 20), ("grpc.so_reuseport", 0)],
     )
     token_pb2_grpc.add_TokenServiceServicer_to_server(
-        TokenServicer(api, broker.exchange, broker.tokens, broker.keyring, broker.clock),
+        TokenServicer(api, broker.exchange, broker.tokens, broker.keyring, broker.clock, broker.replay),
         server,
     )
     identity_pb2_grpc.add_IdentityServiceServicer_to_server(

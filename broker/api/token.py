@@ -11,10 +11,13 @@ from google.protobuf import struct_pb2
 
 from broker_client.v1 import token_pb2, token_pb2_grpc
 
+from ..core import inline
+from ..core.attestation import bad_attestation
 from ..core.clock import Clock
-from ..core.exchange import ExchangeRequest, TokenExchange
+from ..core.exchange import ExchangeRequest, ExchangeResult, TokenExchange
 from ..core.keys import Keyring
-from ..core.tokens import AccessClaims, TokenCore
+from ..core.replay import ReplayGuard
+from ..core.tokens import TOKEN_TYPE_JWT, AccessClaims, TokenCore
 from . import convert
 from .handler import ApiContext, Servicer, rpc
 
@@ -31,12 +34,34 @@ class TokenServicer(Servicer, token_pb2_grpc.TokenServiceServicer):
         tokens: TokenCore,
         keyring: Keyring,
         clock: Clock,
+        replay: ReplayGuard,
     ) -> None:
         super().__init__(api)
         self._exchange = exchange
         self._tokens = tokens
         self._keyring = keyring
         self._clock = clock
+        self._replay = replay
+
+    def _try_inline(self, req: ExchangeRequest) -> tuple[ExchangeResult, inline.Deferred] | None:
+        """The exchange on the event loop, or None when it would need I/O (core/inline.py)."""
+        if req.subject_token_type != TOKEN_TYPE_JWT or req.actor_token:
+            return None  # down-scoping and delegation read revocations and write audit records
+        with inline.inline() as deferred:
+            try:
+                return self._exchange.exchange(req), deferred
+            except inline.WouldBlock:
+                return None
+
+    async def _exchange_token(self, req: ExchangeRequest) -> ExchangeResult:
+        attempt = self._try_inline(req)
+        if attempt is None:
+            return await asyncio.to_thread(self._exchange.exchange, req)
+        result, deferred = attempt
+        for key, expires_at, now in deferred:  # written off the loop, in a group commit
+            if not await self._replay.consume_async(key, expires_at, now):
+                raise bad_attestation("replayed jti")
+        return result
 
     @rpc(public=True)
     async def ExchangeToken(
@@ -54,7 +79,7 @@ class TokenServicer(Servicer, token_pb2_grpc.TokenServiceServicer):
             ),
             requested_token_type=request.requested_token_type,
         )
-        result = await asyncio.to_thread(self._exchange.exchange, req)
+        result = await self._exchange_token(req)
         return token_pb2.ExchangeTokenResponse(
             access_token=result.minted.token,
             issued_token_type=result.issued_token_type,

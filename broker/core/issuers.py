@@ -41,8 +41,8 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import RSAPSSAlgorithm
 
+from . import inline, jws
 from . import jwk as jwks
-from . import jws
 from .attestation import IdentityLookup, ReplayCheck, bad_attestation, consume_once, required_jti
 from .clock import Clock
 from .durations import parse_duration
@@ -318,6 +318,7 @@ class IssuerRegistry:
         now = self._clock.now()
         loaded_at, generation = self._loaded_at, self._generation
         if loaded_at is None or not loaded_at <= now < loaded_at + self._refresh_interval:
+            inline.before_io()
             self._reload(now, generation)
         return self._stored.get(url)
 
@@ -543,6 +544,7 @@ class ExternalIssuerVerifier:
 
     def verify(self, parsed: jws.ParsedJws) -> Identity:
         """The identity bound to the token; raises Unauthenticated otherwise."""
+        inline.before_io()  # key sets may need a fetch: external tokens take the thread path
         claims = parsed.claims
         issuer = self._issuers.lookup(str(claims.get("iss")))
         if issuer is None:

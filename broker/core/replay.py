@@ -8,6 +8,7 @@ commit per batch, and no record is acknowledged before it is durably written.
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -45,6 +46,12 @@ class ReplayGuard:
         pending = _Pending(key, expires_at, now)
         self._queue.put(pending)
         return pending.answer.result()
+
+    async def consume_async(self, key: str, expires_at: datetime, now: datetime) -> bool:
+        """``consume`` for the event loop: awaits the batch commit without blocking the loop."""
+        pending = _Pending(key, expires_at, now)
+        self._queue.put(pending)
+        return await asyncio.wrap_future(pending.answer)
 
     def close(self) -> None:
         """Finish what is queued, then stop the writer thread."""
