@@ -12,7 +12,7 @@ import base64
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,10 @@ KINDS = {
     "service-account": identity_pb2.IDENTITY_KIND_SERVICE_ACCOUNT,
     "ai-agent": identity_pb2.IDENTITY_KIND_AI_AGENT,
 }
+
+
+#: One ``broker admin <service> <command>``: (arguments, service stub, admin metadata).
+AdminCommand = Callable[[argparse.Namespace, Any, list[tuple[str, str]]], None]
 
 
 class CliError(Exception):
@@ -200,7 +204,7 @@ def _identity_update(args: argparse.Namespace, stub: Any, md: list[tuple[str, st
     _print_message(stub.UpdateIdentity(request, metadata=md).identity)
 
 
-IDENTITY_COMMANDS: dict[str, Callable[[argparse.Namespace, Any, list[tuple[str, str]]], None]] = {
+IDENTITY_COMMANDS: dict[str, AdminCommand] = {
     "create": _identity_create,
     "list": _identity_list,
     "get": _identity_get,
@@ -211,10 +215,11 @@ IDENTITY_COMMANDS: dict[str, Callable[[argparse.Namespace, Any, list[tuple[str, 
 }
 
 
-def _run_identity(args: argparse.Namespace) -> None:
+def _run_admin_service(args: argparse.Namespace, commands: Mapping[str, AdminCommand], stub: Any, name: str) -> None:
+    """Get an admin token with the admin key, then run command ``name`` of a service's table."""
     with _channel() as channel:
         md = _admin_metadata(channel)
-        IDENTITY_COMMANDS[args.identity_command](args, identity_pb2_grpc.IdentityServiceStub(channel), md)
+        commands[name](args, stub(channel), md)
 
 
 def _run_token_exchange(args: argparse.Namespace) -> None:
@@ -311,18 +316,12 @@ def _issuer_delete(args: argparse.Namespace, stub: Any, md: list[tuple[str, str]
     print(f"deleted {args.issuer}")
 
 
-ISSUER_COMMANDS: dict[str, Callable[[argparse.Namespace, Any, list[tuple[str, str]]], None]] = {
+ISSUER_COMMANDS: dict[str, AdminCommand] = {
     "create": _issuer_create,
     "list": _issuer_list,
     "get": _issuer_get,
     "delete": _issuer_delete,
 }
-
-
-def _run_issuer(args: argparse.Namespace) -> None:
-    with _channel() as channel:
-        md = _admin_metadata(channel)
-        ISSUER_COMMANDS[args.issuer_command](args, issuer_pb2_grpc.IssuerServiceStub(channel), md)
 
 
 def _run_admin_token(args: argparse.Namespace) -> None:
@@ -501,7 +500,7 @@ def _secret_delete(args: argparse.Namespace, stub: Any, md: list[tuple[str, str]
     print(f"deleted {args.id}")
 
 
-SECRET_COMMANDS: dict[str, Callable[[argparse.Namespace, Any, list[tuple[str, str]]], None]] = {
+SECRET_COMMANDS: dict[str, AdminCommand] = {
     "create": _secret_create,
     "list": _secret_list,
     "get": _secret_get,
@@ -510,12 +509,6 @@ SECRET_COMMANDS: dict[str, Callable[[argparse.Namespace, Any, list[tuple[str, st
     "update": _secret_update,
     "delete": _secret_delete,
 }
-
-
-def _run_admin_secret(args: argparse.Namespace) -> None:
-    with _channel() as channel:
-        md = _admin_metadata(channel)
-        SECRET_COMMANDS[args.secret_command](args, secret_pb2_grpc.SecretServiceStub(channel), md)
 
 
 def _run_secret(args: argparse.Namespace) -> None:
@@ -700,13 +693,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "version":
             print(__version__)
         elif args.command == "admin" and args.admin_command == "issuer":
-            _run_issuer(args)
+            _run_admin_service(args, ISSUER_COMMANDS, issuer_pb2_grpc.IssuerServiceStub, args.issuer_command)
         elif args.command == "admin" and args.admin_command == "token":
             _run_admin_token(args)
         elif args.command == "admin" and args.admin_command == "secret":
-            _run_admin_secret(args)
+            _run_admin_service(args, SECRET_COMMANDS, secret_pb2_grpc.SecretServiceStub, args.secret_command)
         elif args.command == "admin":
-            _run_identity(args)
+            _run_admin_service(args, IDENTITY_COMMANDS, identity_pb2_grpc.IdentityServiceStub, args.identity_command)
         elif args.command == "token" and args.token_command != "exchange":
             _run_token_presented(args)
         elif args.command == "token":
