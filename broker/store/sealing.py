@@ -110,6 +110,16 @@ def _split(data: bytes, *sizes: int) -> list[bytes]:
     return [*parts, data[pos:]]
 
 
+def signing_key_context(kid: str) -> str:
+    """The sealing context of a signing key's private part: a blob opens only for its own key."""
+    return f"signing_key:{kid}"
+
+
+def secret_context(secret_id: str, version: int) -> str:
+    """The sealing context of a secret version's value."""
+    return f"secret:{secret_id}:{version}"
+
+
 def load_or_create_kek(env_value: str | None, path: Path) -> bytes:
     """The KEK: from ``BROKER_KEK`` if set, else the file at ``path`` (created on first start).
 

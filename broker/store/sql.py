@@ -53,7 +53,7 @@ from ..core.keys import SigningKeyRecord
 from ..core.secrets import EventType, Generator, RotationPolicy, Secret, SecretEvent, SecretVersion, VersionState
 from ..core.sensitive import Sensitive
 from .migrations import BEGIN_IMMEDIATE, upgrade_to_head
-from .sealing import Sealer
+from .sealing import Sealer, secret_context, signing_key_context
 from .sql_schema import (
     audit_events,
     counters,
@@ -181,7 +181,7 @@ class SqlStore:
             SigningKeyRecord(
                 kid=row.kid,
                 alg=row.alg,
-                private_pem=Sensitive(self._sealer.open(row.sealed_private_key, _key_context(row.kid))),
+                private_pem=Sensitive(self._sealer.open(row.sealed_private_key, signing_key_context(row.kid))),
                 create_time=row.create_time,
                 activate_time=row.activate_time,
             )
@@ -190,7 +190,7 @@ class SqlStore:
 
     def add_signing_key(self, record: SigningKeyRecord) -> None:
         """Insert a key, its private part sealed; AlreadyExists if the kid is taken."""
-        sealed = self._sealer.seal(record.private_pem.reveal(), _key_context(record.kid))
+        sealed = self._sealer.seal(record.private_pem.reveal(), signing_key_context(record.kid))
         values = {
             "kid": record.kid,
             "alg": record.alg,
@@ -399,7 +399,7 @@ class SqlStore:
         if row is None:
             raise NotFound(f"secret {secret_id!r} has no version {version}")
         sealed = row.sealed_value
-        value = None if sealed is None else Sensitive(self._sealer.open(sealed, _secret_context(secret_id, version)))
+        value = None if sealed is None else Sensitive(self._sealer.open(sealed, secret_context(secret_id, version)))
         return _version_from_row(row, value=value)
 
     def expire_secret_versions(self, now: datetime) -> list[SecretEvent]:
@@ -562,7 +562,7 @@ class SqlStore:
         """A secret_versions row in ``state``, the value sealed to (secret id, version)."""
         if version.value is None:
             raise ValueError("a new secret version needs a value")
-        sealed = self._sealer.seal(version.value.reveal(), _secret_context(version.secret_id, version.version))
+        sealed = self._sealer.seal(version.value.reveal(), secret_context(version.secret_id, version.version))
         return {
             "secret_id": version.secret_id,
             "version": version.version,
@@ -734,14 +734,6 @@ def _record_events(conn: Connection, items: list[tuple[str, EventType, int, int,
         ],
     )
     return events
-
-
-def _key_context(kid: str) -> str:
-    return f"signing_key:{kid}"
-
-
-def _secret_context(secret_id: str, version: int) -> str:
-    return f"secret:{secret_id}:{version}"
 
 
 def _identity_values(identity: Identity) -> dict[str, Any]:

@@ -80,7 +80,7 @@ from ..core.issuers import TrustedIssuer
 from ..core.keys import SigningKeyRecord
 from ..core.secrets import EventType, Generator, RotationPolicy, Secret, SecretEvent, SecretVersion, VersionState
 from ..core.sensitive import Sensitive
-from .sealing import Sealer
+from .sealing import Sealer, secret_context, signing_key_context
 
 __all__ = [
     "DEFAULT_K8S_TOKEN_FILE",
@@ -306,7 +306,9 @@ class VaultStore:
             SigningKeyRecord(
                 kid=doc.data["kid"],
                 alg=doc.data["alg"],
-                private_pem=Sensitive(self._sealer.open(_unb64(doc.data["sealed"]), _key_context(doc.data["kid"]))),
+                private_pem=Sensitive(
+                    self._sealer.open(_unb64(doc.data["sealed"]), signing_key_context(doc.data["kid"]))
+                ),
                 create_time=_time(doc.data["create_time"]),
                 activate_time=_time(doc.data["activate_time"]),
             )
@@ -319,7 +321,7 @@ class VaultStore:
         data = {
             "kid": record.kid,
             "alg": record.alg,
-            "sealed": _b64(self._sealer.seal(record.private_pem.reveal(), _key_context(record.kid))),
+            "sealed": _b64(self._sealer.seal(record.private_pem.reveal(), signing_key_context(record.kid))),
             "create_time": _iso(record.create_time),
             "activate_time": _iso(record.activate_time),
         }
@@ -548,9 +550,7 @@ class VaultStore:
             raise NotFound(f"secret {secret_id!r} has no version {version}")
         sealed = found[0]["sealed"]
         value = (
-            None
-            if sealed is None
-            else Sensitive(self._sealer.open(_unb64(sealed), _secret_context(secret_id, version)))
+            None if sealed is None else Sensitive(self._sealer.open(_unb64(sealed), secret_context(secret_id, version)))
         )
         return _version_from_doc(secret_id, found[0], value=value)
 
@@ -793,7 +793,7 @@ class VaultStore:
         """A version entry in ``state``, the value sealed to (secret id, version)."""
         if version.value is None:
             raise ValueError("a new secret version needs a value")
-        sealed = self._sealer.seal(version.value.reveal(), _secret_context(version.secret_id, version.version))
+        sealed = self._sealer.seal(version.value.reveal(), secret_context(version.secret_id, version.version))
         return {
             "version": version.version,
             "state": state.value,
@@ -1143,14 +1143,6 @@ def _duration(seconds: int | None) -> timedelta | None:
 
 def _set_fields(flt: IdentityFilter | AuditFilter) -> dict[str, Any]:
     return {k: v for k, v in dataclasses.asdict(flt).items() if v is not None}
-
-
-def _key_context(kid: str) -> str:
-    return f"signing_key:{kid}"
-
-
-def _secret_context(secret_id: str, version: int) -> str:
-    return f"secret:{secret_id}:{version}"
 
 
 # documents <-> domain objects ---------------------------------------------------
