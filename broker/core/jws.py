@@ -76,7 +76,8 @@ def _json_object(raw: bytes, what: str) -> dict[str, Any]:
         raise TokenFormatError("invalid token", detail=f"{what} is not JSON") from exc
     if not isinstance(value, dict):
         raise TokenFormatError("invalid token", detail=f"{what} is not a JSON object")
-    if _depth(value) > MAX_JSON_DEPTH:
+    # Depth is at most the number of opening brackets: walk the value only when that could exceed it.
+    if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH and _depth(value) > MAX_JSON_DEPTH:
         raise TokenFormatError("invalid token", detail=f"{what} nests deeper than {MAX_JSON_DEPTH}")
     return value
 
