@@ -30,6 +30,7 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from broker_client.keys import thumbprint
 
+from . import inline
 from . import jwk as jwks
 from .clock import Clock
 from .errors import Unavailable
@@ -39,6 +40,9 @@ if TYPE_CHECKING:
     from ..store.base import Store
 
 _log = structlog.get_logger("broker.keys")
+
+#: How often an unknown kid may send the keyring back to the store.
+UNKNOWN_KID_REFRESH = timedelta(seconds=1)
 
 #: Signing algorithms the broker can be configured with, and their PyJWT algorithm objects.
 ALGORITHMS: dict[str, Any] = {
@@ -139,6 +143,7 @@ class Keyring:
         self._lock = threading.Lock()
         self._keys: tuple[LoadedKey, ...] = ()
         self._by_kid: dict[str, LoadedKey] = {}
+        self._refreshed_at: datetime | None = None
 
     def ensure_initial_key(self) -> None:
         """Create the first signing key if the store holds none, then load."""
@@ -150,12 +155,14 @@ class Keyring:
 
     def refresh(self) -> None:
         """Reload keys from the store; parse only the ones not seen before."""
+        now = self._clock.now()
         records = sorted(self._store.list_signing_keys(), key=lambda r: (r.activate_time, r.kid))
         with self._lock:
             known = self._by_kid
             loaded = tuple(known.get(r.kid) or _load(r) for r in records)
             self._keys = loaded
             self._by_kid = {k.kid: k for k in loaded}
+            self._refreshed_at = now
 
     def signing_key(self, now: datetime) -> LoadedKey:
         """The CURRENT key at ``now``."""
@@ -177,8 +184,18 @@ class Keyring:
         return out
 
     def verification_key(self, kid: str, now: datetime) -> LoadedKey | None:
-        """The published key with this kid at ``now``, if any."""
+        """The published key with this kid at ``now``, if any.
+
+        An unknown kid reloads the keys from the store first (at most once every
+        ``UNKNOWN_KID_REFRESH``), so a key another replica just created verifies at once
+        while made-up kids cannot turn every request into a store read.
+        """
         key = self._by_kid.get(kid)
+        refreshed = self._refreshed_at
+        if key is None and (refreshed is None or now - refreshed >= UNKNOWN_KID_REFRESH):
+            inline.before_io()
+            self.refresh()
+            key = self._by_kid.get(kid)
         if key is None or key not in self._published(now):
             return None
         return key

@@ -10,7 +10,7 @@ import pytest
 from broker.core import jwk as jwks
 from broker.core.clock import FakeClock
 from broker.core.errors import Unauthenticated
-from broker.core.keys import Keyring, new_record
+from broker.core.keys import Keyring, SigningKeyRecord, new_record
 from broker.core.tokens import TokenCore
 from broker.store.sql import SqlStore
 from tests.unit.conftest import ISSUER
@@ -152,3 +152,44 @@ def test_unknown_kid_is_refused(tokens: TokenCore, clock: FakeClock, store: SqlS
     with pytest.raises(Unauthenticated) as info:
         tokens.verify(rogue, audience=None)
     assert info.value.detail == "unknown kid"
+
+
+def test_a_key_created_by_another_replica_verifies_at_once(
+    store: SqlStore, keyring: Keyring, tokens: TokenCore, clock: FakeClock
+) -> None:
+    """Replica B's fresh key is unknown to A's keyring: A reloads once and verifies B's token."""
+    other = Keyring(store, clock, alg="ES256", max_token_ttl=timedelta(hours=1))
+    clock.advance(timedelta(seconds=5))
+    store.add_signing_key(new_record("ES256", clock.now(), clock.now()))
+    other.refresh()
+    other_tokens = TokenCore(other, clock, issuer=ISSUER)
+    token = _mint(other_tokens)
+    assert tokens.verify(token, audience=None).subject == "payments"
+
+
+class _CountingKeyStore:
+    """The real store, counting how often the keyring reads its keys."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+        self.reads = 0
+
+    def list_signing_keys(self) -> list[SigningKeyRecord]:
+        self.reads += 1
+        return self.store.list_signing_keys()
+
+
+def test_unknown_kids_reload_the_keyring_at_most_once_a_second(
+    store: SqlStore, keyring: Keyring, clock: FakeClock
+) -> None:
+    """A burst of made-up kids costs one store read per second, not one per token."""
+    counting = _CountingKeyStore(store)
+    ring = Keyring(counting, clock, alg="ES256", max_token_ttl=timedelta(hours=1))  # type: ignore[arg-type]
+    ring.refresh()
+    clock.advance(timedelta(seconds=5))
+    for n in range(20):
+        assert ring.verification_key(f"made-up-{n}", clock.now()) is None
+    assert counting.reads == 2
+    clock.advance(timedelta(seconds=1))
+    assert ring.verification_key("made-up-again", clock.now()) is None
+    assert counting.reads == 3
