@@ -70,11 +70,6 @@ class Settings:
         """Where the key-encryption key lives when BROKER_KEK is not set."""
         return self.data_dir / "kek"
 
-    @property
-    def http_port(self) -> int:
-        """The HTTP listener's port."""
-        return _split_hostport(self.http_listen, "http_listen")[1]
-
 
 _DURATIONS = {
     "max_token_ttl",
