@@ -104,7 +104,7 @@ class Broker:
 def build(settings: Settings, clock: Clock | None = None) -> Broker:
     """Wire store -> core services from settings (no listeners yet)."""
     clock = clock or SystemClock()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # database, admin key, KEK
     sealer = Sealer(load_or_create_kek(settings.kek or None, settings.kek_file))
     store = open_store(settings, sealer)
     store.migrate()

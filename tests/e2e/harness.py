@@ -74,7 +74,7 @@ class BrokerProcess:
 
     def start(self, *serve_args: str, timeout: float = 30.0) -> None:
         """Start the daemon (``broker serve *serve_args``) and wait until /readyz answers 200."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)  # the daemon makes its data dir (0700)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen([*BROKER, "serve", *serve_args], env=self.env(), stdout=log, stderr=log)
         deadline = time.monotonic() + timeout

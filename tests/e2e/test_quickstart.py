@@ -58,6 +58,7 @@ def test_first_start_creates_admin_key_0600_and_never_overwrites_it(tmp_path: Pa
         first = proc.admin_key.read_bytes()
         assert first.startswith(b"-----BEGIN PRIVATE KEY-----")
         assert stat.S_IMODE(proc.admin_key.stat().st_mode) == 0o600
+        assert stat.S_IMODE(proc.data_dir.stat().st_mode) == 0o700
         assert "admin key" in proc.log() and "created now" in proc.log()
     finally:
         assert proc.stop() == 0
