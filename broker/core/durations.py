@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from .errors import InvalidArgument
+
 _PART = re.compile(r"(\d+)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -37,3 +39,17 @@ def format_duration(delta: timedelta) -> str:
         if count:
             out.append(f"{count}{unit}")
     return "".join(out)
+
+
+def whole_seconds(value: timedelta | None, field: str) -> int | None:
+    """A duration as stored (whole seconds); anything finer is refused, never rounded."""
+    if value is None:
+        return None
+    if value % timedelta(seconds=1):
+        raise InvalidArgument(f"{field}: must be a whole number of seconds")
+    return value // timedelta(seconds=1)
+
+
+def from_seconds(seconds: int | None) -> timedelta | None:
+    """A stored duration back as a timedelta."""
+    return None if seconds is None else timedelta(seconds=seconds)

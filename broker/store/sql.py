@@ -46,7 +46,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 from ..core.audit import AuditEvent, AuditFilter
-from ..core.errors import AlreadyExists, BrokerError, Conflict, InvalidArgument, NotFound, Unavailable
+from ..core.durations import from_seconds, whole_seconds
+from ..core.errors import AlreadyExists, BrokerError, Conflict, NotFound, Unavailable
 from ..core.identities import Binding, Identity, IdentityFilter, IdentityKey, IdentityKind
 from ..core.issuers import TrustedIssuer
 from ..core.keys import SigningKeyRecord
@@ -743,7 +744,7 @@ def _identity_values(identity: Identity) -> dict[str, Any]:
         "tenant": identity.tenant,
         "display_name": identity.display_name,
         "disabled": identity.disabled,
-        "max_token_ttl_seconds": _seconds(identity.max_token_ttl, "max_token_ttl"),
+        "max_token_ttl_seconds": whole_seconds(identity.max_token_ttl, "max_token_ttl"),
         "allowed_scopes": list(identity.allowed_scopes),
         "allowed_audiences": list(identity.allowed_audiences),
         "bindings": [
@@ -765,7 +766,7 @@ def _identity_from_row(row: Row[Any]) -> Identity:
         display_name=row.display_name,
         allowed_scopes=tuple(row.allowed_scopes),
         allowed_audiences=tuple(row.allowed_audiences),
-        max_token_ttl=_duration(row.max_token_ttl_seconds),
+        max_token_ttl=from_seconds(row.max_token_ttl_seconds),
         bindings=tuple(Binding(**b) for b in row.bindings),
         public_keys=tuple(_key_from_json(k) for k in row.public_keys),
         delegable_scopes=tuple(row.delegable_scopes),
@@ -785,7 +786,7 @@ def _issuer_values(issuer: TrustedIssuer) -> dict[str, Any]:
         "algorithms": list(issuer.algorithms),
         "audience": issuer.audience,
         "single_use": issuer.single_use,
-        "max_token_age_seconds": _seconds(issuer.max_token_age, "max_token_age"),
+        "max_token_age_seconds": whole_seconds(issuer.max_token_age, "max_token_age"),
         "create_time": issuer.create_time,
     }
 
@@ -799,7 +800,7 @@ def _issuer_from_row(row: Row[Any]) -> TrustedIssuer:
         algorithms=tuple(row.algorithms),
         audience=row.audience,
         single_use=row.single_use,
-        max_token_age=_duration(row.max_token_age_seconds),
+        max_token_age=from_seconds(row.max_token_age_seconds),
         create_time=row.create_time,
         etag=str(row.revision),
     )
@@ -810,9 +811,9 @@ def _secret_values(secret: Secret) -> dict[str, Any]:
     return {
         "generator": secret.generator.value,
         "length": secret.length,
-        "rotation_interval_seconds": _seconds(secret.policy.interval, "rotation.interval"),
-        "grace_period_seconds": _seconds(secret.policy.grace_period, "rotation.grace_period"),
-        "retention_seconds": _seconds(secret.policy.retention, "rotation.retention"),
+        "rotation_interval_seconds": whole_seconds(secret.policy.interval, "rotation.interval"),
+        "grace_period_seconds": whole_seconds(secret.policy.grace_period, "rotation.grace_period"),
+        "retention_seconds": whole_seconds(secret.policy.retention, "rotation.retention"),
         "current_version": secret.current_version,
         "next_rotation_time": secret.next_rotation_time,
         "create_time": secret.create_time,
@@ -826,7 +827,7 @@ def _secret_from_row(row: Row[Any]) -> Secret:
         generator=Generator(row.generator),
         length=row.length,
         policy=RotationPolicy(
-            interval=_duration(row.rotation_interval_seconds),
+            interval=from_seconds(row.rotation_interval_seconds),
             grace_period=timedelta(seconds=row.grace_period_seconds),
             retention=timedelta(seconds=row.retention_seconds),
         ),
@@ -860,19 +861,6 @@ def _event_from_row(row: Row[Any]) -> SecretEvent:
         current_version=row.current_version,
         event_time=row.event_time,
     )
-
-
-def _seconds(value: timedelta | None, field: str) -> int | None:
-    """Durations are stored as whole seconds; anything finer is refused, never rounded."""
-    if value is None:
-        return None
-    if value % timedelta(seconds=1):
-        raise InvalidArgument(f"{field}: must be a whole number of seconds")
-    return value // timedelta(seconds=1)
-
-
-def _duration(seconds: int | None) -> timedelta | None:
-    return None if seconds is None else timedelta(seconds=seconds)
 
 
 def _key_json(key: IdentityKey) -> dict[str, Any]:

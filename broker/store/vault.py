@@ -66,6 +66,7 @@ import hvac.exceptions
 import requests
 
 from ..core.audit import AuditEvent, AuditFilter
+from ..core.durations import from_seconds, whole_seconds
 from ..core.errors import (
     AlreadyExists,
     BrokerError,
@@ -1128,19 +1129,6 @@ def _time_or_none(text: str | None) -> datetime | None:
     return None if text is None else _time(text)
 
 
-def _seconds(value: timedelta | None, field: str) -> int | None:
-    """Durations are stored as whole seconds; anything finer is refused, never rounded."""
-    if value is None:
-        return None
-    if value % timedelta(seconds=1):
-        raise InvalidArgument(f"{field}: must be a whole number of seconds")
-    return value // timedelta(seconds=1)
-
-
-def _duration(seconds: int | None) -> timedelta | None:
-    return None if seconds is None else timedelta(seconds=seconds)
-
-
 def _set_fields(flt: IdentityFilter | AuditFilter) -> dict[str, Any]:
     return {k: v for k, v in dataclasses.asdict(flt).items() if v is not None}
 
@@ -1155,7 +1143,7 @@ def _identity_doc(identity: Identity) -> dict[str, Any]:
         "tenant": identity.tenant,
         "display_name": identity.display_name,
         "disabled": identity.disabled,
-        "max_token_ttl_seconds": _seconds(identity.max_token_ttl, "max_token_ttl"),
+        "max_token_ttl_seconds": whole_seconds(identity.max_token_ttl, "max_token_ttl"),
         "allowed_scopes": list(identity.allowed_scopes),
         "allowed_audiences": list(identity.allowed_audiences),
         "bindings": [
@@ -1186,7 +1174,7 @@ def _identity_from_doc(doc: _Doc) -> Identity:
         display_name=d["display_name"],
         allowed_scopes=tuple(d["allowed_scopes"]),
         allowed_audiences=tuple(d["allowed_audiences"]),
-        max_token_ttl=_duration(d["max_token_ttl_seconds"]),
+        max_token_ttl=from_seconds(d["max_token_ttl_seconds"]),
         bindings=tuple(Binding(**b) for b in d["bindings"]),
         public_keys=tuple(
             IdentityKey(
@@ -1214,7 +1202,7 @@ def _issuer_doc(issuer: TrustedIssuer) -> dict[str, Any]:
         "algorithms": list(issuer.algorithms),
         "audience": issuer.audience,
         "single_use": issuer.single_use,
-        "max_token_age_seconds": _seconds(issuer.max_token_age, "max_token_age"),
+        "max_token_age_seconds": whole_seconds(issuer.max_token_age, "max_token_age"),
         "create_time": _iso_or_none(issuer.create_time),
     }
 
@@ -1229,7 +1217,7 @@ def _issuer_from_doc(doc: _Doc) -> TrustedIssuer:
         algorithms=tuple(d["algorithms"]),
         audience=d["audience"],
         single_use=d["single_use"],
-        max_token_age=_duration(d["max_token_age_seconds"]),
+        max_token_age=from_seconds(d["max_token_age_seconds"]),
         create_time=_time_or_none(d["create_time"]),
         etag=str(doc.version),
     )
@@ -1241,9 +1229,9 @@ def _secret_fields(secret: Secret) -> dict[str, Any]:
         "id": secret.id,
         "generator": secret.generator.value,
         "length": secret.length,
-        "rotation_interval_seconds": _seconds(secret.policy.interval, "rotation.interval"),
-        "grace_period_seconds": _seconds(secret.policy.grace_period, "rotation.grace_period"),
-        "retention_seconds": _seconds(secret.policy.retention, "rotation.retention"),
+        "rotation_interval_seconds": whole_seconds(secret.policy.interval, "rotation.interval"),
+        "grace_period_seconds": whole_seconds(secret.policy.grace_period, "rotation.grace_period"),
+        "retention_seconds": whole_seconds(secret.policy.retention, "rotation.retention"),
         "current_version": secret.current_version,
         "next_rotation_time": _iso_or_none(secret.next_rotation_time),
         "create_time": _iso_or_none(secret.create_time),
@@ -1261,7 +1249,7 @@ def _secret_from_data(d: Mapping[str, Any]) -> Secret:
         generator=Generator(d["generator"]),
         length=d["length"],
         policy=RotationPolicy(
-            interval=_duration(d["rotation_interval_seconds"]),
+            interval=from_seconds(d["rotation_interval_seconds"]),
             grace_period=timedelta(seconds=d["grace_period_seconds"]),
             retention=timedelta(seconds=d["retention_seconds"]),
         ),
