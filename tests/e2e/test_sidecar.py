@@ -117,64 +117,41 @@ def sidecars() -> Iterator[list[subprocess.Popen[bytes]]]:
             proc.wait()
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[BrokerProcess]:
-    """A broker of the test's own (for the test that restarts it)."""
-    proc = BrokerProcess(tmp_path / "data")
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    """One broker for the tests that leave it running."""
-    proc = BrokerProcess(tmp_path_factory.mktemp("sidecar") / "data")
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
-# the README -------------------------------------------------------------------------------------
-def test_readme_running_the_sidecar_works_as_written(shared: BrokerProcess, tmp_path: Path) -> None:
+def test_readme_running_the_sidecar_works_as_written(shared_broker: BrokerProcess, tmp_path: Path) -> None:
     """After "Using the client"'s setup, both sidecar recipes run unchanged: --once writes the files,
     the running sidecar rewrites the password on rotation and app.py reloads, SIGTERM exits 0."""
     (setup,) = blocks(readme_section("Using the client"), "sh")
-    run_sh(setup, shared, tmp_path)
+    run_sh(setup, shared_broker, tmp_path)
     recipe, flags = blocks(readme_section("Running the sidecar"), "sh")
-    output = run_sh(as_written(recipe, shared), shared, tmp_path)
+    output = run_sh(as_written(recipe, shared_broker), shared_broker, tmp_path)
     for line in expected_output(recipe):
         assert words_in_order(line, output), f"{line!r} not in:\n{output}"
     assert "app: reloading credentials" in output
     assert (tmp_path / "run" / "orders-db").read_bytes() == b"second-password"
     (tmp_path / "run" / "orders.token").unlink()
-    run_sh(as_written(flags, shared), shared, tmp_path)
+    run_sh(as_written(flags, shared_broker), shared_broker, tmp_path)
     token = claims_of(tmp_path / "run" / "orders.token")
     assert token is not None and token["sub"] == "orders" and token["aud"] == "https://orders.example.com"
 
 
 # restarts ---------------------------------------------------------------------------------------
 def test_broker_restart_under_a_running_token_source_and_sidecar(
-    broker: BrokerProcess, tmp_path: Path, child: tuple[list[str], Path], sidecars: list[subprocess.Popen[bytes]]
+    broker_proc: BrokerProcess, tmp_path: Path, child: tuple[list[str], Path], sidecars: list[subprocess.Popen[bytes]]
 ) -> None:
     """The broker stops for longer than a token lives, then restarts: neither the TokenSource nor the
     sidecar's file ever hands out an expired token, both recover by themselves, and a rotation after
     the restart still reaches the file and the child."""
     command, log = child
-    key = register(broker, tmp_path, "steady", "steady.read", "broker.secrets.read:steady-db")
-    create_secret(broker, "steady-db", b"v1")
+    key = register(broker_proc, tmp_path, "steady", "steady.read", "broker.secrets.read:steady-db")
+    create_secret(broker_proc, "steady-db", b"v1")
     token_file, secret_file = tmp_path / "run" / "steady.token", tmp_path / "run" / "steady-db"
     sidecar = subprocess.Popen(
-        [SIDECAR, "--broker", broker.addr, "--identity", "steady", "--key-file", str(key),
+        [SIDECAR, "--broker", broker_proc.addr, "--identity", "steady", "--key-file", str(key),
          "--token", f"path={token_file},scope=steady.read,audience={API},ttl=6s",
          "--secret", f"id=steady-db,path={secret_file}", "--", *command],
     )  # fmt: skip
     sidecars.append(sidecar)
-    source = TokenSource(broker.addr, KeyAttestor("steady", key), scopes=["steady.read"], audiences=[API], ttl=6)
+    source = TokenSource(broker_proc.addr, KeyAttestor("steady", key), scopes=["steady.read"], audiences=[API], ttl=6)
     wait_for(lambda: "START" in lines(log), 30, "the sidecar to start its child")
 
     expired: list[str] = []
@@ -206,14 +183,14 @@ def test_broker_restart_under_a_running_token_source_and_sidecar(
     try:
         with source:
             time.sleep(1)
-            broker.stop()
+            broker_proc.stop()
             time.sleep(8)  # longer than the tokens' 6 s life
             assert sidecar.poll() is None, "the sidecar must ride through the outage"
             restarted = int(time.time())
-            broker.start()
+            broker_proc.start()
             wait_for(lambda: newest_iat["source"] >= restarted, 40, "the TokenSource to recover")
             wait_for(lambda: newest_iat["file"] >= restarted, 40, "the sidecar's token file to recover")
-            rotate_secret(broker, "steady-db", b"v2")
+            rotate_secret(broker_proc, "steady-db", b"v2")
             wait_for(lambda: secret_file.read_bytes() == b"v2", 15, "the rotation after the restart")
             wait_for(lambda: "HUP" in lines(log), 10, "the child's signal")
     finally:
@@ -228,19 +205,22 @@ def test_broker_restart_under_a_running_token_source_and_sidecar(
 
 # rotations and start-up -------------------------------------------------------------------------
 def test_rotation_reaches_the_file_within_about_a_second_and_signals_the_child(
-    shared: BrokerProcess, tmp_path: Path, child: tuple[list[str], Path], sidecars: list[subprocess.Popen[bytes]]
+    shared_broker: BrokerProcess,
+    tmp_path: Path,
+    child: tuple[list[str], Path],
+    sidecars: list[subprocess.Popen[bytes]],
 ) -> None:
     """After RotateSecret the file holds the new value within about a second, written once, 0600,
     and the child got exactly one SIGHUP."""
     command, log = child
-    key = register(shared, tmp_path, "rotated", "broker.secrets.read:rotated-db")
-    create_secret(shared, "rotated-db", b"first")
+    key = register(shared_broker, tmp_path, "rotated", "broker.secrets.read:rotated-db")
+    create_secret(shared_broker, "rotated-db", b"first")
     path = tmp_path / "rotated-db"
-    args = [SIDECAR, "--broker", shared.addr, "--identity", "rotated", "--key-file", str(key)]
+    args = [SIDECAR, "--broker", shared_broker.addr, "--identity", "rotated", "--key-file", str(key)]
     sidecars.append(subprocess.Popen([*args, "--secret", f"id=rotated-db,path={path}", "--", *command]))
     wait_for(lambda: lines(log) == ["START"], 30, "the child")
     time.sleep(1)  # the watch is subscribed
-    rotate_secret(shared, "rotated-db", b"second")
+    rotate_secret(shared_broker, "rotated-db", b"second")
     rotated = time.monotonic()
     wait_for(lambda: path.read_bytes() == b"second", 10, "the new value")
     assert time.monotonic() - rotated < 2.0
@@ -250,17 +230,17 @@ def test_rotation_reaches_the_file_within_about_a_second_and_signals_the_child(
     assert lines(log) == ["START", "HUP"]
 
 
-def test_sidecar_fails_fast_when_the_broker_refuses_it(shared: BrokerProcess, tmp_path: Path) -> None:
+def test_sidecar_fails_fast_when_the_broker_refuses_it(shared_broker: BrokerProcess, tmp_path: Path) -> None:
     """A scope the identity may not have, or an identity the broker does not know: exit 1 at once,
     one line naming the identity and the broker's reason; nothing is written."""
-    key = register(shared, tmp_path, "limited", "limited.read")
+    key = register(shared_broker, tmp_path, "limited", "limited.read")
     for identity, scope, reason in (
         ("limited", "limited.write", "PERMISSION_DENIED"),
         ("nobody", "limited.read", "UNAUTHENTICATED"),
     ):
         started = time.monotonic()
         result = subprocess.run(
-            [SIDECAR, "--broker", shared.addr, "--identity", identity, "--key-file", str(key),
+            [SIDECAR, "--broker", shared_broker.addr, "--identity", identity, "--key-file", str(key),
              "--token", f"path={tmp_path}/t,scope={scope}"],
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
@@ -270,12 +250,12 @@ def test_sidecar_fails_fast_when_the_broker_refuses_it(shared: BrokerProcess, tm
         assert not (tmp_path / "t").exists()
 
 
-def test_sidecar_refused_secret_fails_fast_too(shared: BrokerProcess, tmp_path: Path) -> None:
+def test_sidecar_refused_secret_fails_fast_too(shared_broker: BrokerProcess, tmp_path: Path) -> None:
     """A secret the identity may not read stops start-up with PERMISSION_DENIED naming the scope."""
-    key = register(shared, tmp_path, "curious", "curious.read")
-    create_secret(shared, "not-yours", b"x")
+    key = register(shared_broker, tmp_path, "curious", "curious.read")
+    create_secret(shared_broker, "not-yours", b"x")
     result = subprocess.run(
-        [SIDECAR, "--broker", shared.addr, "--identity", "curious", "--key-file", str(key),
+        [SIDECAR, "--broker", shared_broker.addr, "--identity", "curious", "--key-file", str(key),
          "--secret", f"id=not-yours,path={tmp_path}/s"],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
