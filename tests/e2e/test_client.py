@@ -20,7 +20,6 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -125,34 +124,23 @@ def seconds(value: float) -> duration_pb2.Duration:
     return d
 
 
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    """One broker for the tests of this module that do not restart it."""
-    proc = BrokerProcess(tmp_path_factory.mktemp("client") / "data")
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
 # the README --------------------------------------------------------------------------------------
-def test_readme_using_the_client_works_as_written(broker: BrokerProcess, tmp_path: Path) -> None:
+def test_readme_using_the_client_works_as_written(shared_broker: BrokerProcess, tmp_path: Path) -> None:
     """The setup commands and both Python blocks run unchanged and print what the README says."""
     section = readme_section("Using the client")
     (setup,) = blocks(section, "sh")
-    run_sh(setup, broker, tmp_path)
+    run_sh(setup, shared_broker, tmp_path)
     for block in blocks(section, "python"):
-        printed = run_python(as_written(block, broker), broker, tmp_path).splitlines()
+        printed = run_python(as_written(block, shared_broker), shared_broker, tmp_path).splitlines()
         assert printed == expected_output(block)
 
 
 # single flight -----------------------------------------------------------------------------------
-def test_hundred_threads_cause_exactly_one_exchange(broker: BrokerProcess, tmp_path: Path) -> None:
+def test_hundred_threads_cause_exactly_one_exchange(shared_broker: BrokerProcess, tmp_path: Path) -> None:
     """100 threads calling token() together on a fresh source: one ExchangeToken reaches the broker."""
-    key = register(broker, tmp_path, "fanout", "fan.read")
-    source = TokenSource(broker.addr, KeyAttestor("fanout", key), scopes=["fan.read"], audiences=[API])
-    before = exchange_calls(broker)
+    key = register(shared_broker, tmp_path, "fanout", "fan.read")
+    source = TokenSource(shared_broker.addr, KeyAttestor("fanout", key), scopes=["fan.read"], audiences=[API])
+    before = exchange_calls(shared_broker)
     barrier = threading.Barrier(100)
     tokens: list[str] = []
 
@@ -167,25 +155,25 @@ def test_hundred_threads_cause_exactly_one_exchange(broker: BrokerProcess, tmp_p
         for thread in threads:
             thread.join(60)
     assert len(tokens) == 100 and len(set(tokens)) == 1
-    assert exchange_calls(broker) - before == 1
+    assert exchange_calls(shared_broker) - before == 1
 
 
-def test_each_new_source_exchanges_again(broker: BrokerProcess, tmp_path: Path) -> None:
+def test_each_new_source_exchanges_again(shared_broker: BrokerProcess, tmp_path: Path) -> None:
     """The counter above counts real exchanges: two sources cause two."""
-    key = register(broker, tmp_path, "twice", "t.read")
-    before = exchange_calls(broker)
+    key = register(shared_broker, tmp_path, "twice", "t.read")
+    before = exchange_calls(shared_broker)
     for _ in range(2):
-        with TokenSource(broker.addr, KeyAttestor("twice", key), scopes=["t.read"]) as source:
+        with TokenSource(shared_broker.addr, KeyAttestor("twice", key), scopes=["t.read"]) as source:
             source.token()
-    assert exchange_calls(broker) - before == 2
+    assert exchange_calls(shared_broker) - before == 2
 
 
 # the Verifier on real tokens -----------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def real_token(broker: BrokerProcess, tmp_path_factory: pytest.TempPathFactory) -> str:
+def real_token(shared_broker: BrokerProcess, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A genuine broker token for API with scope orders.read."""
-    key = register(broker, tmp_path_factory.mktemp("verify"), "reader", "orders.read", "orders.write")
-    with TokenSource(broker.addr, KeyAttestor("reader", key), scopes=["orders.read"], audiences=[API]) as source:
+    key = register(shared_broker, tmp_path_factory.mktemp("verify"), "reader", "orders.read", "orders.write")
+    with TokenSource(shared_broker.addr, KeyAttestor("reader", key), scopes=["orders.read"], audiences=[API]) as source:
         return source.token()
 
 
@@ -201,17 +189,19 @@ def _resigned(token: str, header: dict[str, object], sign: object) -> str:
 
 
 @pytest.mark.parametrize("via", ["jwks_url", "broker_address"])
-def test_verifier_accepts_real_tokens_and_rejects_forgeries(broker: BrokerProcess, real_token: str, via: str) -> None:
+def test_verifier_accepts_real_tokens_and_rejects_forgeries(
+    shared_broker: BrokerProcess, real_token: str, via: str
+) -> None:
     """A real token passes; alg none, HS256 keyed with the public key, wrong audience, expired,
     unknown kid and missing scope are each refused."""
     if via == "jwks_url":
-        verifier = Verifier(f"{broker.http_url}/.well-known/jwks.json", API, issuer=broker.issuer)
+        verifier = Verifier(f"{shared_broker.http_url}/.well-known/jwks.json", API, issuer=shared_broker.issuer)
     else:
-        verifier = Verifier(broker.addr, API)
+        verifier = Verifier(shared_broker.addr, API)
     assert verifier.verify(real_token, scopes=["orders.read"]).subject == "reader"
 
     header = jwt.get_unverified_header(real_token)
-    jwks = broker.http_json("/.well-known/jwks.json")
+    jwks = shared_broker.http_json("/.well-known/jwks.json")
     assert isinstance(jwks, dict)
     public_pem = jwt.PyJWK(jwks["keys"][0]).key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -235,8 +225,8 @@ def test_verifier_accepts_real_tokens_and_rejects_forgeries(broker: BrokerProces
         "HS256 with the public key": "algorithm 'HS256' is not allowed",
         "unknown kid": "unknown kid",
     }
-    assert _reason(Verifier(broker.addr, "https://other.example.com"), real_token) == "wrong audience"
-    late = Verifier(broker.addr, API, now=lambda: time.time() + 3600)
+    assert _reason(Verifier(shared_broker.addr, "https://other.example.com"), real_token) == "wrong audience"
+    late = Verifier(shared_broker.addr, API, now=lambda: time.time() + 3600)
     assert _reason(late, real_token) == "expired"
     assert _reason(verifier, real_token, scopes=["orders.write"]) == "missing scope orders.write"
 
@@ -248,11 +238,11 @@ def _reason(verifier: Verifier, token: str, scopes: tuple[str, ...] | list[str] 
 
 
 # secrets -------------------------------------------------------------------------------------------
-def test_secret_source_follows_rotations_of_the_real_broker(broker: BrokerProcess, tmp_path: Path) -> None:
+def test_secret_source_follows_rotations_of_the_real_broker(shared_broker: BrokerProcess, tmp_path: Path) -> None:
     """value() is current; after RotateSecret the new value arrives within about a second, on_rotate
     is called, and verify() accepts the new value as CURRENT and the old one as PREVIOUS."""
-    admin = broker.admin_metadata()
-    with broker.channel() as channel:
+    admin = shared_broker.admin_metadata()
+    with shared_broker.channel() as channel:
         secrets = secret_pb2_grpc.SecretServiceStub(channel)
         secrets.CreateSecret(
             secret_pb2.CreateSecretRequest(
@@ -265,10 +255,12 @@ def test_secret_source_follows_rotations_of_the_real_broker(broker: BrokerProces
             metadata=admin,
             timeout=10,
         )
-        key = register(broker, tmp_path, "keyholder", "broker.secrets.read:orders-api-key")
+        key = register(shared_broker, tmp_path, "keyholder", "broker.secrets.read:orders-api-key")
         rotated: list[SecretValue] = []
         arrived = threading.Event()
-        tokens = TokenSource(broker.addr, KeyAttestor("keyholder", key), scopes=["broker.secrets.read:orders-api-key"])
+        tokens = TokenSource(
+            shared_broker.addr, KeyAttestor("keyholder", key), scopes=["broker.secrets.read:orders-api-key"]
+        )
         with tokens, SecretSource("orders-api-key", tokens) as secret:
             secret.on_rotate(lambda value: (rotated.append(value), arrived.set()))
             old = secret.value()
@@ -286,27 +278,27 @@ def test_secret_source_follows_rotations_of_the_real_broker(broker: BrokerProces
 
 
 # gRPC auth -----------------------------------------------------------------------------------------
-def test_call_credentials_authenticate_calls_to_the_broker(broker: BrokerProcess, tmp_path: Path) -> None:
+def test_call_credentials_authenticate_calls_to_the_broker(shared_broker: BrokerProcess, tmp_path: Path) -> None:
     """IntrospectToken (needs a broker token) succeeds with token_call_credentials, and fails without."""
-    key = register(broker, tmp_path, "introspector", "i.read")
-    with TokenSource(broker.addr, KeyAttestor("introspector", key)) as source:
+    key = register(shared_broker, tmp_path, "introspector", "i.read")
+    with TokenSource(shared_broker.addr, KeyAttestor("introspector", key)) as source:
         request = token_pb2.IntrospectTokenRequest(token=source.token())
         creds = grpc.composite_channel_credentials(grpc.local_channel_credentials(), token_call_credentials(source))
-        with grpc.secure_channel(broker.addr, creds) as channel:
+        with grpc.secure_channel(shared_broker.addr, creds) as channel:
             assert token_pb2_grpc.TokenServiceStub(channel).IntrospectToken(request, timeout=10).active
-        with broker.channel() as plain, pytest.raises(grpc.RpcError) as caught:
+        with shared_broker.channel() as plain, pytest.raises(grpc.RpcError) as caught:
             token_pb2_grpc.TokenServiceStub(plain).IntrospectToken(request, timeout=10)
     assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED  # type: ignore[attr-defined]
 
 
-def test_aio_interceptor_authenticates_calls_to_the_broker(broker: BrokerProcess, tmp_path: Path) -> None:
+def test_aio_interceptor_authenticates_calls_to_the_broker(shared_broker: BrokerProcess, tmp_path: Path) -> None:
     """An asyncio channel with AsyncTokenInterceptor calls IntrospectToken as the workload."""
-    key = register(broker, tmp_path, "aio-introspector", "i.read")
+    key = register(shared_broker, tmp_path, "aio-introspector", "i.read")
 
     async def introspect() -> bool:
-        async with AsyncTokenSource(broker.addr, KeyAttestor("aio-introspector", key)) as source:
+        async with AsyncTokenSource(shared_broker.addr, KeyAttestor("aio-introspector", key)) as source:
             interceptors = [AsyncTokenInterceptor(source)]
-            async with grpc.aio.insecure_channel(broker.addr, interceptors=interceptors) as channel:
+            async with grpc.aio.insecure_channel(shared_broker.addr, interceptors=interceptors) as channel:
                 request = token_pb2.IntrospectTokenRequest(token=await source.token())
                 reply = await token_pb2_grpc.TokenServiceStub(channel).IntrospectToken(request, timeout=10)  # type: ignore[misc]
                 return bool(reply.active)
