@@ -78,6 +78,19 @@ def _read(path: str) -> str:
         raise CliError(f"cannot read {path}: {exc.strerror}") from None
 
 
+def _print_all_pages(list_page: Callable[[str], Any], field: str) -> None:
+    """Follow ``next_page_token`` to the end and print every item of ``field`` as one JSON list."""
+    token = ""
+    items: list[dict[str, Any]] = []
+    while True:
+        page = list_page(token)
+        items.extend(json_format.MessageToDict(i, preserving_proto_field_name=True) for i in getattr(page, field))
+        token = page.next_page_token
+        if not token:
+            break
+    print(json.dumps(items, indent=2))
+
+
 def _print_message(message: Any) -> None:
     print(json_format.MessageToJson(message, preserving_proto_field_name=True, indent=2))
 
@@ -140,17 +153,12 @@ def _identity_create(args: argparse.Namespace, stub: Any, md: list[tuple[str, st
 
 
 def _identity_list(args: argparse.Namespace, stub: Any, md: list[tuple[str, str]]) -> None:
-    token = ""
-    items: list[dict[str, Any]] = []
-    while True:
-        page = stub.ListIdentities(
+    _print_all_pages(
+        lambda token: stub.ListIdentities(
             identity_pb2.ListIdentitiesRequest(page_size=100, page_token=token, filter=args.filter), metadata=md
-        )
-        items.extend(json_format.MessageToDict(i, preserving_proto_field_name=True) for i in page.identities)
-        token = page.next_page_token
-        if not token:
-            break
-    print(json.dumps(items, indent=2))
+        ),
+        "identities",
+    )
 
 
 def _identity_get(args: argparse.Namespace, stub: Any, md: list[tuple[str, str]]) -> None:
@@ -296,15 +304,10 @@ def _issuer_create(args: argparse.Namespace, stub: Any, md: list[tuple[str, str]
 
 
 def _issuer_list(args: argparse.Namespace, stub: Any, md: list[tuple[str, str]]) -> None:
-    token = ""
-    items: list[dict[str, Any]] = []
-    while True:
-        page = stub.ListIssuers(issuer_pb2.ListIssuersRequest(page_size=100, page_token=token), metadata=md)
-        items.extend(json_format.MessageToDict(i, preserving_proto_field_name=True) for i in page.issuers)
-        token = page.next_page_token
-        if not token:
-            break
-    print(json.dumps(items, indent=2))
+    _print_all_pages(
+        lambda token: stub.ListIssuers(issuer_pb2.ListIssuersRequest(page_size=100, page_token=token), metadata=md),
+        "issuers",
+    )
 
 
 def _issuer_get(args: argparse.Namespace, stub: Any, md: list[tuple[str, str]]) -> None:
@@ -444,15 +447,10 @@ def _secret_create(args: argparse.Namespace, stub: Any, md: list[tuple[str, str]
 
 
 def _secret_list(args: argparse.Namespace, stub: Any, md: list[tuple[str, str]]) -> None:
-    token = ""
-    items: list[dict[str, Any]] = []
-    while True:
-        page = stub.ListSecrets(secret_pb2.ListSecretsRequest(page_size=100, page_token=token), metadata=md)
-        items.extend(json_format.MessageToDict(s, preserving_proto_field_name=True) for s in page.secrets)
-        token = page.next_page_token
-        if not token:
-            break
-    print(json.dumps(items, indent=2))
+    _print_all_pages(
+        lambda token: stub.ListSecrets(secret_pb2.ListSecretsRequest(page_size=100, page_token=token), metadata=md),
+        "secrets",
+    )
 
 
 def _secret_get(args: argparse.Namespace, stub: Any, md: list[tuple[str, str]]) -> None:
