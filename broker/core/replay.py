@@ -1,9 +1,16 @@
 """Single-use records with group commit: the replay guard of the exchange hot path.
 
-Callers (request threads) hand their jti to one writer thread and block on their own
-answer; the writer records everything that queued up meanwhile in ONE store
-transaction (``Store.consume_jtis``). Under load that turns a commit per request into a
-commit per batch, and no record is acknowledged before it is durably written.
+One writer thread records everything that queued up while it was busy in ONE store
+transaction (``Store.consume_jtis``): under load a commit per batch, not per request,
+and no record is acknowledged before it is durably written.
+
+Two ways in:
+
+- ``consume`` (worker threads) queues one record and blocks on its answer;
+- ``consume_async`` (the event loop) adds the record to the loop's open batch; the batch
+  is handed to the writer once per loop iteration and answered with one callback on the
+  loop. Per request that is a list append, not a thread wake-up and a cross-thread
+  callback each (measured: ~0.2-0.3 ms of GIL traffic a request at 16 in flight).
 """
 
 from __future__ import annotations
@@ -12,8 +19,7 @@ import asyncio
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
@@ -21,14 +27,14 @@ import structlog
 _log = structlog.get_logger("broker.replay")
 
 ConsumeMany = Callable[[Sequence[tuple[str, datetime]], datetime], list[bool]]
+#: Called on the writer thread with a batch's answers, or the store's error.
+Reply = Callable[[list[bool] | BaseException], None]
 
 
 @dataclass(slots=True)
-class _Pending:
-    key: str
-    expires_at: datetime
-    now: datetime
-    answer: Future[bool] = field(default_factory=Future)
+class _Batch:
+    items: list[tuple[str, datetime, datetime]]  # (key, expires_at, now)
+    reply: Reply
 
 
 class ReplayGuard:
@@ -37,55 +43,94 @@ class ReplayGuard:
     def __init__(self, consume_many: ConsumeMany, *, max_batch: int = 256) -> None:
         self._consume_many = consume_many
         self._max_batch = max_batch
-        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Batch | None] = queue.SimpleQueue()
+        # The event loop's open batch: (key, expires_at, now) and the future of each.
+        self._loop_items: list[tuple[str, datetime, datetime]] = []
+        self._loop_answers: list[asyncio.Future[bool]] = []
         self._thread = threading.Thread(target=self._run, name="replay-writer", daemon=True)
         self._thread.start()
 
     def consume(self, key: str, expires_at: datetime, now: datetime) -> bool:
         """Record ``key``; blocks until its batch is committed (store errors propagate)."""
-        pending = _Pending(key, expires_at, now)
-        self._queue.put(pending)
-        return pending.answer.result()
+        done = threading.Event()
+        outcome: list[list[bool] | BaseException] = []
+
+        def reply(answers: list[bool] | BaseException) -> None:
+            outcome.append(answers)
+            done.set()
+
+        self._queue.put(_Batch([(key, expires_at, now)], reply))
+        done.wait()
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        return outcome[0][0]
 
     async def consume_async(self, key: str, expires_at: datetime, now: datetime) -> bool:
         """``consume`` for the event loop: awaits the batch commit without blocking the loop."""
-        pending = _Pending(key, expires_at, now)
-        self._queue.put(pending)
-        return await asyncio.wrap_future(pending.answer)
+        loop = asyncio.get_running_loop()
+        if not self._loop_items:
+            loop.call_soon(self._hand_over, loop)
+        answer: asyncio.Future[bool] = loop.create_future()
+        self._loop_items.append((key, expires_at, now))
+        self._loop_answers.append(answer)
+        return await answer
 
     def close(self) -> None:
         """Finish what is queued, then stop the writer thread."""
         self._queue.put(None)
         self._thread.join()
 
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Send the loop's open batch to the writer; its answers come back in one callback."""
+        items, answers = self._loop_items, self._loop_answers
+        self._loop_items, self._loop_answers = [], []
+
+        def settle(outcome: list[bool] | BaseException) -> None:
+            for n, future in enumerate(answers):
+                if future.cancelled():
+                    continue
+                if isinstance(outcome, BaseException):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome[n])
+
+        def reply(outcome: list[bool] | BaseException) -> None:  # on the writer thread
+            loop.call_soon_threadsafe(settle, outcome)
+
+        self._queue.put(_Batch(items, reply))
+
     def _run(self) -> None:
         while True:
             first = self._queue.get()
             if first is None:
                 return
-            batch = [first]
+            batches = [first]
+            size = len(first.items)
             stop = False
-            while len(batch) < self._max_batch:
+            while size < self._max_batch:
                 try:
-                    item = self._queue.get_nowait()
+                    more = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is None:
+                if more is None:
                     stop = True
                     break
-                batch.append(item)
-            self._commit(batch)
+                batches.append(more)
+                size += len(more.items)
+            self._commit(batches)
             if stop:
                 return
 
-    def _commit(self, batch: list[_Pending]) -> None:
-        now = max(p.now for p in batch)
+    def _commit(self, batches: list[_Batch]) -> None:
+        items = [item for batch in batches for item in batch.items]
         try:
-            answers = self._consume_many([(p.key, p.expires_at) for p in batch], now)
+            answers = self._consume_many([(key, expires_at) for key, expires_at, _ in items], max(n for *_, n in items))
         except Exception as exc:  # noqa: BLE001 - every waiter gets the store's error
-            _log.warning("replay batch failed", size=len(batch), error=type(exc).__name__)
-            for p in batch:
-                p.answer.set_exception(exc)
+            _log.warning("replay batch failed", size=len(items), error=type(exc).__name__)
+            for batch in batches:
+                batch.reply(exc)
             return
-        for p, answer in zip(batch, answers, strict=True):
-            p.answer.set_result(answer)
+        start = 0
+        for batch in batches:
+            batch.reply(answers[start : start + len(batch.items)])
+            start += len(batch.items)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Sequence
@@ -74,3 +75,55 @@ def test_store_errors_reach_every_waiter() -> None:
         guard.consume("a", now, now)
     assert guard.consume("b", now, now)
     guard.close()
+
+
+def test_event_loop_callers_share_one_hand_over() -> None:
+    """Records added in one loop iteration reach the store as one batch; a repeat in it loses."""
+    batches: list[list[str]] = []
+
+    def consume_many(items: Sequence[tuple[str, datetime]], now: datetime) -> list[bool]:
+        batches.append([key for key, _ in items])
+        seen: set[str] = set()
+        answers = []
+        for key, _ in items:
+            answers.append(key not in seen)
+            seen.add(key)
+        return answers
+
+    guard = ReplayGuard(consume_many)
+    now = datetime(2030, 1, 1)
+
+    async def main() -> list[bool]:
+        return await asyncio.gather(*(guard.consume_async(key, now, now) for key in ["a", "b", "a", "c"]))
+
+    try:
+        assert asyncio.run(main()) == [True, True, False, True]
+    finally:
+        guard.close()
+    assert batches == [["a", "b", "a", "c"]]
+
+
+def test_event_loop_callers_get_the_store_error() -> None:
+    """A failed batch raises in every awaiting task; the next batch is written."""
+    calls = 0
+
+    def consume_many(items: Sequence[tuple[str, datetime]], now: datetime) -> list[bool]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise Unavailable("store unavailable: test")
+        return [True] * len(items)
+
+    guard = ReplayGuard(consume_many)
+    now = datetime(2030, 1, 1)
+
+    async def main() -> tuple[list[object], bool]:
+        failed = await asyncio.gather(*(guard.consume_async(k, now, now) for k in "xy"), return_exceptions=True)
+        return failed, await guard.consume_async("z", now, now)
+
+    try:
+        failed, later = asyncio.run(main())
+    finally:
+        guard.close()
+    assert [type(e) for e in failed] == [Unavailable, Unavailable]
+    assert later is True
