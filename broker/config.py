@@ -48,6 +48,7 @@ class Settings:
     jwks_cache_ttl: timedelta = timedelta(minutes=5)
     identity_cache_ttl: timedelta = timedelta(seconds=2)
     shutdown_grace: timedelta = timedelta(seconds=10)
+    workers: int = 1
     scheduler_tick: timedelta = timedelta(seconds=10)
     leader_lease_ttl: timedelta = timedelta(seconds=30)
     vault_auth: str = "token"
@@ -83,6 +84,7 @@ _DURATIONS |= {"scheduler_tick", "leader_lease_ttl"}
 _SECRETS = {"kek"}
 _SECRETS |= {"vault_token", "vault_secret_id"}
 VAULT_AUTH_METHODS = ("token", "approle", "kubernetes")
+MAX_WORKERS = 64
 
 
 def _env_name(name: str) -> str:
@@ -108,7 +110,7 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
         return delta
     if name == "data_dir":
         return Path(str(value))
-    if name == "max_delegation_depth":
+    if name in ("max_delegation_depth", "workers"):
         try:
             return int(value)
         except (TypeError, ValueError):
@@ -137,6 +139,10 @@ def _validate(s: Settings) -> Settings:
         raise SettingsError("BROKER_LEADER_LEASE_TTL: must be at least twice BROKER_SCHEDULER_TICK")
     if not 1 <= s.max_delegation_depth <= 10:
         raise SettingsError("BROKER_MAX_DELEGATION_DEPTH: must be between 1 and 10")
+    if not 1 <= s.workers <= MAX_WORKERS:
+        raise SettingsError(f"BROKER_WORKERS: must be between 1 and {MAX_WORKERS}")
+    if s.workers > 1 and _split_hostport(s.grpc_listen, "grpc_listen")[1] == 0:
+        raise SettingsError("BROKER_GRPC_LISTEN: several workers share one fixed port; port 0 is not allowed")
     if s.trust_domain and not all(c.isalnum() or c in ".-_" for c in s.trust_domain):
         raise SettingsError(f"BROKER_TRUST_DOMAIN: {s.trust_domain!r} is not a trust domain name")
     _validate_vault(s)

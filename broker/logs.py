@@ -32,8 +32,16 @@ def mask_tokens(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapp
     return event
 
 
-def configure(*, fmt: str = "json", level: str = "info") -> None:
-    """Configure structlog for the daemon (idempotent)."""
+def _add_worker(worker: int) -> structlog.types.Processor:
+    def add(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        event["worker"] = worker
+        return event
+
+    return add
+
+
+def configure(*, fmt: str = "json", level: str = "info", worker: int | None = None) -> None:
+    """Configure structlog for the daemon (idempotent); ``worker`` is added to every line."""
     renderer: Any = (
         structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -42,6 +50,7 @@ def configure(*, fmt: str = "json", level: str = "info") -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *([] if worker is None else [_add_worker(worker)]),
             structlog.processors.format_exc_info,
             mask_tokens,
             renderer,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +37,7 @@ from broker_client.v1 import (
     token_pb2_grpc,
 )
 
-from . import __version__, http, logs
+from . import __version__, http, logs, workers
 from .api.audit import AuditServicer
 from .api.auth import Authenticator
 from .api.handler import ApiContext, RpcMetrics
@@ -183,8 +184,12 @@ def _grpc_server(broker: Broker, health_servicer: health.aio.HealthServicer) -> 
     api = ApiContext(auth=Authenticator(broker.tokens), metrics=RpcMetrics(broker.metrics_registry))
     # 2 MiB: room for a 1 MiB token plus the request around it, so oversized tokens reach
     # jws.parse and get its INVALID_ARGUMENT rather than gRPC's RESOURCE_EXHAUSTED.
+    # The port is shared only between this broker's own workers (workers.py).
     server = grpc.aio.server(
-        options=[("grpc.max_receive_message_length", 2 << 20), ("grpc.so_reuseport", 0)],
+        options=[
+            ("grpc.max_receive_message_length", 2 << 20),
+            ("grpc.so_reuseport", int(broker.settings.workers > 1)),
+        ],
     )
     token_pb2_grpc.add_TokenServiceServicer_to_server(
         TokenServicer(api, broker.exchange, broker.tokens, broker.keyring, broker.clock, broker.replay),
@@ -231,64 +236,135 @@ def _banner(broker: Broker) -> str:
     )
 
 
-async def serve(broker: Broker) -> None:
-    """Run an assembled broker until SIGTERM or SIGINT."""
+async def _start_http(broker: Broker, pool: workers.WorkerPool | None) -> web.AppRunner:
     settings = broker.settings
-    health_servicer = health.aio.HealthServicer()
-    server = _grpc_server(broker, health_servicer)
-    if server.add_insecure_port(settings.grpc_listen) == 0:
-        raise OSError(f"cannot listen on {settings.grpc_listen} (gRPC)")
     app = http.build_app(
         issuer=settings.issuer,
         keyring=broker.keyring,
         clock=broker.clock,
-        registry=broker.metrics_registry,
+        registry=workers.exposed_registry(broker.metrics_registry),
         ping_store=broker.store.ping,
         jwks_cache_ttl=settings.jwks_cache_ttl,
+        workers_serving=pool.serving if pool is not None else lambda: True,
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     host, _, port = settings.http_listen.rpartition(":")
     await web.TCPSite(runner, host, int(port)).start()
+    return runner
+
+
+async def _until_stopped(pool: workers.WorkerPool | None, *, is_worker: bool) -> int:
+    """Wait for SIGTERM/SIGINT, a dead worker (status 1) or, in a worker, a gone primary."""
+    stop = asyncio.Event()
+    status = 0
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if pool is not None:
+
+        def worker_died(reason: str) -> None:
+            nonlocal status
+            _log.error("worker died; stopping the broker", reason=reason)
+            status = 1
+            stop.set()
+
+        pool.watch(loop, worker_died)
+    sentinel = workers.parent_sentinel() if is_worker else None
+    if sentinel is not None:
+        loop.add_reader(sentinel, stop.set)
+    await stop.wait()
+    return status
+
+
+async def serve(
+    broker: Broker,
+    *,
+    worker: int = 0,
+    pool: workers.WorkerPool | None = None,
+    serving: Callable[[], object] | None = None,
+) -> int:
+    """Run an assembled broker until SIGTERM or SIGINT; returns the exit status.
+
+    ``worker`` 0 is the primary: it alone serves HTTP, and owns ``pool`` (/readyz waits
+    for every worker). A worker (workers.py) calls ``serving`` once it serves, and stops
+    also when the primary is gone.
+    """
+    settings = broker.settings
+    health_servicer = health.aio.HealthServicer()
+    server = _grpc_server(broker, health_servicer)
+    if server.add_insecure_port(settings.grpc_listen) == 0:
+        raise OSError(f"cannot listen on {settings.grpc_listen} (gRPC)")
+    runner = await _start_http(broker, pool) if worker == 0 else None
     await server.start()
     await asyncio.to_thread(broker.scheduler.start)
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    print(_banner(broker), flush=True)
-    _log.info("serving", grpc=settings.grpc_listen, http=settings.http_listen, issuer=settings.issuer)
+    if worker == 0:
+        print(_banner(broker), flush=True)
+        _log.info("serving", grpc=settings.grpc_listen, http=settings.http_listen, issuer=settings.issuer)
+    else:
+        _log.info("serving", grpc=settings.grpc_listen)
+    if serving is not None:
+        serving()
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    status = await _until_stopped(pool, is_worker=worker != 0)
 
     _log.info("shutting down", grace_seconds=settings.shutdown_grace.total_seconds())
+    if pool is not None:
+        pool.terminate()  # the workers shut down gracefully alongside
     await health_servicer.enter_graceful_shutdown()
     broker.stopping.set()  # long-lived streams (WatchSecret) end now, not after the grace
     await server.stop(settings.shutdown_grace.total_seconds())
-    await runner.cleanup()
+    if runner is not None:
+        await runner.cleanup()
     await asyncio.to_thread(broker.replay.close)
     await asyncio.to_thread(broker.scheduler.stop)
     await asyncio.to_thread(broker.store.close)
+    if pool is not None:
+        await asyncio.to_thread(pool.join, settings.shutdown_grace.total_seconds() + 5)
     _log.info("stopped")
+    return status
 
 
 def run(settings: Settings) -> int:
     """Entry point for ``broker serve``; returns the exit status.
 
     Start-up failures (a bad key-encryption key, an unreachable or too-new store, a
-    port in use) end with one line on stderr and status 1.
+    port in use) end with one line on stderr and status 1. With ``workers`` > 1 the
+    workers start once this process has migrated the store and written the admin key.
     """
-    logs.configure(fmt=settings.log_format, level=settings.log_level)
+    if settings.workers == 1:
+        return _run_process(settings, 0)
+    with workers.shared_metrics():
+        return _run_process(settings, 0, pool=workers.WorkerPool(run_worker, (settings,), settings.workers))
+
+
+def run_worker(settings: Settings, index: int, serving: Callable[[], object]) -> None:
+    """A worker process's entry point (workers.WorkerPool spawns it)."""
+    raise SystemExit(_run_process(settings, index, serving=serving))
+
+
+def _run_process(
+    settings: Settings,
+    index: int,
+    *,
+    pool: workers.WorkerPool | None = None,
+    serving: Callable[[], object] | None = None,
+) -> int:
+    logs.configure(fmt=settings.log_format, level=settings.log_level, worker=index if settings.workers > 1 else None)
     try:
         broker = build(settings)
     except (OSError, ValueError, BrokerError) as exc:
         print(f"broker: {exc}", file=sys.stderr)
         return 1
+    if pool is not None:
+        pool.start()
     try:
-        asyncio.run(serve(broker))
+        return asyncio.run(serve(broker, worker=index, pool=pool, serving=serving))
     except OSError as exc:
         print(f"broker: {exc}", file=sys.stderr)
         return 1
-    return 0
+    finally:
+        if pool is not None:
+            pool.join(settings.shutdown_grace.total_seconds() + 5)

@@ -47,6 +47,10 @@ def test_environment_wins_over_yaml(tmp_path: Path) -> None:
         ({"BROKER_DEFAULT_TOKEN_TTL": "2h"}, "BROKER_DEFAULT_TOKEN_TTL"),
         ({"BROKER_ISSUER": "ftp://x"}, "BROKER_ISSUER"),
         ({"BROKER_MAX_DELEGATION_DEPTH": "many"}, "BROKER_MAX_DELEGATION_DEPTH"),
+        ({"BROKER_WORKERS": "two"}, "BROKER_WORKERS"),
+        ({"BROKER_WORKERS": "0"}, "BROKER_WORKERS"),
+        ({"BROKER_WORKERS": "65"}, "BROKER_WORKERS"),
+        ({"BROKER_WORKERS": "2", "BROKER_GRPC_LISTEN": "127.0.0.1:0"}, "BROKER_GRPC_LISTEN"),
     ],
 )
 def test_bad_values_name_the_setting(env: dict[str, str], needle: str) -> None:
