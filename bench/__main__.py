@@ -3,12 +3,15 @@
 Runs, for each in-flight level (default 1, 16, 64), a closed-loop load from separate
 processes for ``--seconds`` (default 10) against:
 
-1. the bare grpc.aio echo server (bench/echo_server.py): the baseline;
+1. the bare grpc.aio echo server (bench/echo_server.py): the baseline, in one process
+   and in ``--workers`` processes sharing the port;
 2. ``broker serve`` on embedded SQLite: ExchangeToken with a fresh self-signed ES256
-   assertion per request (so every call writes its replay record);
+   assertion per request (so every call writes its replay record), with one process
+   and with ``BROKER_WORKERS=--workers``;
 3. the same on PostgreSQL (a server this run starts), unless ``--no-postgres``.
 
-Prints tokens/s, p50, p99 and errors, and each broker figure as a ratio of the echo's.
+Prints tokens/s, p50, p99 and errors, and each figure as a ratio of the one-process
+echo's at the same in-flight level.
 """
 
 from __future__ import annotations
@@ -61,13 +64,15 @@ def _run_levels(
     return rows
 
 
-def _echo(args: argparse.Namespace) -> list[dict[str, object]]:
+def _echo(name: str, processes: int, args: argparse.Namespace) -> list[dict[str, object]]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bench.echo_server", str(port)], stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.echo_server", str(port), str(processes)], stdout=subprocess.PIPE
+    )
     try:
         assert proc.stdout is not None
         proc.stdout.readline()
-        return _run_levels("grpc echo", f"127.0.0.1:{port}", ECHO_METHOD, payloads.echo, args, cap=20000)
+        return _run_levels(name, f"127.0.0.1:{port}", ECHO_METHOD, payloads.echo, args, cap=20000)
     finally:
         proc.terminate()
         proc.wait(10)
@@ -109,6 +114,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--in-flight", type=lambda s: [int(x) for x in s.split(",")], default=[1, 16, 64])
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
+    parser.add_argument("--workers", type=int, default=2, help="processes of the 'xN' echo and broker rows")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
@@ -116,14 +122,19 @@ def main() -> None:
     print(
         f"bench: {args.seconds:.0f} s per run, in-flight {args.in_flight}, {args.processes} load processes", flush=True
     )
-    rows = _echo(args)
+    rows = _echo("grpc echo", 1, args)
+    rows += _echo(f"grpc echo x{args.workers}", args.workers, args)
+    many = {"BROKER_WORKERS": str(args.workers)}
     with tempfile.TemporaryDirectory() as tmp:
         rows += _broker("broker sqlite", Path(tmp) / "sqlite", args, {})
+        rows += _broker(f"broker sqlite x{args.workers}", Path(tmp) / "sqlite-many", args, many)
         if not args.no_postgres:
             pg = PostgresServer()
             pg.start()
             try:
-                rows += _broker("broker postgres", Path(tmp) / "pg", args, {"BROKER_STORE_URL": pg.create_database()})
+                for name, env in (("broker postgres", {}), (f"broker postgres x{args.workers}", many)):
+                    url = pg.create_database()
+                    rows += _broker(name, Path(tmp) / name.replace(" ", "-"), args, {"BROKER_STORE_URL": url, **env})
             finally:
                 pg.stop()
 

@@ -45,13 +45,17 @@ async def _worker(
 ) -> tuple[int, int, list[float]]:
     ok = errors = 0
     latencies: list[float] = []
-    async with grpc.aio.insecure_channel(target) as channel:
-        call = channel.unary_unary(method)
-        await channel.channel_ready()
+    channels = [
+        grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(tasks)
+    ]
+    try:
+        for channel in channels:
+            await channel.channel_ready()
         it = iter(payloads)
         deadline = time.perf_counter() + seconds
 
-        async def loop() -> None:
+        async def loop(channel: grpc.aio.Channel) -> None:
+            call = channel.unary_unary(method)
             nonlocal ok, errors
             while True:
                 payload = next(it, None)
@@ -65,7 +69,10 @@ async def _worker(
                 except grpc.aio.AioRpcError:
                     errors += 1
 
-        await asyncio.gather(*(loop() for _ in range(tasks)))
+        await asyncio.gather(*(loop(channel) for channel in channels))
+    finally:
+        for channel in channels:
+            await channel.close()
     return ok, errors, latencies
 
 
