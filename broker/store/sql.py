@@ -55,6 +55,7 @@ from ..core.secrets import EventType, Generator, RotationPolicy, Secret, SecretE
 from ..core.sensitive import Sensitive
 from .migrations import BEGIN_IMMEDIATE, upgrade_to_head
 from .sealing import Sealer, secret_context, signing_key_context
+from .sql_replay import ReplayWriter
 from .sql_schema import (
     audit_events,
     counters,
@@ -95,13 +96,8 @@ class SqlStore:
         self._sealer = sealer
         self._engine = _create_engine(self._url, echo=echo)
         self._dialect = self._url.get_backend_name()
-        # Hot-path statements, built once (ExchangeToken runs them on every call).
-        upsert = self._insert(replay_records)
-        self._consume_stmt = upsert.on_conflict_do_update(
-            index_elements=["key"],
-            set_={"expires_at": upsert.excluded.expires_at},
-            where=replay_records.c.expires_at <= bindparam("now"),
-        ).returning(replay_records.c.key)
+        # The exchange hot path: its replay records, and its identity read (on a cache miss).
+        self._replay = ReplayWriter(self._engine)
         self._get_identity_stmt = select(identities).where(identities.c.id == bindparam("id"))
 
     def __repr__(self) -> str:
@@ -120,6 +116,7 @@ class SqlStore:
 
     def close(self) -> None:
         """Close every pooled connection."""
+        self._replay.close()
         self._engine.dispose()
 
     # identities -------------------------------------------------------------
@@ -221,9 +218,7 @@ class SqlStore:
         first: dict[str, datetime] = {}
         for key, expires_at in items:
             first.setdefault(key, expires_at)
-        params = [{"key": key, "expires_at": expires_at, "now": now} for key, expires_at in first.items()]
-        with self._transaction() as conn:
-            won = {row.key for row in conn.execute(self._consume_stmt, params)}
+        won = self._replay.insert_new(first, now)
         answers = []
         for key, _ in items:
             answers.append(key in won)

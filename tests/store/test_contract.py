@@ -430,6 +430,8 @@ def test_unreachable_backend_raises_unavailable_quickly(backend: Backend) -> Non
         store.ping()
     with pytest.raises(Unavailable) as read_error:
         store.get_identity("orders")
+    with pytest.raises(Unavailable):
+        store.consume_jtis([("jti", NOW + timedelta(minutes=5))], NOW)
     assert time.monotonic() - started < 5
     for error in (ping_error.value, read_error.value):
         assert UNREACHABLE_PASSWORD not in str(error)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import stat
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -69,6 +69,8 @@ def test_naive_datetimes_are_refused(tmp_path: Path) -> None:
         store.migrate()
         naive = datetime(2030, 1, 1)  # naive on purpose
         with pytest.raises(StatementError, match="naive datetime"):
+            store.revoke_token("jti", naive)
+        with pytest.raises(ValueError, match="naive datetime"):  # the replay writer's own connection
             store.consume_jti("k", naive, naive)
     finally:
         store.close()
@@ -98,5 +100,26 @@ def test_a_connection_killed_by_postgres_is_unavailable_once_then_recovers(postg
         with pytest.raises(Unavailable, match="store unavailable"):
             store.ping()
         store.ping()
+    finally:
+        store.close()
+
+
+def test_the_replay_connection_killed_by_postgres_is_unavailable_once_then_recovers(
+    postgres_server: PostgresServer,
+) -> None:
+    """Single-use records have their own connection (sql_replay.py); losing it is Unavailable, then healed."""
+    url = postgres_server.create_database()
+    database = url.rsplit("/", 1)[1]
+    store = SqlStore(url, Sealer(TEST_KEK))
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    later = now + timedelta(minutes=5)
+    try:
+        store.migrate()
+        assert store.consume_jtis([("a", later)], now) == [True]
+        with psycopg.connect(f"host=127.0.0.1 port={postgres_server.port} user=postgres dbname=postgres") as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,))
+        with pytest.raises(Unavailable, match="store unavailable"):
+            store.consume_jtis([("b", later)], now)
+        assert store.consume_jtis([("b", later), ("a", later)], now) == [True, False]
     finally:
         store.close()
