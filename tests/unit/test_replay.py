@@ -13,7 +13,7 @@ import pytest
 
 from broker.core.clock import FakeClock
 from broker.core.errors import Unavailable
-from broker.core.replay import ReplayGuard
+from broker.core.replay import ConsumeMany, ReplayGuard
 from broker.store.sql import SqlStore
 
 
@@ -58,8 +58,8 @@ def test_concurrent_callers_share_a_commit() -> None:
     assert len(batches) == 2
 
 
-def test_store_errors_reach_every_waiter() -> None:
-    """A failed batch raises the store's error in each caller; the guard keeps working."""
+def _failing_once() -> ConsumeMany:
+    """A consume_many whose first batch fails with Unavailable and whose later ones succeed."""
     calls = 0
 
     def consume_many(items: Sequence[tuple[str, datetime]], now: datetime) -> list[bool]:
@@ -69,7 +69,12 @@ def test_store_errors_reach_every_waiter() -> None:
             raise Unavailable("store unavailable: test")
         return [True] * len(items)
 
-    guard = ReplayGuard(consume_many)
+    return consume_many
+
+
+def test_store_errors_reach_every_waiter() -> None:
+    """A failed batch raises the store's error in each caller; the guard keeps working."""
+    guard = ReplayGuard(_failing_once())
     now = datetime(2030, 1, 1)
     with pytest.raises(Unavailable):
         guard.consume("a", now, now)
@@ -105,16 +110,7 @@ def test_event_loop_callers_share_one_hand_over() -> None:
 
 def test_event_loop_callers_get_the_store_error() -> None:
     """A failed batch raises in every awaiting task; the next batch is written."""
-    calls = 0
-
-    def consume_many(items: Sequence[tuple[str, datetime]], now: datetime) -> list[bool]:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise Unavailable("store unavailable: test")
-        return [True] * len(items)
-
-    guard = ReplayGuard(consume_many)
+    guard = ReplayGuard(_failing_once())
     now = datetime(2030, 1, 1)
 
     async def main() -> tuple[list[object], bool]:
