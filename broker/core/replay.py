@@ -16,6 +16,7 @@ Two ways in:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -95,7 +96,8 @@ class ReplayGuard:
                     future.set_result(outcome[n])
 
         def reply(outcome: list[bool] | BaseException) -> None:  # on the writer thread
-            loop.call_soon_threadsafe(settle, outcome)
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                loop.call_soon_threadsafe(settle, outcome)
 
         self._queue.put(_Batch(items, reply))
 
