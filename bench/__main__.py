@@ -98,7 +98,7 @@ def _broker(name: str, data_dir: Path, args: argparse.Namespace, env: dict[str, 
                         public_keys=[identity_pb2.PublicKey(jwk_json=public)],
                     )
                 ),
-                metadata=proc.admin_metadata(),
+                metadata=tuple(proc.admin_metadata()),
             )
         pem = private.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()

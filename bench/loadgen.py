@@ -55,7 +55,7 @@ async def _worker(
         deadline = time.perf_counter() + seconds
 
         async def loop(channel: grpc.aio.Channel) -> None:
-            call = channel.unary_unary(method)
+            call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(method)
             nonlocal ok, errors
             while True:
                 payload = next(it, None)
