@@ -6,13 +6,22 @@ the serving event loop needs; the same statement on the driver's own connection 
 a tenth of that, and the daemon served ~25% more tokens a second (bench/README.md).
 Everything else in the store stays on SQLAlchemy; values are converted by the column
 types' own bind processors, so rows look exactly as SQLAlchemy writes them.
+
+On SQLite, the writers of all processes on one file (``BROKER_WORKERS``) queue on an
+flock of ``<database>.replay-lock`` before taking SQLite's write lock: SQLite's busy
+handler waits by sleeping (1, 2, 5 ms, ...), the flock hands over at once. With two
+workers at 16 in flight it took the p99 from 44-50 ms to 32 ms (A/B, same minutes).
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -42,6 +51,9 @@ class ReplayWriter:
         self._disconnects = (dialect.loaded_dbapi.OperationalError, dialect.loaded_dbapi.InterfaceError)
         self._lock = threading.Lock()
         self._conn: PoolProxiedConnection | None = None
+        database = engine.url.database if self._sqlite else None
+        self._file_lock_path = Path(f"{database}.replay-lock") if database else None
+        self._file_lock_fd: int | None = None
 
     def insert_new(self, keys: Mapping[str, datetime], now: datetime) -> set[str]:
         """Insert every key of ``keys`` (key -> expires_at) that is new or expired; return those."""
@@ -56,7 +68,7 @@ class ReplayWriter:
         for key, expires_at in keys.items():
             params += (key, self._to_db(expires_at))
         params.append(self._to_db(now))
-        with self._lock:
+        with self._lock, self._across_processes():
             conn = self._conn = self._conn or self._checkout()
             try:
                 cursor = conn.cursor()
@@ -78,6 +90,26 @@ class ReplayWriter:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            if self._file_lock_fd is not None:
+                os.close(self._file_lock_fd)
+                self._file_lock_fd = None
+
+    @contextmanager
+    def _across_processes(self) -> Iterator[None]:
+        """Hold the SQLite file's replay flock (a no-op on other databases)."""
+        if self._file_lock_path is None:
+            yield
+            return
+        if self._file_lock_fd is None:
+            try:
+                self._file_lock_fd = os.open(self._file_lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                raise Unavailable(f"store unavailable: cannot open {self._file_lock_path.name}") from exc
+        fcntl.flock(self._file_lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._file_lock_fd, fcntl.LOCK_UN)
 
     def _checkout(self) -> PoolProxiedConnection:
         try:

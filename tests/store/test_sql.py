@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -123,3 +125,30 @@ def test_the_replay_connection_killed_by_postgres_is_unavailable_once_then_recov
         assert store.consume_jtis([("b", later), ("a", later)], now) == [True, False]
     finally:
         store.close()
+
+
+_RACER = """
+import sys
+from datetime import UTC, datetime, timedelta
+from broker.store.sealing import Sealer
+from broker.store.sql import SqlStore
+store = SqlStore(sys.argv[1], Sealer(bytes(range(32))))
+now = datetime(2030, 1, 1, tzinfo=UTC)
+won = 0
+for n in range(0, 200, 4):
+    won += sum(store.consume_jtis([(f"k{n + i}", now + timedelta(minutes=5)) for i in range(4)], now))
+store.close()
+print(won)
+"""
+
+
+def test_processes_on_one_sqlite_file_record_each_key_once(tmp_path: Path) -> None:
+    """Three processes (as BROKER_WORKERS has) race on the same 200 keys: 200 acceptances in all."""
+    url = sqlite_url(tmp_path / "broker.db")
+    store = SqlStore(url, Sealer(TEST_KEK))
+    store.migrate()
+    store.close()
+    racers = [subprocess.Popen([sys.executable, "-c", _RACER, url], stdout=subprocess.PIPE) for _ in range(3)]
+    wins = [int(racer.communicate(timeout=60)[0]) for racer in racers]
+    assert sum(wins) == 200
+    assert stat.S_IMODE((tmp_path / "broker.db.replay-lock").stat().st_mode) == 0o600
