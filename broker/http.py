@@ -4,7 +4,7 @@
 - ``/.well-known/openid-configuration``  issuer and jwks_uri (RFC 8414 / OIDC discovery)
 - ``/metrics``                           Prometheus
 - ``/healthz``                           the process is up
-- ``/readyz``                            every worker serves, the store answers and a signing key is active
+- ``/readyz``                            the broker (every worker) serves, the store answers, a signing key is active
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def build_app(
     registry: CollectorRegistry,
     ping_store: Callable[[], None],
     jwks_cache_ttl: timedelta,
-    workers_serving: Callable[[], bool],
+    serving: Callable[[], bool],
 ) -> web.Application:
     """The aiohttp application of the HTTP listener."""
     cache = f"public, max-age={int(jwks_cache_ttl.total_seconds())}"
@@ -58,8 +58,8 @@ def build_app(
         return web.json_response({"status": "ok"})
 
     async def readyz(_: web.Request) -> web.Response:
-        if not workers_serving():
-            return web.json_response({"status": "unavailable", "reason": "workers starting"}, status=503)
+        if not serving():
+            return web.json_response({"status": "unavailable", "reason": "starting"}, status=503)
         try:
             await asyncio.to_thread(ping_store)
             keyring.signing_key(clock.now())

@@ -236,7 +236,7 @@ def _banner(broker: Broker) -> str:
     )
 
 
-async def _start_http(broker: Broker, pool: workers.WorkerPool | None) -> web.AppRunner:
+async def _start_http(broker: Broker, serving: Callable[[], bool]) -> web.AppRunner:
     settings = broker.settings
     app = http.build_app(
         issuer=settings.issuer,
@@ -245,7 +245,7 @@ async def _start_http(broker: Broker, pool: workers.WorkerPool | None) -> web.Ap
         registry=workers.exposed_registry(broker.metrics_registry),
         ping_store=broker.store.ping,
         jwks_cache_ttl=settings.jwks_cache_ttl,
-        workers_serving=pool.serving if pool is not None else lambda: True,
+        serving=serving,
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -295,7 +295,12 @@ async def serve(
     server = _grpc_server(broker, health_servicer)
     if server.add_insecure_port(settings.grpc_listen) == 0:
         raise OSError(f"cannot listen on {settings.grpc_listen} (gRPC)")
-    runner = await _start_http(broker, pool) if worker == 0 else None
+    started = asyncio.Event()  # /readyz answers 200 while this process and every worker serve
+    runner = (
+        await _start_http(broker, lambda: started.is_set() and (pool is None or pool.serving()))
+        if worker == 0
+        else None
+    )
     await server.start()
     await asyncio.to_thread(broker.scheduler.start)
     for name in ("", *SERVICE_NAMES):
@@ -305,12 +310,14 @@ async def serve(
         _log.info("serving", grpc=settings.grpc_listen, http=settings.http_listen, issuer=settings.issuer)
     else:
         _log.info("serving", grpc=settings.grpc_listen)
+    started.set()
     if serving is not None:
         serving()
 
     status = await _until_stopped(pool, is_worker=worker != 0)
 
     _log.info("shutting down", grace_seconds=settings.shutdown_grace.total_seconds())
+    started.clear()  # /readyz: 503 from now on
     if pool is not None:
         pool.terminate()  # the workers shut down gracefully alongside
     await health_servicer.enter_graceful_shutdown()
