@@ -2,7 +2,7 @@
 
 Every method runs in its own transaction on a pooled connection, so one ``SqlStore``
 serves a thread pool. Driver errors that mean "cannot reach the database" become
-``Unavailable`` in one place (``_translate_errors``). Concurrency rests on single
+``Unavailable`` in one place (``sql_errors.translate_errors``). Concurrency rests on single
 statements that both backends run atomically: compare-and-set is
 ``UPDATE ... WHERE revision = :etag`` (or ``current_version`` for rotations), single-use
 records and leases are ``INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING``.
@@ -41,13 +41,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine, Row, make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 from ..core.audit import AuditEvent, AuditFilter
 from ..core.durations import from_seconds, whole_seconds
-from ..core.errors import AlreadyExists, BrokerError, Conflict, NotFound, Unavailable
+from ..core.errors import AlreadyExists, BrokerError, Conflict, NotFound
 from ..core.identities import Binding, Identity, IdentityFilter, IdentityKey, IdentityKind
 from ..core.issuers import TrustedIssuer
 from ..core.keys import SigningKeyRecord
@@ -55,6 +53,7 @@ from ..core.secrets import EventType, Generator, RotationPolicy, Secret, SecretE
 from ..core.sensitive import Sensitive
 from .migrations import BEGIN_IMMEDIATE, upgrade_to_head
 from .sealing import Sealer, secret_context, signing_key_context
+from .sql_errors import translate_errors
 from .sql_replay import ReplayWriter
 from .sql_schema import (
     audit_events,
@@ -79,7 +78,6 @@ _SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
 )
 _POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
-_MAX_REASON = 200
 #: The counters row that hands out secret event seqs (created by migration 0002).
 _EVENT_COUNTER = "secret_events"
 #: expires_at of a released lease: long past, so anyone may take it.
@@ -106,7 +104,7 @@ class SqlStore:
     # lifecycle --------------------------------------------------------------
     def migrate(self) -> None:
         """Bring the schema to the newest revision (FailedPrecondition if the database is newer)."""
-        with _translate_errors(self._url):
+        with translate_errors(self._url):
             upgrade_to_head(self._engine)
 
     def ping(self) -> None:
@@ -538,7 +536,7 @@ class SqlStore:
         a transaction that reads before it writes could otherwise fail at its first
         write when another writer committed in between (SQLITE_BUSY_SNAPSHOT).
         """
-        with _translate_errors(self._url), self._engine.connect() as conn:
+        with translate_errors(self._url), self._engine.connect() as conn:
             if reads_then_writes:
                 conn.execution_options(**{BEGIN_IMMEDIATE: True})
             with conn.begin():
@@ -642,27 +640,6 @@ def _enable_wal(cursor: sqlite3.Cursor) -> None:
 def _sqlite_on_begin(conn: Connection) -> None:
     immediate = conn.get_execution_options().get(BEGIN_IMMEDIATE, False)
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-@contextmanager
-def _translate_errors(url: URL) -> Iterator[None]:
-    """Turn "cannot reach the database" driver errors into Unavailable, credentials left out."""
-    try:
-        yield
-    except DBAPIError as exc:
-        if not isinstance(exc, OperationalError | InterfaceError) and not exc.connection_invalidated:
-            raise
-        raise Unavailable(f"store unavailable: {_short_reason(exc, url)}") from exc
-    except PoolTimeoutError as exc:
-        raise Unavailable("store unavailable: no free database connection in the pool") from exc
-
-
-def _short_reason(exc: DBAPIError, url: URL) -> str:
-    lines = [line.strip() for line in str(exc.orig or exc).splitlines() if line.strip()]
-    reason = lines[0] if lines else type(exc.orig or exc).__name__
-    if url.password:
-        reason = reason.replace(str(url.password), "***")
-    return reason[:_MAX_REASON]
 
 
 # rows <-> domain objects -------------------------------------------------------

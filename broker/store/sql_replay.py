@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import PoolProxiedConnection
 
 from ..core.errors import Unavailable
+from .sql_errors import translate_errors
 from .sql_schema import replay_records
 
 
@@ -68,8 +67,9 @@ class ReplayWriter:
         for key, expires_at in keys.items():
             params += (key, self._to_db(expires_at))
         params.append(self._to_db(now))
-        with self._lock, self._across_processes():
-            conn = self._conn = self._conn or self._checkout()
+        with self._lock, self._across_processes(), translate_errors(self._engine.url, self._disconnects):
+            # raw_connection() passes the driver's connect errors through unwrapped.
+            conn = self._conn = self._conn or self._engine.raw_connection()
             try:
                 cursor = conn.cursor()
                 if self._sqlite:  # the pool's SQLite connections leave BEGIN to us
@@ -77,10 +77,8 @@ class ReplayWriter:
                 cursor.execute(sql, params)
                 won = {str(row[0]) for row in cursor.fetchall()}
                 conn.commit()
-            except self._errors as exc:
+            except self._errors:
                 self._discard(conn)
-                if isinstance(exc, self._disconnects):
-                    raise Unavailable(f"store unavailable: {type(exc).__name__}") from None
                 raise
         return won
 
@@ -110,12 +108,6 @@ class ReplayWriter:
             yield
         finally:
             fcntl.flock(self._file_lock_fd, fcntl.LOCK_UN)
-
-    def _checkout(self) -> PoolProxiedConnection:
-        try:
-            return self._engine.raw_connection()
-        except (self._errors, DBAPIError, PoolTimeoutError):  # raw_connection() may not wrap driver errors
-            raise Unavailable("store unavailable: cannot connect") from None
 
     def _discard(self, conn: PoolProxiedConnection) -> None:
         """Roll back if the connection still works, else drop it; the next call takes a fresh one."""
