@@ -328,8 +328,6 @@ async def serve(
     await asyncio.to_thread(broker.replay.close)
     await asyncio.to_thread(broker.scheduler.stop)
     await asyncio.to_thread(broker.store.close)
-    if pool is not None:
-        await asyncio.to_thread(pool.join, settings.shutdown_grace.total_seconds() + 5)
     _log.info("stopped")
     return status
 
@@ -373,5 +371,5 @@ def _run_process(
         print(f"broker: {exc}", file=sys.stderr)
         return 1
     finally:
-        if pool is not None:
+        if pool is not None:  # after a clean stop or a failed start alike
             pool.join(settings.shutdown_grace.total_seconds() + 5)
