@@ -181,7 +181,8 @@ def _unimplemented(servicer_class: Any) -> Any:
 
 
 def _grpc_server(broker: Broker, health_servicer: health.aio.HealthServicer) -> grpc.aio.Server:
-    api = ApiContext(auth=Authenticator(broker.tokens), metrics=RpcMetrics(broker.metrics_registry))
+    auth = Authenticator(broker.exchange.verify_broker_token, issuer=broker.tokens.issuer)
+    api = ApiContext(auth=auth, metrics=RpcMetrics(broker.metrics_registry))
     # 2 MiB: room for a 1 MiB token plus the request around it, so oversized tokens reach
     # jws.parse and get its INVALID_ARGUMENT rather than gRPC's RESOURCE_EXHAUSTED.
     # The port is shared only between this broker's own workers (workers.py).

@@ -1,14 +1,24 @@
-"""Request authentication: a broker bearer token whose aud holds the broker's issuer."""
+"""Request authentication: a broker bearer token whose aud holds the broker's issuer.
+
+The token is checked as every broker token presented to the broker is (exchange.py's
+``verify_broker_token``): signature, claims, not revoked, and every identity it names
+(its subject, each actor of a delegation) still existing and enabled, so disabling an
+identity ends its access to the broker's own API at once, not at its tokens' expiry.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import grpc
 
 from ..core.errors import PermissionDenied, Unauthenticated
-from ..core.tokens import AccessClaims, TokenCore
+from ..core.tokens import AccessClaims, invalid
+
+#: verify(token): the claims of a broker token that is valid now, else Unauthenticated.
+VerifyBrokerToken = Callable[[str], AccessClaims]
 
 
 def bearer_token(context: grpc.aio.ServicerContext[Any, Any]) -> str:
@@ -30,13 +40,16 @@ def has_scope(claims: AccessClaims, scope: str) -> bool:
 class Authenticator:
     """Verifies callers' broker tokens for the broker's own API."""
 
-    def __init__(self, tokens: TokenCore) -> None:
-        self._tokens = tokens
+    def __init__(self, verify: VerifyBrokerToken, *, issuer: str) -> None:
+        self._verify = verify
+        self._issuer = issuer
 
     async def authenticate(self, context: grpc.aio.ServicerContext[Any, Any], scope: str | None) -> AccessClaims:
         """The caller's verified claims; PermissionDenied if ``scope`` is missing."""
         token = bearer_token(context)
-        claims = await asyncio.to_thread(self._tokens.verify, token, audience=self._tokens.issuer)
+        claims = await asyncio.to_thread(self._verify, token)
+        if self._issuer not in claims.audiences:
+            raise invalid("token is not for this audience")
         if scope is not None and not has_scope(claims, scope):
             raise PermissionDenied(f"this call needs scope {scope}")
         return claims

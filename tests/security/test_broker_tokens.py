@@ -171,6 +171,16 @@ def test_tokens_of_a_disabled_or_deleted_identity_stop_working(target: Target) -
     assert target.exchange_code(token, TOKEN_TYPE_ACCESS, scopes=["a"]) == UNAUTHENTICATED
 
 
+def test_an_identity_disabled_or_deleted_loses_the_admin_api_at_once(target: Target) -> None:
+    """Its unexpired admin-scoped token: OK on an admin call, then UNAUTHENTICATED once disabled, and deleted."""
+    for ident, end in (("operator-1", target.disable), ("operator-2", target.delete)):
+        operator = target.create_workload(ident, allowed_scopes=["broker.admin"])
+        token = target.token_for(operator)
+        assert target.bearer_code(token) == OK
+        end(ident)
+        assert target.bearer_code(token) == UNAUTHENTICATED
+
+
 def test_a_disabled_agent_cannot_delegate_and_its_chain_dies(target: Target, actors: Actors) -> None:
     """Disabling the agent refuses its attestation and every token naming it in act."""
     from broker_client.v1 import identity_pb2  # noqa: PLC0415 - only this test needs the enum
