@@ -10,8 +10,9 @@ processes for ``--seconds`` (default 10) against:
    and with ``BROKER_WORKERS=--workers``;
 3. the same on PostgreSQL (a server this run starts), unless ``--no-postgres``.
 
-Prints tokens/s, p50, p99 and errors, and each figure as a ratio of the one-process
-echo's at the same in-flight level.
+Prints tokens/s, p50, p99 and errors, each rate as a ratio of the one-process echo's at
+the same in-flight level, and where the CPU went: the server's CPU time per request
+(its processes only; PostgreSQL's own is not in it) and the cores busy machine-wide.
 """
 
 from __future__ import annotations
@@ -38,12 +39,19 @@ EXCHANGE_METHOD = "/broker.v1.TokenService/ExchangeToken"
 
 
 def _run_levels(
-    name: str, target: str, method: str, make: loadgen.Payloads, args: argparse.Namespace, cap: int
+    name: str, target: str, method: str, make: loadgen.Payloads, args: argparse.Namespace, cap: int, server_pid: int
 ) -> list[dict[str, object]]:
     rows = []
     for level in args.in_flight:
         result = loadgen.run(
-            target, method, make, in_flight=level, seconds=args.seconds, processes=args.processes, per_second_cap=cap
+            target,
+            method,
+            make,
+            in_flight=level,
+            seconds=args.seconds,
+            processes=args.processes,
+            per_second_cap=cap,
+            server_pid=server_pid,
         )
         rows.append(
             {
@@ -54,11 +62,14 @@ def _run_levels(
                 "p99_ms": round(result.percentile(0.99), 2),
                 "ok": result.ok,
                 "errors": result.errors,
+                "server_cpu_ms": round(result.server_cpu_ms_per_call, 3),
+                "cores_busy": round(result.cores_busy, 2),
             }
         )
         print(
             f"  {name:<16} in-flight {level:>3}: {result.rate:8.0f}/s  p50 {rows[-1]['p50_ms']:6} ms  "
-            f"p99 {rows[-1]['p99_ms']:6} ms  errors {result.errors}",
+            f"p99 {rows[-1]['p99_ms']:6} ms  errors {result.errors}  "
+            f"server CPU {result.server_cpu_ms_per_call:.2f} ms/call  {result.cores_busy:.2f} cores busy",
             flush=True,
         )
     return rows
@@ -72,7 +83,7 @@ def _echo(name: str, processes: int, args: argparse.Namespace) -> list[dict[str,
     try:
         assert proc.stdout is not None
         proc.stdout.readline()
-        return _run_levels(name, f"127.0.0.1:{port}", ECHO_METHOD, payloads.echo, args, cap=20000)
+        return _run_levels(name, f"127.0.0.1:{port}", ECHO_METHOD, payloads.echo, args, cap=20000, server_pid=proc.pid)
     finally:
         proc.terminate()
         proc.wait(10)
@@ -104,7 +115,8 @@ def _broker(name: str, data_dir: Path, args: argparse.Namespace, env: dict[str, 
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
         make = functools.partial(payloads.exchange, pem=pem, issuer=proc.issuer)
-        return _run_levels(name, proc.addr, EXCHANGE_METHOD, make, args, cap=6000)
+        assert proc.proc is not None
+        return _run_levels(name, proc.addr, EXCHANGE_METHOD, make, args, cap=6000, server_pid=proc.proc.pid)
     finally:
         proc.stop()
 
@@ -139,8 +151,8 @@ def main() -> None:
                 pg.stop()
 
     echo = {r["in_flight"]: r for r in rows if r["target"] == "grpc echo"}
-    print("\n| target | in flight | tokens/s | p50 ms | p99 ms | errors | vs echo |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("\n| target | in flight | tokens/s | p50 ms | p99 ms | errors | vs echo | server CPU ms/call | cores busy |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         base = echo[r["in_flight"]]["rate"]
         ratio = float(r["rate"]) / float(base) if base else float("nan")  # type: ignore[arg-type]
@@ -152,6 +164,8 @@ def main() -> None:
             r["p99_ms"],
             r["errors"],
             f"{ratio:.2f}x",
+            f"{r['server_cpu_ms']:.2f}",
+            f"{r['cores_busy']:.2f}",
         ]
         print("| " + " | ".join(str(c) for c in cells) + " |")
     if args.json:
