@@ -9,8 +9,8 @@ Two ways in:
 - ``consume`` (worker threads) queues one record and blocks on its answer;
 - ``consume_async`` (the event loop) adds the record to the loop's open batch; the batch
   is handed to the writer once per loop iteration and answered with one callback on the
-  loop. Per request that is a list append, not a thread wake-up and a cross-thread
-  callback each (measured: ~0.2-0.3 ms of GIL traffic a request at 16 in flight).
+  loop. Under grpc.aio an iteration usually holds one RPC (measured), so the batching
+  that counts is the writer's: one commit for every hand-over queued while it was busy.
 """
 
 from __future__ import annotations
