@@ -20,6 +20,7 @@ import contextlib
 import queue
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -53,18 +54,16 @@ class ReplayGuard:
 
     def consume(self, key: str, expires_at: datetime, now: datetime) -> bool:
         """Record ``key``; blocks until its batch is committed (store errors propagate)."""
-        done = threading.Event()
-        outcome: list[list[bool] | BaseException] = []
+        answers: Future[list[bool]] = Future()
 
-        def reply(answers: list[bool] | BaseException) -> None:
-            outcome.append(answers)
-            done.set()
+        def reply(outcome: list[bool] | BaseException) -> None:
+            if isinstance(outcome, BaseException):
+                answers.set_exception(outcome)
+            else:
+                answers.set_result(outcome)
 
         self._queue.put(_Batch([(key, expires_at, now)], reply))
-        done.wait()
-        if isinstance(outcome[0], BaseException):
-            raise outcome[0]
-        return outcome[0][0]
+        return answers.result()[0]
 
     async def consume_async(self, key: str, expires_at: datetime, now: datetime) -> bool:
         """``consume`` for the event loop: awaits the batch commit without blocking the loop."""
