@@ -59,7 +59,7 @@ def build_app(
 
     async def readyz(_: web.Request) -> web.Response:
         if not serving():
-            return web.json_response({"status": "unavailable", "reason": "starting"}, status=503)
+            return web.json_response({"status": "unavailable", "reason": "not serving yet or any more"}, status=503)
         try:
             await asyncio.to_thread(ping_store)
             keyring.signing_key(clock.now())
