@@ -13,18 +13,23 @@ import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 
+import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from .core.algorithms import SIGNING_ALGORITHMS
 from .core.clock import Clock
 from .core.errors import BrokerError
-from .core.keys import ALGORITHMS, Keyring
+from .core.keys import Keyring
+
+_log = structlog.get_logger("broker.http")
 
 
 def build_app(
     *,
     issuer: str,
+    signing_alg: str,
     keyring: Keyring,
     clock: Clock,
     registry: CollectorRegistry,
@@ -37,8 +42,9 @@ def build_app(
     discovery = {
         "issuer": issuer,
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
-        "id_token_signing_alg_values_supported": sorted(ALGORITHMS),
-        "token_endpoint_auth_signing_alg_values_supported": sorted(ALGORITHMS),
+        # what this broker signs with (the configured algorithm), and what assertions may use
+        "id_token_signing_alg_values_supported": [signing_alg],
+        "token_endpoint_auth_signing_alg_values_supported": sorted(SIGNING_ALGORITHMS),
         "grant_types_supported": ["urn:ietf:params:oauth:grant-type:token-exchange"],
         "response_types_supported": ["token"],
         "subject_types_supported": ["public"],
@@ -63,7 +69,8 @@ def build_app(
         try:
             await asyncio.to_thread(ping_store)
             keyring.signing_key(clock.now())
-        except BrokerError as exc:
+        except BrokerError as exc:  # the caller learns what is wrong, never where (the log has the detail)
+            _log.warning("not ready", reason=exc.message, detail=exc.detail)
             return web.json_response({"status": "unavailable", "reason": exc.message}, status=503)
         return web.json_response({"status": "ready"})
 

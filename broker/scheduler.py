@@ -9,6 +9,8 @@
     expire_secrets       leader        end grace periods (GRACE_EXPIRED), destroy material past retention
     rotate_signing_keys  leader        publish the next signing key ahead of time, delete retired ones
     purge_expired        leader        drop replay and revocation records past their expiry
+    purge_audit          leader        drop audit events older than the retention, in bounded batches
+    flush_audit          every replica write the counts of sampled unauthenticated failures
 
 Nothing is decided from in-memory timers: every job reads "now" from the injected clock
 and what is due from the store, so a restart, a crash or a long downtime changes
@@ -74,6 +76,7 @@ class Scheduler:
         lease_ttl: timedelta,
         signing_key_rotation: timedelta,
         jwks_cache_ttl: timedelta,
+        audit_retention: timedelta = timedelta(days=90),
         holder: str | None = None,
     ) -> None:
         if lease_ttl < 2 * tick:
@@ -86,6 +89,7 @@ class Scheduler:
         self._tick = tick
         self._lease_ttl = lease_ttl
         self._signing_key_rotation = signing_key_rotation
+        self._audit_retention = audit_retention
         self.publish_lead = publish_lead(jwks_cache_ttl, tick)
         self.holder = holder or f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
         self._lock = threading.Lock()
@@ -126,6 +130,8 @@ class Scheduler:
         aps, self._aps = self._aps, None
         if aps is not None and aps.running:
             aps.shutdown(wait=True)
+        with contextlib.suppress(BrokerError):  # the counts of sampled failures, before they are lost
+            self._auditor.flush(datetime.max.replace(tzinfo=UTC))
         with self._lock:
             held, self._token, self._leader_until = self._token is not None, None, None
         if held:
@@ -197,6 +203,16 @@ class Scheduler:
         """Drop replay and revocation records past their expiry."""
         self._store.purge_expired(now)
 
+    def purge_audit(self, now: datetime) -> None:
+        """Drop audit events older than the retention (bounded batches; the next tick takes the rest)."""
+        purged = self._auditor.purge(now - self._audit_retention)
+        if purged:
+            _log.info("audit events purged", count=purged, retention_days=self._audit_retention.days)
+
+    def flush_audit(self, now: datetime) -> None:
+        """Write the counts of sampled failures whose window has closed."""
+        self._auditor.flush(now)
+
     # plumbing -----------------------------------------------------------------------
     def _jobs(self) -> list[tuple[str, Work, bool]]:
         return [
@@ -206,6 +222,8 @@ class Scheduler:
             ("expire_secrets", self.expire_secrets, True),
             ("rotate_signing_keys", self.rotate_signing_keys, True),
             ("purge_expired", self.purge_expired, True),
+            ("purge_audit", self.purge_audit, True),
+            ("flush_audit", self.flush_audit, False),
         ]
 
     def _run(self, name: str, work: Work, *, leader_only: bool) -> None:

@@ -29,9 +29,20 @@ def timestamp(when: datetime | None) -> timestamp_pb2.Timestamp | None:
     return ts
 
 
-def from_timestamp(ts: timestamp_pb2.Timestamp, present: bool) -> datetime | None:
-    """An aware datetime from a Timestamp field that may be unset."""
-    return ts.ToDatetime(tzinfo=UTC) if present else None
+#: The range google.protobuf.Timestamp allows: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+_TIMESTAMP_SECONDS = (-62135596800, 253402300799)
+#: The range google.protobuf.Duration allows: about 10,000 years either way.
+_DURATION_SECONDS = 315576000000
+
+
+def from_timestamp(ts: timestamp_pb2.Timestamp, present: bool, field: str = "timestamp") -> datetime | None:
+    """An aware datetime from a Timestamp field that may be unset; out of range is refused."""
+    if not present:
+        return None
+    low, high = _TIMESTAMP_SECONDS
+    if not low <= ts.seconds <= high or not 0 <= ts.nanos < 1_000_000_000:
+        raise InvalidArgument(f"{field}: out of range (years 1 to 9999)")
+    return ts.ToDatetime(tzinfo=UTC)
 
 
 def duration(delta: timedelta | None) -> duration_pb2.Duration | None:
@@ -49,6 +60,8 @@ def from_duration(d: duration_pb2.Duration, present: bool, field: str) -> timede
         return None
     if d.seconds < 0 or d.nanos < 0:
         raise InvalidArgument(f"{field}: must not be negative")
+    if d.seconds > _DURATION_SECONDS or d.nanos >= 1_000_000_000:
+        raise InvalidArgument(f"{field}: out of range")
     return d.ToTimedelta()
 
 

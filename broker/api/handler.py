@@ -81,6 +81,53 @@ S = TypeVar("S", bound=Servicer)
 Handler = Callable[[S, Req, grpc.aio.ServicerContext[Any, Any], AccessClaims | None], Awaitable[Resp]]
 
 
+class Undecodable:
+    """What a handler gets instead of a request whose bytes do not parse: it answers INVALID_ARGUMENT."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def _guarded(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """``deserializer``, except that bytes it cannot parse become an ``Undecodable``, not gRPC's UNKNOWN."""
+    if deserializer is None:
+        return None
+    descriptor = getattr(getattr(deserializer, "__self__", None), "DESCRIPTOR", None)
+    name = str(getattr(descriptor, "full_name", "request"))
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception:  # noqa: BLE001 - protobuf's DecodeError, or whatever a parser raises
+            return Undecodable(name)
+
+    return parse
+
+
+class _Registrar:
+    """Stands in for the server while a generated ``add_*Servicer_to_server`` registers a service,
+    so that every method's request deserializer is ``_guarded``."""
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self._server = server
+
+    def add_generic_rpc_handlers(self, handlers: Any) -> None:
+        """Ignored: the same methods arrive next, as a table, in add_registered_method_handlers."""
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, Any]) -> None:
+        guarded = {
+            name: handler._replace(request_deserializer=_guarded(handler.request_deserializer))
+            for name, handler in handlers.items()
+        }
+        self._server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, guarded),))
+        self._server.add_registered_method_handlers(service, guarded)
+
+
+def add_servicer(server: grpc.aio.Server, add_to_server: Callable[[Any, Any], None], servicer: Any) -> None:
+    """Register ``servicer`` with its generated ``add_*_to_server``; undecodable requests become INVALID_ARGUMENT."""
+    add_to_server(servicer, _Registrar(server))
+
+
 def _request_id(context: grpc.aio.ServicerContext[Any, Any]) -> str:
     for key, value in context.invocation_metadata() or ():
         if key == "x-request-id" and isinstance(value, str) and 0 < len(value) <= 64 and value.isprintable():
@@ -139,6 +186,8 @@ def rpc(*, scope: str | None = None, public: bool = False) -> Callable[[Handler[
             outcome = _Outcome(method, _request_id(context))
             structlog.contextvars.bind_contextvars(request_id=outcome.request_id)
             try:
+                if isinstance(request, Undecodable):
+                    raise errors.InvalidArgument(f"request: not a valid {request.message} message")
                 principal = None if public else await self.api.auth.authenticate(context, scope)
                 return await fn(self, request, context, principal)
             except asyncio.CancelledError:
@@ -170,6 +219,8 @@ def stream_rpc(*, scope: str | None = None) -> Callable[[StreamHandler[S, Req, R
         async def handler(self: S, request: Req, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Resp]:
             outcome = _Outcome(method, _request_id(context))
             try:
+                if isinstance(request, Undecodable):
+                    raise errors.InvalidArgument(f"request: not a valid {request.message} message")
                 principal = await self.api.auth.authenticate(context, scope)
                 async for item in fn(self, request, context, principal):
                     yield item

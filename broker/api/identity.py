@@ -38,7 +38,9 @@ class IdentityServicer(Servicer, identity_pb2_grpc.IdentityServiceServicer):
                 self._registry.make_key(
                     k.jwk_json,
                     kid=k.kid,
-                    expire_time=convert.from_timestamp(k.expire_time, k.HasField("expire_time")),
+                    expire_time=convert.from_timestamp(
+                        k.expire_time, k.HasField("expire_time"), "public_keys.expire_time"
+                    ),
                 )
                 for k in request.identity.public_keys
             )
@@ -100,7 +102,7 @@ class IdentityServicer(Servicer, identity_pb2_grpc.IdentityServiceServicer):
             key = self._registry.make_key(
                 request.public_key,
                 kid=request.kid,
-                expire_time=convert.from_timestamp(request.expire_time, request.HasField("expire_time")),
+                expire_time=convert.from_timestamp(request.expire_time, request.HasField("expire_time"), "expire_time"),
             )
             updated = self._registry.add_key(request.identity_id, key)
             self._audit("identity.add_key", principal, f"{updated.id}/{key.kid}")

@@ -66,7 +66,10 @@ class IssuerServicer(Servicer, issuer_pb2_grpc.IssuerServiceServicer):
         def create() -> issuer_pb2.CreateIssuerResponse:
             created = self._registry.create(issuer_from_proto(request.issuer))
             self._auditor.record("issuer.create", actor=principal.client_id, target=created.issuer)
-            return issuer_pb2.CreateIssuerResponse(issuer=issuer_to_proto(created))
+            warning = self._registry.key_warning(created)
+            return issuer_pb2.CreateIssuerResponse(
+                issuer=issuer_to_proto(created), warnings=[warning] if warning else []
+            )
 
         return await asyncio.to_thread(create)
 

@@ -7,23 +7,31 @@ Who may call what (scopes are per secret, ``<scope>:<id>``, or for all, ``<scope
     CreateSecret, GetSecret, ListSecrets,
     ListSecretVersions, UpdateSecret, DeleteSecret   broker.admin
     AccessSecretVersion                             broker.secrets.read
-    RotateSecret                                    broker.secrets.rotate, or broker.admin
+    RotateSecret (a generated value)                broker.secrets.rotate, write, or broker.admin
+    RotateSecret with a value                       broker.secrets.write, or broker.admin
     VerifySecretValue                               broker.secrets.verify, or broker.secrets.read
-    WatchSecret                                     read, verify or rotate, or broker.admin
+    WatchSecret                                     read, verify, rotate or write, or broker.admin
 
 The verify scope lets a service check a credential it receives without being able to
-read it; the admin scope manages secrets but never reads a value. Scope checks come
-before any lookup, so a caller without them learns nothing about which secrets exist.
+read it; the rotate scope only triggers a rotation (the broker generates the value), so
+its holder cannot choose what every reader adopts next: that takes the write scope. The
+admin scope manages secrets but never reads a value. Scope checks come before any
+lookup, so a caller without them learns nothing about which secrets exist; with them,
+an unknown secret is NOT_FOUND.
 
 WatchSecret streams share one poller of the store's event log (``SecretEventFeed``),
-so events written by any replica arrive, in order, at every stream.
+so events written by any replica arrive, in order, at every stream. A stream shows its
+secret's own event numbers (``secret_seq``), never the log's, so it reveals nothing of
+other secrets; it ends, UNAUTHENTICATED, once its token expires or stops being valid
+(revoked, its identity disabled or deleted), checked every ``recheck`` seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -33,12 +41,14 @@ import structlog
 from broker_client.v1 import secret_pb2, secret_pb2_grpc
 
 from ..core.audit import Auditor
+from ..core.clock import Clock
 from ..core.errors import BrokerError, InvalidArgument, PermissionDenied
 from ..core.identities import ADMIN_SCOPE, validate_id
 from ..core.secrets import (
     READ_SCOPE,
     ROTATE_SCOPE,
     VERIFY_SCOPE,
+    WRITE_SCOPE,
     EventType,
     Generator,
     RotationPolicy,
@@ -121,7 +131,7 @@ def event_to_proto(event: SecretEvent) -> secret_pb2.WatchSecretResponse:
         version=event.version,
         current_version=event.current_version,
         event_time=convert.timestamp(event.event_time),
-        seq=event.seq,
+        seq=event.secret_seq,
     )
 
 
@@ -178,27 +188,49 @@ def require(principal: AccessClaims | None, secret_id: str, *scopes: str, admin:
 
 
 # WatchSecret fan-out --------------------------------------------------------------------
-class Subscription:
-    """One watcher's view of the event log: every event with seq > ``after_seq``, in order."""
+#: Re-checks a stream's bearer token: returns its claims, or raises Unauthenticated.
+Recheck = Callable[[], Awaitable[AccessClaims]]
 
-    def __init__(self, feed: SecretEventFeed, queue: asyncio.Queue[SecretEvent | None], after_seq: int) -> None:
+
+class Subscription:
+    """One watcher's view of one secret's events: every one with secret_seq > ``after``, in order."""
+
+    def __init__(
+        self, feed: SecretEventFeed, queue: asyncio.Queue[SecretEvent | None], secret_id: str, after: int
+    ) -> None:
         self._feed = feed
         self._queue = queue
-        self.after_seq = after_seq
+        self.secret_id = secret_id
+        self.after = after
 
-    async def events(self) -> AsyncIterator[SecretEvent]:
-        """Events of every secret: first those already stored, then live ones; ends when the feed stops."""
-        last = self.after_seq
+    async def events(self, recheck: Recheck, every: float, clock: Clock) -> AsyncIterator[SecretEvent]:
+        """The secret's events: first those already stored, then live ones; ends when the feed stops.
+
+        ``recheck`` runs at least every ``every`` seconds and at the token's expiry; its
+        error ends the stream.
+        """
+        last = self.after
         while True:
-            page = await asyncio.to_thread(self._feed.secrets.events, after_seq=last, limit=self._feed.batch)
+            page = await asyncio.to_thread(
+                self._feed.secrets.events_of, self.secret_id, after=last, limit=self._feed.batch
+            )
             for event in page:
-                last = event.seq
+                last = event.secret_seq
                 yield event
             if len(page) < self._feed.batch:
                 break
-        while (live := await self._queue.get()) is not None:
-            if live.seq > last:
-                last = live.seq
+        claims = await recheck()
+        while True:
+            left = (claims.expires_at - clock.now()).total_seconds()
+            try:
+                live = await asyncio.wait_for(self._queue.get(), timeout=max(0.0, min(every, left)))
+            except TimeoutError:
+                claims = await recheck()
+                continue
+            if live is None:
+                return
+            if live.secret_seq > last:
+                last = live.secret_seq
                 yield live
 
     def close(self) -> None:
@@ -210,8 +242,8 @@ class SecretEventFeed:
     """One poller of the store's secret events, fanned out to every subscription.
 
     It runs while anyone subscribes, reading events after its cursor every ``poll``
-    seconds (so events from other replicas arrive too), and ends every subscription
-    when ``stopping`` is set (server shutdown).
+    seconds (so events from other replicas arrive too), hands each to the subscriptions
+    of its secret, and ends every subscription when ``stopping`` is set (server shutdown).
     """
 
     def __init__(self, secrets: SecretManager, stopping: asyncio.Event, *, poll: float = 0.5, batch: int = 500) -> None:
@@ -219,16 +251,16 @@ class SecretEventFeed:
         self.batch = batch
         self._stopping = stopping
         self._poll = poll
-        self._queues: set[asyncio.Queue[SecretEvent | None]] = set()
+        self._queues: dict[asyncio.Queue[SecretEvent | None], str] = {}
         self._task: asyncio.Task[None] | None = None
         self._start_lock = asyncio.Lock()
 
-    async def subscribe(self, after_seq: int) -> Subscription:
-        """A subscription from ``after_seq`` (0: from the newest event now)."""
-        if after_seq < 0:
+    async def subscribe(self, secret_id: str, after: int) -> Subscription:
+        """A subscription to ``secret_id`` from its event ``after`` (0, or past its newest: from now)."""
+        if after < 0:
             raise InvalidArgument("after_seq: must not be negative")
         queue: asyncio.Queue[SecretEvent | None] = asyncio.Queue()
-        self._queues.add(queue)
+        self._queues[queue] = secret_id
         try:
             async with self._start_lock:  # the poller's cursor is set before any backfill reads
                 if self._stopping.is_set():
@@ -236,15 +268,17 @@ class SecretEventFeed:
                 elif self._task is None:
                     cursor = await asyncio.to_thread(self.secrets.last_event_seq)
                     self._task = asyncio.create_task(self._run(cursor))
-            start = after_seq or await asyncio.to_thread(self.secrets.last_event_seq)
+            newest = await asyncio.to_thread(self.secrets.last_event_of, secret_id)
         except BaseException:
-            self._queues.discard(queue)
+            self._queues.pop(queue, None)
             raise
-        return Subscription(self, queue, start)
+        # 0 means "from now"; a cursor past the newest event (one from before per-secret numbers) restarts there.
+        start = newest if after == 0 or after > newest else after
+        return Subscription(self, queue, secret_id, start)
 
     def unsubscribe(self, queue: asyncio.Queue[SecretEvent | None]) -> None:
         """Forget a subscription's queue."""
-        self._queues.discard(queue)
+        self._queues.pop(queue, None)
 
     async def _run(self, cursor: int) -> None:
         try:
@@ -256,8 +290,9 @@ class SecretEventFeed:
                     page = []
                 for event in page:
                     cursor = event.seq
-                    for queue in self._queues:
-                        queue.put_nowait(event)
+                    for queue, secret_id in list(self._queues.items()):
+                        if secret_id == event.secret_id:
+                            queue.put_nowait(event)
                 if len(page) < self.batch:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stopping.wait(), self._poll)
@@ -277,12 +312,16 @@ class SecretServicer(Servicer, secret_pb2_grpc.SecretServiceServicer):
         secrets: SecretManager,
         auditor: Auditor,
         stopping: asyncio.Event,
+        clock: Clock,
         *,
         watch_poll: float = 0.5,
+        recheck: float = 2.0,
     ) -> None:
         super().__init__(api)
         self._secrets = secrets
         self._auditor = auditor
+        self._clock = clock
+        self._recheck = recheck
         self._feed = SecretEventFeed(secrets, stopping, poll=watch_poll)
 
     def _audit(self, action: str, principal: AccessClaims | None, target: str, **details: Any) -> None:
@@ -362,7 +401,10 @@ class SecretServicer(Servicer, secret_pb2_grpc.SecretServiceServicer):
         self, request: secret_pb2.RotateSecretRequest, context: Ctx, principal: AccessClaims | None
     ) -> secret_pb2.RotateSecretResponse:
         validate_id(request.secret_id, "secret_id")
-        require(principal, request.secret_id, ROTATE_SCOPE, admin=True)
+        if request.value:  # choosing the value every reader adopts next: the write scope
+            require(principal, request.secret_id, WRITE_SCOPE, admin=True)
+        else:
+            require(principal, request.secret_id, ROTATE_SCOPE, WRITE_SCOPE, admin=True)
 
         def rotate() -> secret_pb2.RotateSecretResponse:
             value = Sensitive(request.value) if request.value else None
@@ -418,14 +460,13 @@ class SecretServicer(Servicer, secret_pb2_grpc.SecretServiceServicer):
         self, request: secret_pb2.WatchSecretRequest, context: Ctx, principal: AccessClaims | None
     ) -> AsyncIterator[secret_pb2.WatchSecretResponse]:
         validate_id(request.secret_id, "secret_id")
-        require(principal, request.secret_id, READ_SCOPE, VERIFY_SCOPE, ROTATE_SCOPE, admin=True)
+        require(principal, request.secret_id, READ_SCOPE, VERIFY_SCOPE, ROTATE_SCOPE, WRITE_SCOPE, admin=True)
         await asyncio.to_thread(self._secrets.get, request.secret_id)
-        subscription = await self._feed.subscribe(request.after_seq)
+        subscription = await self._feed.subscribe(request.secret_id, request.after_seq)
         try:
-            await context.send_initial_metadata(((WATCH_AFTER_SEQ, str(subscription.after_seq)),))
-            async for event in subscription.events():
-                if event.secret_id != request.secret_id:
-                    continue
+            await context.send_initial_metadata(((WATCH_AFTER_SEQ, str(subscription.after)),))
+            recheck = functools.partial(self.api.auth.authenticate, context, None)
+            async for event in subscription.events(recheck, self._recheck, self._clock):
                 yield event_to_proto(event)
                 if event.type is EventType.DELETED:
                     return

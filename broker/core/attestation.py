@@ -2,7 +2,9 @@
 
 A self-signed assertion (RFC 7523 style) is a JWT with iss = sub = the identity id,
 aud = the broker's issuer, a short life (exp - iat at most five minutes, iat not in the
-future beyond the leeway) and a unique jti, signed by a key registered on the identity.
+future beyond the leeway) and a unique jti, signed by a key registered on the identity:
+the one its ``kid`` names, or without a kid, the identity's only active key of the
+assertion's algorithm.
 It is accepted once: its jti is recorded in the store (so across restarts and replicas)
 until exp + leeway, the last moment the assertion could still pass the time checks.
 
@@ -19,10 +21,10 @@ from typing import Any
 
 from . import jwk as jwks
 from . import jws
+from .algorithms import SIGNING
 from .clock import Clock
 from .errors import InvalidArgument, NotFound, Unauthenticated
-from .identities import Identity
-from .keys import ALGORITHMS
+from .identities import Identity, IdentityKey
 from .tokens import ACCESS_TOKEN_TYP, DEFAULT_LEEWAY, audiences_of, check_times
 
 MAX_ASSERTION_LIFETIME = timedelta(minutes=5)
@@ -83,7 +85,7 @@ class AssertionVerifier:
 
     def verify(self, parsed: jws.ParsedJws) -> Identity:
         """The identity that signed ``parsed``; raises Unauthenticated otherwise."""
-        if parsed.alg not in ALGORITHMS:
+        if parsed.alg not in SIGNING:
             raise bad_attestation("algorithm not allowed for assertions")
         if parsed.header.get("typ") == ACCESS_TOKEN_TYP:
             raise bad_attestation("an access token (typ at+jwt) is not an assertion")
@@ -92,15 +94,12 @@ class AssertionVerifier:
         if not isinstance(iss, str) or iss != sub:
             raise bad_attestation("assertion iss and sub must both be the identity id")
         identity = lookup_identity(self._lookup, iss)
-        kid = parsed.kid
-        key = identity.key(kid) if kid else None
         now = self._clock.now()
-        if key is None or not key.is_active(now):
-            raise bad_attestation("no active key with that kid on the identity")
+        key = self._key(identity, parsed, now)
         public, alg = jwks.cached_key(key.jwk)
         if parsed.alg != alg:
             raise bad_attestation("alg does not match the registered key")
-        if not ALGORITHMS[alg].verify(parsed.signing_input, public, parsed.signature):
+        if not SIGNING[alg].verify(parsed.signing_input, public, parsed.signature):
             raise bad_attestation("bad signature")
         if self._audience not in audiences_of(claims):
             raise bad_attestation("assertion aud is not the broker issuer")
@@ -112,3 +111,21 @@ class AssertionVerifier:
         jti = required_jti(claims)
         consume_once(self._consume_jti, f"assertion:{identity.id}:{jti}", exp, now, self._leeway)
         return identity
+
+    @staticmethod
+    def _key(identity: Identity, parsed: jws.ParsedJws, now: datetime) -> IdentityKey:
+        """The active key the assertion names by kid; without a kid, the one active key of its alg.
+
+        RFC 7523 does not require a kid and most libraries set none; with one candidate
+        there is nothing to choose, with several the kid must say which.
+        """
+        kid = parsed.kid
+        if kid:
+            key = identity.key(kid)
+            if key is None or not key.is_active(now):
+                raise bad_attestation("no active key with that kid on the identity")
+            return key
+        candidates = [k for k in identity.public_keys if k.is_active(now) and k.alg == parsed.alg]
+        if len(candidates) != 1:
+            raise bad_attestation(f"kid required: {len(candidates)} active {parsed.alg} keys on the identity")
+        return candidates[0]

@@ -12,10 +12,11 @@ _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_duration(text: str) -> timedelta:
-    """Parse ``1h30m``-style text (a bare number means seconds); ValueError if malformed."""
+    """Parse ``1h30m``-style text; ValueError if malformed. Every number needs its unit:
+    a bare ``5`` is refused rather than guessed (five seconds? five minutes?)."""
     value = text.strip()
-    if value.isdigit():
-        return timedelta(seconds=int(value))
+    if re.fullmatch(r"[0-9]+", value):
+        raise ValueError(f"{text!r} has no unit: write {value}s, {value}m or {value}h")
     pos = 0
     seconds = 0.0
     for match in _PART.finditer(value):

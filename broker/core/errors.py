@@ -12,10 +12,13 @@
     ├── Conflict                     conflict         ABORTED
     ├── ResourceExhausted            resource_exhausted RESOURCE_EXHAUSTED
     └── Unavailable                  unavailable      UNAVAILABLE
+        └── StoreUnavailable         unavailable      UNAVAILABLE   "store unavailable" to callers
 
 Messages are shown to callers: they never hold a secret, a token or a key. Where the
-precise reason must stay private (a failed attestation), raise with a generic message
-and pass the reason in ``detail``, which goes to the log and the audit record only.
+precise reason must stay private (a failed attestation, which store address did not
+answer), raise with a generic message and pass the reason in ``detail``, which goes to
+the log and the audit record only. ``str()`` of an error is for the log: the message,
+and for ``StoreUnavailable`` its reason too.
 """
 
 from __future__ import annotations
@@ -84,3 +87,11 @@ class Unavailable(BrokerError):
     """A dependency (the store, a JWKS endpoint) cannot be reached right now."""
 
     code = "unavailable"
+
+
+class StoreUnavailable(Unavailable):
+    """The store cannot be reached; callers see only "store unavailable", the log and ``str()`` the reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("store unavailable", detail=reason)
+        self.args = (f"store unavailable: {reason}",)

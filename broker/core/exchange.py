@@ -12,9 +12,16 @@ Three shapes of request:
   scopes ⊆ subject's ∩ agent's delegable_scopes, audiences ⊆ subject's ∩ the agent's,
   exp ≤ the subject token's. Every delegation, granted or refused, is audited.
 
-A broker token presented to the broker (subject token, introspection) counts only while
-it verifies (signature, claims, not revoked) and every identity it names (its subject,
-each actor of its chain) still exists and is enabled.
+A broker token presented to the broker (bearer, subject token, actor chain,
+introspection) counts only while it verifies (signature, claims, not revoked) and every
+identity it names (its subject, each actor of its chain) still exists, is enabled, was
+not narrowed since the token was issued (``Identity.valid_from``: re-created, disabled,
+a scope or audience removed, ...), and still allows every scope and audience the token
+carries. So a token never carries more than its identities allow now.
+
+Scopes ending in ``:*`` cover every narrower instance (``broker.secrets.read:*`` covers
+``broker.secrets.read:db``): asking for one is down-scoping, granted, and the token then
+carries the narrow scope.
 
 Asking for anything the caller may not have is refused (PERMISSION_DENIED naming it),
 never silently dropped. With a trust domain, sub is the identity's SPIFFE ID
@@ -30,15 +37,16 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from . import jws
+from .algorithms import SIGNING
 from .attestation import AssertionVerifier, IdentityLookup, bad_attestation
 from .audit import Auditor
 from .clock import Clock
 from .errors import BrokerError, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
-from .identities import ADMIN_SCOPE, Identity, IdentityKind
-from .keys import ALGORITHMS
+from .identities import ADMIN_SCOPE, Identity, IdentityKind, covers
 from .tokens import (
     ACCESS_TOKEN_TYP,
     JWT_TYP,
+    REVOCATION_MARGIN,
     TOKEN_TYPE_ACCESS,
     TOKEN_TYPE_JWT,
     AccessClaims,
@@ -112,6 +120,18 @@ def _narrow(requested: Sequence[str], available: Sequence[str], what: str, holde
     return tuple(dict.fromkeys(requested))
 
 
+def _narrow_scopes(requested: Sequence[str], *holders: Sequence[str], holder: str) -> tuple[str, ...]:
+    """Scopes every holder covers: ``requested`` (each one, wildcards narrowed) or, when empty,
+    the first holder's scopes that the others cover. Refuses naming the first one missing."""
+    first, others = holders[0], holders[1:]
+    if not requested:
+        return tuple(s for s in first if all(covers(h, s) for h in others))
+    for scope in requested:
+        if not all(covers(h, scope) for h in holders):
+            raise PermissionDenied(f"scope {_named(scope)} is not allowed for {holder}")
+    return tuple(dict.fromkeys(requested))
+
+
 class TokenExchange:
     """Turns attestations into broker tokens; introspects and revokes broker tokens."""
 
@@ -145,7 +165,7 @@ class TokenExchange:
         self._spiffe_prefix = f"spiffe://{trust_domain}/identity/" if trust_domain else ""
         self._max_depth = max_delegation_depth
         self._external = external
-        self._attestation_algs = frozenset(ALGORITHMS) | (external.algorithms() if external else frozenset())
+        self._attestation_algs = frozenset(SIGNING) | (external.algorithms() if external else frozenset())
 
     # identity <-> subject -----------------------------------------------------------
     def subject_of(self, identity: Identity) -> str:
@@ -177,27 +197,44 @@ class TokenExchange:
         return self._assertions.verify(parsed)
 
     def verify_broker_token(self, token: str) -> AccessClaims:
-        """A broker token that verifies and whose every named identity is still enabled."""
+        """A broker token that verifies and that its every named identity still allows (module docstring)."""
         claims = self._tokens.verify(token, audience=None)
-        ids: list[str] = []
-        if claims.kind in MACHINE_KINDS:
-            identity_id = self._identity_id_of(claims.subject)
-            if identity_id is None:
-                raise invalid("sub is not an identity of this trust domain")
-            ids.append(identity_id)
+        if claims.kind not in MACHINE_KINDS:
+            raise invalid(f"kind {claims.kind[:40]!r} names no identity this broker holds")
+        subject_id = self._identity_id_of(claims.subject)
+        if subject_id is None:
+            raise invalid("sub is not an identity of this trust domain")
+        subject = self._holder(subject_id, claims)
+        self._still_allowed(claims, subject, subject.allowed_scopes)
         for act in claims.actors:
             client_id = act.get("client_id")
             if not isinstance(client_id, str):
                 raise invalid("malformed act claim")
-            ids.append(client_id)
-        for identity_id in dict.fromkeys(ids):
-            try:
-                identity = self._lookup(identity_id)
-            except (NotFound, InvalidArgument):
-                raise invalid(f"identity {identity_id[:80]} no longer exists") from None
-            if identity.disabled:
-                raise invalid(f"identity {identity.id} is disabled")
+            agent = self._holder(client_id, claims)
+            self._still_allowed(claims, agent, agent.delegable_scopes)
         return claims
+
+    def _holder(self, identity_id: str, claims: AccessClaims) -> Identity:
+        """The identity a token names, if it exists, is enabled and was not narrowed since the token was issued."""
+        try:
+            identity = self._lookup(identity_id)
+        except (NotFound, InvalidArgument):
+            raise invalid(f"identity {identity_id[:80]} no longer exists") from None
+        if identity.disabled:
+            raise invalid(f"identity {identity.id} is disabled")
+        valid_from = identity.valid_from()
+        if valid_from is not None and claims.issued_at < valid_from:
+            raise invalid(f"issued before identity {identity.id} was created, disabled or narrowed")
+        return identity
+
+    def _still_allowed(self, claims: AccessClaims, identity: Identity, scopes: Sequence[str]) -> None:
+        """Every scope and audience of the token is still allowed to ``identity``."""
+        for scope in claims.scopes:
+            if not covers(scopes, scope):
+                raise invalid(f"scope {scope[:80]} is no longer allowed for {identity.id}")
+        for audience in claims.audiences:
+            if audience != self._tokens.issuer and audience not in identity.allowed_audiences:
+                raise invalid(f"audience {audience[:80]} is no longer allowed for {identity.id}")
 
     def introspect(self, token: str) -> Mapping[str, Any] | None:
         """RFC 7662: the claims of an active broker token, None for any other token."""
@@ -218,7 +255,7 @@ class TokenExchange:
             return
         if not self._may_revoke(by, target):
             raise PermissionDenied("only the token's holder or an admin may revoke it")
-        self._revoke_jti(target.jti, target.expires_at)
+        self._revoke_jti(target.jti, target.expires_at + REVOCATION_MARGIN)
         self._auditor.record("token.revoke", actor=by.client_id or by.subject, target=target.jti, sub=target.subject)
 
     @staticmethod
@@ -278,7 +315,7 @@ class TokenExchange:
 
     def _from_attestation(self, req: ExchangeRequest, typ: str) -> ExchangeResult:
         identity = self.attest(req.subject_token)
-        scopes = _narrow(req.scopes, identity.allowed_scopes, "scope", identity.id)
+        scopes = _narrow_scopes(req.scopes, identity.allowed_scopes, holder=identity.id)
         audiences = _narrow(
             req.audiences or (self._tokens.issuer,),
             (self._tokens.issuer, *identity.allowed_audiences),
@@ -300,7 +337,7 @@ class TokenExchange:
     def _downscope(self, req: ExchangeRequest, typ: str) -> ExchangeResult:
         subject = self._live_subject(req.subject_token)
         holder = f"the presented token of {subject.subject}"
-        scopes = _narrow(req.scopes, subject.scopes, "scope", holder)
+        scopes = _narrow_scopes(req.scopes, subject.scopes, holder=holder)
         audiences = _narrow(req.audiences, subject.audiences, "audience", holder)
         minted = self._tokens.mint(
             subject=subject.subject,
@@ -324,15 +361,21 @@ class TokenExchange:
             agent = self.attest(req.actor_token)
             result = self._delegate_as(agent, subject, req, typ)
         except BrokerError as exc:
-            self._auditor.record(
-                "token.delegate",
-                actor=agent.id if agent else "unknown",
-                target=subject.subject if subject else "unknown",
-                outcome="failure",
-                request_id=request_id,
-                error=exc.code,
-                reason=exc.detail or exc.message,
-            )
+            reason = exc.detail or exc.message
+            if subject is None or agent is None:  # the caller proved nothing: sampled, never a row each
+                self._auditor.record_unauthenticated(
+                    "token.delegate", error=exc.code, reason=reason, request_id=request_id
+                )
+            else:
+                self._auditor.record(
+                    "token.delegate",
+                    actor=agent.id,
+                    target=subject.subject,
+                    outcome="failure",
+                    request_id=request_id,
+                    error=exc.code,
+                    reason=reason,
+                )
             raise
         self._auditor.record(
             "token.delegate",
@@ -355,10 +398,9 @@ class TokenExchange:
         if depth > self._max_depth:
             raise PermissionDenied(f"delegation chain would be {depth} deep; the limit is {self._max_depth}")
         holder = f"{agent.id} acting for {subject.subject}"
-        available = [s for s in subject.scopes if s in agent.delegable_scopes]
-        if not available:
+        scopes = _narrow_scopes(req.scopes, subject.scopes, agent.delegable_scopes, holder=holder)
+        if not scopes:
             raise PermissionDenied(f"no scope of the subject token is delegable to {agent.id!r}")
-        scopes = _narrow(req.scopes, available, "scope", holder)
         agent_audiences = (self._tokens.issuer, *agent.allowed_audiences)
         shared = [a for a in subject.audiences if a in agent_audiences]
         if not shared:

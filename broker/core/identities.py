@@ -1,4 +1,13 @@
-"""Service accounts and AI agents: the model, its validation, and the registry service."""
+"""Service accounts and AI agents: the model, its validation, and the registry service.
+
+A token the broker minted for an identity (as its subject, or as an agent in its ``act``
+chain) lives only while the identity still allows what the token carries. Every change
+that narrows an identity moves its ``tokens_valid_from`` to the instant of the change:
+creation (so a re-created id never inherits tokens of the old one), disabling, removing a
+scope, a delegable scope, an audience or a key, moving it to another tenant, lowering its
+maximum token lifetime. Tokens issued before that instant are dead for good, whatever
+is changed back later; ``TokenExchange.verify_broker_token`` holds that on every path.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +15,7 @@ import dataclasses
 import json
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -86,10 +95,39 @@ class Identity:
     create_time: datetime | None = None
     update_time: datetime | None = None
     etag: str = ""
+    #: Tokens issued before this instant are dead (None: since creation; see the module docstring).
+    tokens_valid_from: datetime | None = None
 
     def key(self, kid: str) -> IdentityKey | None:
         """The registered key with this kid, if any."""
         return next((k for k in self.public_keys if k.kid == kid), None)
+
+    def valid_from(self) -> datetime | None:
+        """The instant from which this identity's tokens count (its last narrowing, else its creation)."""
+        return self.tokens_valid_from or self.create_time
+
+
+def covers(held: Iterable[str], scope: str) -> bool:
+    """True if ``scope`` is held, or narrows a wildcard that is (``x:*`` covers ``x:anything``)."""
+    for h in held:
+        if h == scope:
+            return True
+        if h.endswith(":*") and scope.startswith(h[:-1]) and len(scope) > len(h) - 1 and "*" not in scope:
+            return True
+    return False
+
+
+def narrows(before: Identity, after: Identity) -> bool:
+    """True if ``after`` allows less than ``before`` in any way a token could carry."""
+    if after.disabled and not before.disabled:
+        return True
+    if after.tenant != before.tenant:
+        return True
+    for field_name in ("allowed_scopes", "delegable_scopes", "allowed_audiences"):
+        if set(getattr(before, field_name)) - set(getattr(after, field_name)):
+            return True
+    old_ttl, new_ttl = before.max_token_ttl, after.max_token_ttl
+    return new_ttl is not None and (old_ttl is None or new_ttl < old_ttl)
 
 
 #: Fields UpdateIdentity may change (update_mask paths).
@@ -206,7 +244,14 @@ class IdentityRegistry:
     MAX_CACHED = 10_000
 
     def __init__(
-        self, store: Store, clock: Clock, *, max_token_ttl: timedelta, cache_ttl: timedelta = timedelta(seconds=2)
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        max_token_ttl: timedelta,
+        cache_ttl: timedelta = timedelta(seconds=2),
+        on_write: Callable[[str], None] | None = None,
+        issuer_exists: Callable[[str], bool] | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -214,6 +259,8 @@ class IdentityRegistry:
         self._cache_ttl = cache_ttl
         self._cache: dict[str, tuple[datetime, Identity]] = {}
         self._cache_lock = threading.Lock()
+        self._on_write = on_write
+        self._issuer_exists = issuer_exists
 
     def lookup(self, identity_id: str) -> Identity:
         """The identity, possibly up to ``cache_ttl`` old (NotFound if unknown)."""
@@ -233,6 +280,8 @@ class IdentityRegistry:
     def _forget(self, identity_id: str) -> None:
         with self._cache_lock:
             self._cache.pop(identity_id, None)
+        if self._on_write is not None:
+            self._on_write(identity_id)
 
     def _validate(self, identity: Identity) -> Identity:
         validate_id(identity.id)
@@ -256,6 +305,17 @@ class IdentityRegistry:
             delegable_scopes=delegable,
         )
 
+    def _check_issuers(self, identity: Identity) -> None:
+        """Every binding names a trusted issuer (a binding to an unknown one could never match)."""
+        if self._issuer_exists is None:
+            return
+        for i, binding in enumerate(identity.bindings):
+            if not self._issuer_exists(binding.issuer):
+                raise FailedPrecondition(
+                    f"bindings[{i}].issuer: {binding.issuer[:200]!r} is not a trusted issuer; "
+                    "create it first (broker admin issuer create)"
+                )
+
     def create(self, identity: Identity) -> Identity:
         """Store a new identity; its keys must already be normalised (see ``make_key``)."""
         now = self._clock.now()
@@ -264,7 +324,12 @@ class IdentityRegistry:
         if len({k.kid for k in identity.public_keys}) != len(identity.public_keys):
             raise InvalidArgument("public_keys: duplicate kid")
         valid = self._validate(identity)
-        return self._store.create_identity(dataclasses.replace(valid, create_time=now, update_time=now))
+        self._check_issuers(valid)
+        created = self._store.create_identity(
+            dataclasses.replace(valid, create_time=now, update_time=now, tokens_valid_from=now)
+        )
+        self._forget(created.id)
+        return created
 
     def get(self, identity_id: str) -> Identity:
         """The identity, or NotFound."""
@@ -292,7 +357,12 @@ class IdentityRegistry:
         if unknown:
             raise InvalidArgument(f"update_mask: cannot update {', '.join(unknown)}")
         current = self.get(identity_id)
-        updated = self._validate(dataclasses.replace(current, **changes, update_time=self._clock.now()))
+        now = self._clock.now()
+        updated = self._validate(dataclasses.replace(current, **changes, update_time=now))
+        if "bindings" in changes:
+            self._check_issuers(updated)
+        if narrows(current, updated):
+            updated = dataclasses.replace(updated, tokens_valid_from=now)
         self._forget(identity_id)
         return self._store.update_identity(updated, expected_etag=etag or current.etag)
 
@@ -319,7 +389,8 @@ class IdentityRegistry:
         if current.key(kid) is None:
             raise NotFound(f"identity {identity_id!r} has no key {kid[:80]!r}")
         keys = tuple(k for k in current.public_keys if k.kid != kid)
-        updated = dataclasses.replace(current, public_keys=keys, update_time=self._clock.now())
+        now = self._clock.now()  # a key is removed because it leaked, often: tokens it may have got die too
+        updated = dataclasses.replace(current, public_keys=keys, update_time=now, tokens_valid_from=now)
         self._forget(identity_id)
         return self._store.update_identity(updated, expected_etag=current.etag)
 

@@ -32,6 +32,7 @@ import dataclasses
 import functools
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,25 +40,23 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from jwt.algorithms import RSAPSSAlgorithm
 
 from . import inline, jws
 from . import jwk as jwks
+from .algorithms import DEFAULT_EXTERNAL_ALGORITHMS, EXTERNAL
 from .attestation import IdentityLookup, ReplayCheck, bad_attestation, consume_once, required_jti
 from .clock import Clock
 from .durations import parse_duration
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, Unavailable
-from .identities import Identity, IdentityFilter
-from .keys import ALGORITHMS
+from .identities import Identity
 from .tokens import DEFAULT_LEEWAY, audiences_of, check_times
 
 if TYPE_CHECKING:
     from ..store.base import Store
 
-#: Algorithms an external issuer may be allowed; HMAC and "none" can never be.
-VERIFIERS: dict[str, Any] = {**ALGORITHMS, "PS256": RSAPSSAlgorithm(RSAPSSAlgorithm.SHA256)}
-SUPPORTED_ALGORITHMS = frozenset(VERIFIERS)
-DEFAULT_ALGORITHMS = ("ES256", "RS256")
+#: Algorithms an external issuer may be allowed (core/algorithms.py); HMAC and "none" can never be.
+SUPPORTED_ALGORITHMS = frozenset(EXTERNAL)
+DEFAULT_ALGORITHMS = DEFAULT_EXTERNAL_ALGORITHMS
 #: The etag of an issuer defined in the configuration file.
 CONFIG_ETAG = "config"
 MAX_JWKS_BYTES = 256 * 1024
@@ -181,6 +180,14 @@ def parse_jwks(text: str) -> IssuerKeys:
     return IssuerKeys(by_kid)
 
 
+class BindingStore(Protocol):
+    """The one store read the binding lookup needs."""
+
+    def bound_identity_ids(self, issuer: str, subject: str) -> list[str]:
+        """Ids of identities with a binding to ``subject`` of ``issuer`` (from an index)."""
+        ...
+
+
 class JwksProvider(Protocol):
     """Loads the key sets of issuers whose keys live in a file or behind a URL.
 
@@ -193,8 +200,29 @@ class JwksProvider(Protocol):
         """The issuer's current key set."""
         ...
 
+    def check(self, issuer: TrustedIssuer) -> None:
+        """Load the issuer's keys now, waiting for them; ``Unavailable`` if they cannot be had."""
+        ...
+
 
 # validation ------------------------------------------------------------------------------
+def jwks_url_allowed(url: str, *, loopback_only: bool = False) -> bool:
+    """True if ``url`` may be a jwks_url: https, or plain http to the loopback interface.
+
+    ``loopback_only``: true only for a URL that points at the loopback interface.
+    """
+    parts = urlsplit(url)
+    try:
+        host = parts.hostname
+    except ValueError:
+        return False
+    if host is None or parts.scheme not in ("https", "http"):
+        return False
+    if loopback_only:
+        return host in _LOOPBACK_HOSTS
+    return parts.scheme == "https" or host in _LOOPBACK_HOSTS
+
+
 def _url(value: str, field: str) -> str:
     parts = urlsplit(value)
     if (
@@ -226,8 +254,7 @@ def validate_issuer(issuer: TrustedIssuer, *, reserved: str = "", prefix: str = 
             raise InvalidArgument(f"{prefix}jwks_json: {exc.message.removeprefix('jwks: ')}") from None
     if issuer.jwks_url:
         _url(issuer.jwks_url, f"{prefix}jwks_url")
-        parts = urlsplit(issuer.jwks_url)
-        if parts.scheme != "https" and parts.hostname not in _LOOPBACK_HOSTS:
+        if not jwks_url_allowed(issuer.jwks_url):
             raise InvalidArgument(f"{prefix}jwks_url: must be https (plain http only on the loopback interface)")
     if issuer.jwks_file and (not issuer.jwks_file.startswith("/") or len(issuer.jwks_file) > 1024):
         raise InvalidArgument(f"{prefix}jwks_file: must be an absolute path on the broker's host")
@@ -344,23 +371,51 @@ class IssuerRegistry:
 
     # admin API --------------------------------------------------------------------------
     def create(self, issuer: TrustedIssuer) -> TrustedIssuer:
-        """Validate, check that its keys load, and store a new trusted issuer."""
+        """Validate and store a new trusted issuer (``key_warning`` then says whether its keys load)."""
         valid = validate_issuer(issuer, reserved=self._reserved)
         if valid.issuer in self._configured:
             raise AlreadyExists(f"issuer {valid.issuer!r} is defined in the configuration file")
-        if not valid.jwks_json and self._keys is not None:
-            source = "jwks_url" if valid.jwks_url else "jwks_file"
-            try:
-                self._keys.keys(valid, refresh=True)
-            except Unavailable as exc:
-                raise FailedPrecondition(
-                    f"{source}: the issuer's keys cannot be loaded ({exc.detail or exc.message})"
-                ) from None
         if len(self._store.list_issuers(after="", limit=MAX_ISSUERS)) + len(self._configured) >= MAX_ISSUERS:
             raise ResourceExhausted(f"issuers: at most {MAX_ISSUERS} trusted issuers")
         created = self._store.create_issuer(dataclasses.replace(valid, create_time=self._clock.now(), etag=""))
         self._invalidate()
         return created
+
+    def key_warning(self, issuer: TrustedIssuer) -> str:
+        """Load the keys of a file or URL source now; a warning for the admin if they cannot be
+        loaded ('' if they can). The reason is in the broker's log, never in the warning."""
+        if issuer.jwks_json or self._keys is None:
+            return ""
+        source = "jwks_url" if issuer.jwks_url else "jwks_file"
+        try:
+            self._keys.check(issuer)
+        except Unavailable:
+            return (
+                f"{source}: the issuer's keys could not be loaded now (the broker's log has the reason); "
+                "its tokens are refused until they can be"
+            )
+        return ""
+
+    def check_configured(self) -> None:
+        """Start-up: every configuration-file issuer with a jwks_file must load (else InvalidArgument)."""
+        for index, issuer in enumerate(self._configured.values()):
+            if issuer.jwks_file and self._keys is not None:
+                try:
+                    self._keys.check(issuer)
+                except Unavailable:
+                    raise InvalidArgument(
+                        f"issuers[{index}].jwks_file: {issuer.jwks_file} cannot be read as a JWK Set"
+                    ) from None
+
+    def exists(self, url: str) -> bool:
+        """True if ``url`` is a trusted issuer now (configured, or in the store: not the cached list)."""
+        if url in self._configured:
+            return True
+        try:
+            self._store.get_issuer(url)
+        except NotFound:
+            return False
+        return True
 
     def get(self, url: str) -> TrustedIssuer:
         """The issuer with this URL, or NotFound."""
@@ -430,61 +485,52 @@ def unmatched_claim(required: Mapping[str, str], claims: Mapping[str, Any]) -> s
 
 
 class BindingIndex:
-    """(issuer, subject) -> ids of identities with such a binding, kept in memory.
+    """(issuer, subject) -> ids of identities bound to it: one indexed store read per lookup.
 
-    Built from a scan of the identities; rebuilt when older than ``max_age``, and on a
-    miss when the last build is at least ``min_interval`` old (so a binding created a
-    moment ago is found, while a flood of unbound subjects costs at most one scan per
-    interval). Entries are only candidates: the verifier re-reads each identity.
+    Nothing is scanned or rebuilt per request, however many identities there are. A miss
+    (no identity bound) is remembered for ``negative_ttl`` in a bounded LRU, so a flood of
+    tokens for unbound subjects costs at most one read per distinct subject and interval;
+    ``forget`` (an identity written through this replica) drops the remembered misses, so
+    a binding created a moment ago is found at once here and within ``negative_ttl``
+    everywhere else. Entries are only candidates: the verifier re-reads each identity.
     """
 
     def __init__(
         self,
-        store: Store,
+        store: BindingStore,
         clock: Clock,
         *,
-        max_age: timedelta = timedelta(seconds=60),
-        min_interval: timedelta = timedelta(milliseconds=250),
+        negative_ttl: timedelta = timedelta(seconds=2),
+        max_misses: int = 10_000,
     ) -> None:
         self._store = store
         self._clock = clock
-        self._max_age = max_age
-        self._min_interval = min_interval
+        self._negative_ttl = negative_ttl
+        self._max_misses = max_misses
         self._lock = threading.Lock()
-        self._index: dict[tuple[str, str], tuple[str, ...]] = {}
-        self._built_at: datetime | None = None
-        self._generation = 0  # bumped by every build: concurrent rebuilds coalesce into one
+        self._misses: OrderedDict[tuple[str, str], datetime] = OrderedDict()
 
     def candidates(self, issuer: str, subject: str) -> tuple[str, ...]:
         """Ids of identities bound to ``subject`` of ``issuer`` (possibly stale; re-check them)."""
+        key = (issuer, subject)
         now = self._clock.now()
-        built_at, generation = self._built_at, self._generation
-        if built_at is None or not built_at <= now < built_at + self._max_age:
-            self._rebuild(now, generation)
-            built_at, generation = self._built_at, self._generation
-        found = self._index.get((issuer, subject))
-        if found is None and built_at is not None and not built_at <= now < built_at + self._min_interval:
-            self._rebuild(now, generation)
-            found = self._index.get((issuer, subject))
-        return found or ()
-
-    def _rebuild(self, now: datetime, seen: int) -> None:
         with self._lock:
-            if self._generation != seen:
-                return  # built by another thread after this caller looked
-            index: dict[tuple[str, str], list[str]] = {}
-            after = ""
-            while True:
-                page = self._store.list_identities(after=after, limit=500, flt=IdentityFilter())
-                for identity in page:
-                    for pair in dict.fromkeys((b.issuer, b.subject) for b in identity.bindings):
-                        index.setdefault(pair, []).append(identity.id)
-                if len(page) < 500:
-                    break
-                after = page[-1].id
-            self._index = {pair: tuple(ids) for pair, ids in index.items()}
-            self._built_at = now
-            self._generation += 1
+            until = self._misses.get(key)
+            if until is not None and now < until:
+                return ()
+        found = tuple(self._store.bound_identity_ids(issuer, subject))
+        if not found:
+            with self._lock:
+                self._misses[key] = now + self._negative_ttl
+                self._misses.move_to_end(key)
+                while len(self._misses) > self._max_misses:
+                    self._misses.popitem(last=False)
+        return found
+
+    def forget(self, _identity_id: str = "") -> None:
+        """Drop every remembered miss (a binding may have been added)."""
+        with self._lock:
+            self._misses.clear()
 
 
 # the verifier -------------------------------------------------------------------------------
@@ -538,7 +584,7 @@ class ExternalIssuerVerifier:
             raise bad_attestation(f"unknown kid for issuer {issuer.issuer}")
         if parsed.alg not in key.algorithms:
             raise bad_attestation("alg does not match the issuer's key")
-        if not VERIFIERS[parsed.alg].verify(parsed.signing_input, key.public, parsed.signature):
+        if not EXTERNAL[parsed.alg].verify(parsed.signing_input, key.public, parsed.signature):
             raise bad_attestation("bad signature")
         return key
 

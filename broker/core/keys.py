@@ -23,15 +23,15 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
-from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from broker_client.keys import thumbprint
 
 from . import inline
 from . import jwk as jwks
+from .algorithms import SIGNING
 from .clock import Clock
 from .errors import Unavailable
 from .sensitive import Sensitive
@@ -43,13 +43,6 @@ _log = structlog.get_logger("broker.keys")
 
 #: How often an unknown kid may send the keyring back to the store.
 UNKNOWN_KID_REFRESH = timedelta(seconds=1)
-
-#: Signing algorithms the broker can be configured with, and their PyJWT algorithm objects.
-ALGORITHMS: dict[str, Any] = {
-    "ES256": ECAlgorithm(ECAlgorithm.SHA256),
-    "EdDSA": OKPAlgorithm(),
-    "RS256": RSAAlgorithm(RSAAlgorithm.SHA256),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +127,8 @@ class Keyring:
         max_token_ttl: timedelta,
         leeway: timedelta = timedelta(seconds=60),
     ) -> None:
-        if alg not in ALGORITHMS:
-            raise ValueError(f"signing_alg {alg!r} is not one of {', '.join(ALGORITHMS)}")
+        if alg not in SIGNING:
+            raise ValueError(f"signing_alg {alg!r} is not one of {', '.join(SIGNING)}")
         self._store = store
         self._clock = clock
         self.alg = alg

@@ -107,7 +107,12 @@ class SecretVersion:
 
 @dataclass(frozen=True, slots=True)
 class SecretEvent:
-    """A change to a secret, in store order (``seq``); carries version numbers, never values."""
+    """A change to a secret; carries version numbers, never values.
+
+    ``seq`` orders the events of every secret (the store's log, for the broker's own
+    feed); ``secret_seq`` numbers the events of this secret id alone (1, 2, 3, ...), and
+    is the only number a watcher sees, so it learns nothing about other secrets.
+    """
 
     seq: int
     secret_id: str
@@ -115,12 +120,15 @@ class SecretEvent:
     version: int
     current_version: int
     event_time: datetime
+    secret_seq: int = 0
 
 
 #: Scopes of the secret API; each is granted per secret (``<scope>:<id>``) or for all (``<scope>:*``).
 READ_SCOPE = "broker.secrets.read"
 VERIFY_SCOPE = "broker.secrets.verify"
 ROTATE_SCOPE = "broker.secrets.rotate"
+#: Rotating to a value the caller chooses (external secrets): what every reader adopts next.
+WRITE_SCOPE = "broker.secrets.write"
 
 API_KEY_PREFIX = "brk_"
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -135,6 +143,8 @@ LENGTHS: Mapping[Generator, tuple[int, int, int]] = {
     Generator.API_KEY: (32, 40, 128),
 }
 MAX_VALUE_BYTES = 64 * 1024
+#: Version numbers fit a 32-bit signed integer on every store.
+MAX_VERSION = 2**31 - 1
 MAX_DURATION = timedelta(days=3650)
 #: Verification compares the presented value with at most this many newest versions.
 VERIFY_WINDOW = 32
@@ -324,7 +334,7 @@ class SecretManager:
         """One page of versions, newest first, as they stand now (no values)."""
         validate_id(secret_id, "secret_id")
         size = _page_size(page_size)
-        if page_token and not page_token.isdigit():
+        if page_token and not re.fullmatch(r"[0-9]{1,9}", page_token):
             raise InvalidArgument("page_token: not a token this server issued")
         items = self._store.list_secret_versions(secret_id, before=int(page_token or 0), limit=size + 1)
         now = self._clock.now()
@@ -370,8 +380,8 @@ class SecretManager:
     def access(self, secret_id: str, version: int = 0) -> SecretVersion:
         """A version with its value (0: the CURRENT one); FailedPrecondition once it has expired."""
         validate_id(secret_id, "secret_id")
-        if version < 0:
-            raise InvalidArgument("version: must not be negative (0 means the current version)")
+        if not 0 <= version <= MAX_VERSION:
+            raise InvalidArgument(f"version: between 0 (the current version) and {MAX_VERSION}")
         found = as_of(self._read_version(secret_id, version), self._clock.now())
         if found.state is VersionState.EXPIRED or found.value is None:
             when = found.expire_time or found.grace_expire_time
@@ -445,6 +455,14 @@ class SecretManager:
     def last_event_seq(self) -> int:
         """The seq of the newest event (0 when none)."""
         return self._store.last_secret_event_seq()
+
+    def events_of(self, secret_id: str, *, after: int, limit: int) -> builtins.list[SecretEvent]:
+        """Events of one secret id with secret_seq > ``after``, in order."""
+        return self._store.list_secret_events_of(secret_id, after=after, limit=limit)
+
+    def last_event_of(self, secret_id: str) -> int:
+        """The secret_seq of the secret id's newest event (0 when none)."""
+        return self._store.last_secret_event_of(secret_id)
 
     # internals --------------------------------------------------------------------
     def _new_value(self, generator: Generator, length: int, value: Sensitive | None) -> Sensitive:

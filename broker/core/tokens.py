@@ -5,8 +5,18 @@ Verification is signature first, then policy, with the clock injected:
 1. ``jws.parse`` with the broker's algorithm allow-list (size and JSON limits there);
 2. the kid must name a key published in the keyring, and the alg must be that key's;
 3. the signature is checked with the key's PyJWT algorithm object;
-4. only then are the claims read: iss, aud, exp/nbf/iat against ``now`` with a leeway,
-   typ, and revocation.
+4. only then are the claims read: iss, aud, exp/nbf/iat against ``now``, typ, and
+   revocation.
+
+The broker signs these tokens itself, so it gives them no leeway on ``exp``: a token is
+dead at its exp on every check the broker makes (and introspection says so). ``nbf`` and
+``iat`` allow ``OWN_SKEW`` for replicas whose clocks run a little apart. A revocation is
+kept until exp + ``REVOCATION_MARGIN``, longer than any check could accept the token.
+
+``jti`` starts with the mint time in milliseconds (hex), so the broker knows to the
+millisecond when it issued a token (``AccessClaims.issued_at``) while ``iat`` stays
+whole seconds for every other verifier. Ordering tokens against changes of an identity
+(disabled, scopes cut, re-created) needs that precision.
 
 Every failure is one opaque ``Unauthenticated("invalid token")`` for the caller; the
 reason rides in ``detail`` for the log and the audit record.
@@ -21,15 +31,22 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import jws
+from .algorithms import SIGNING
 from .clock import Clock
 from .errors import InvalidArgument, Unauthenticated
-from .keys import ALGORITHMS, Keyring
+from .keys import Keyring
 
 ACCESS_TOKEN_TYP = "at+jwt"
 JWT_TYP = "JWT"
 TOKEN_TYPE_ACCESS = "urn:ietf:params:oauth:token-type:access_token"
 TOKEN_TYPE_JWT = "urn:ietf:params:oauth:token-type:jwt"
+#: Clock skew allowed on tokens and assertions from elsewhere (external issuers, workloads).
 DEFAULT_LEEWAY = timedelta(seconds=30)
+#: Skew allowed on nbf and iat of the broker's own tokens (replicas' clocks); exp gets none.
+OWN_SKEW = timedelta(seconds=5)
+#: How long past a token's exp its revocation record is kept (beyond any replica's skew).
+REVOCATION_MARGIN = timedelta(seconds=60)
+_JTI_TIME_DIGITS = 11  # hex milliseconds: enough until the year 2527
 #: 9999-12-31T23:59:59Z: NumericDate claims beyond it (or negative) are refused, not overflowed.
 MAX_TIMESTAMP = 253402300799
 
@@ -55,9 +72,17 @@ def _numeric(claims: Mapping[str, Any], name: str, *, required: bool) -> int | N
 
 
 def check_times(
-    claims: Mapping[str, Any], now: datetime, leeway: timedelta, *, error: Callable[[str], Exception] = invalid
+    claims: Mapping[str, Any],
+    now: datetime,
+    leeway: timedelta,
+    *,
+    error: Callable[[str], Exception] = invalid,
+    exp_leeway: timedelta | None = None,
 ) -> datetime:
-    """Check exp (required), nbf and iat against ``now`` ± leeway; return exp."""
+    """Check exp (required), nbf and iat against ``now`` ± leeway; return exp.
+
+    ``exp_leeway`` (default: ``leeway``) is the slack on exp alone.
+    """
     try:
         exp = _numeric(claims, "exp", required=True)
         nbf = _numeric(claims, "nbf", required=False)
@@ -66,14 +91,40 @@ def check_times(
         raise error(exc.detail or "bad time claim") from None
     ts = now.timestamp()
     slack = leeway.total_seconds()
-    assert exp is not None
-    if exp <= ts - slack:
+    exp_slack = slack if exp_leeway is None else exp_leeway.total_seconds()
+    if exp is None:  # required=True above
+        raise error("missing exp")
+    if exp <= ts - exp_slack:
         raise error("expired")
     if nbf is not None and nbf > ts + slack:
         raise error("not yet valid (nbf)")
     if iat is not None and iat > ts + slack:
         raise error("issued in the future (iat)")
     return datetime.fromtimestamp(exp, UTC)
+
+
+def new_jti(now: datetime) -> str:
+    """A fresh token id: the mint time in hex milliseconds, then 128 random bits."""
+    return f"{int(now.timestamp() * 1000):0{_JTI_TIME_DIGITS}x}{secrets.token_urlsafe(16)}"
+
+
+def issued_at(claims: Mapping[str, Any]) -> datetime:
+    """When the broker minted a token: the time in its jti, else (older tokens) its whole-second iat.
+
+    A token with neither reads as issued at the epoch, so it predates every change.
+    """
+    iat = claims.get("iat")
+    if not isinstance(iat, int) or isinstance(iat, bool) or not 0 <= iat <= MAX_TIMESTAMP:
+        return datetime.fromtimestamp(0, UTC)
+    jti = claims.get("jti")
+    if isinstance(jti, str) and len(jti) > _JTI_TIME_DIGITS:
+        try:
+            millis = int(jti[:_JTI_TIME_DIGITS], 16)
+        except ValueError:
+            millis = -1
+        if iat * 1000 <= millis < (iat + 1) * 1000:  # an older random jti that happens to read as hex: ignored
+            return datetime.fromtimestamp(millis / 1000, UTC)
+    return datetime.fromtimestamp(iat, UTC)
 
 
 def audiences_of(claims: Mapping[str, Any]) -> tuple[str, ...]:
@@ -126,6 +177,11 @@ class AccessClaims:
         return datetime.fromtimestamp(int(self.claims["exp"]), UTC)
 
     @property
+    def issued_at(self) -> datetime:
+        """When the broker minted the token, to the millisecond (see ``issued_at``)."""
+        return issued_at(self.claims)
+
+    @property
     def act(self) -> Mapping[str, Any] | None:
         act = self.claims.get("act")
         return act if isinstance(act, dict) else None
@@ -161,15 +217,15 @@ class TokenCore:
         clock: Clock,
         *,
         issuer: str,
-        leeway: timedelta = DEFAULT_LEEWAY,
+        skew: timedelta = OWN_SKEW,
         is_revoked: RevocationCheck | None = None,
     ) -> None:
         self._keyring = keyring
         self._clock = clock
         self.issuer = issuer
-        self._leeway = leeway
+        self._skew = skew
         self._is_revoked = is_revoked
-        self._algorithms = frozenset(ALGORITHMS)
+        self._algorithms = frozenset(SIGNING)
         self._headers: dict[tuple[str, str], str] = {}
 
     def _header(self, kid: str, alg: str, typ: str) -> str:
@@ -203,7 +259,7 @@ class TokenCore:
         exp = iat + max(1, int(ttl.total_seconds()))
         if not_after is not None:
             exp = min(exp, int(not_after.timestamp()))
-        jti = secrets.token_urlsafe(16)
+        jti = new_jti(now)
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "sub": subject,
@@ -221,7 +277,7 @@ class TokenCore:
         if act is not None:
             claims["act"] = act
         signing_input = f"{self._header(key.kid, key.alg, typ)}.{jws.encode_json(claims)}"
-        signature = ALGORITHMS[key.alg].sign(signing_input.encode("ascii"), key.private)
+        signature = SIGNING[key.alg].sign(signing_input.encode("ascii"), key.private)
         return MintedToken(
             token=f"{signing_input}.{jws.b64encode(signature)}",
             jti=jti,
@@ -239,7 +295,7 @@ class TokenCore:
             raise invalid("unknown kid")
         if parsed.alg != key.alg:
             raise invalid("alg does not match the key")
-        if not ALGORITHMS[key.alg].verify(parsed.signing_input, key.public, parsed.signature):
+        if not SIGNING[key.alg].verify(parsed.signing_input, key.public, parsed.signature):
             raise invalid("bad signature")
 
     def verify(self, token: str, *, audience: str | None, check_revoked: bool = True) -> AccessClaims:
@@ -260,7 +316,7 @@ class TokenCore:
         if claims.get("iss") != self.issuer:
             raise invalid("wrong issuer")
         now = self._clock.now()
-        check_times(claims, now, self._leeway)
+        check_times(claims, now, self._skew, exp_leeway=timedelta(0))
         for name in ("sub", "jti"):
             if not isinstance(claims.get(name), str) or not claims[name]:
                 raise invalid(f"missing {name}")

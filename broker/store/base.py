@@ -49,6 +49,13 @@ class Store(Protocol):
         """Delete (NotFound if absent, Conflict on a stale etag)."""
         ...
 
+    def bound_identity_ids(self, issuer: str, subject: str) -> list[str]:
+        """Ids of identities with a binding to ``subject`` of ``issuer``, from an index (no scan).
+
+        May include identities that no longer have such a binding; callers re-check.
+        """
+        ...
+
     # signing keys -----------------------------------------------------------
     def list_signing_keys(self) -> list[SigningKeyRecord]:
         """Every stored signing key, unsealed."""
@@ -165,6 +172,14 @@ class Store(Protocol):
         """The highest event seq so far (0 when none)."""
         ...
 
+    def list_secret_events_of(self, secret_id: str, *, after: int, limit: int) -> list[SecretEvent]:
+        """Events of one secret id with secret_seq > ``after``, in order (its numbers have no gaps)."""
+        ...
+
+    def last_secret_event_of(self, secret_id: str) -> int:
+        """The secret_seq of the newest event of ``secret_id`` (0 when none)."""
+        ...
+
     # leader lease ----------------------------------------------------------------
     def acquire_lease(self, name: str, holder: str, *, ttl: timedelta, now: datetime) -> int | None:
         """Take or renew the lease for ``holder`` if free, expired or already its own.
@@ -185,6 +200,10 @@ class Store(Protocol):
 
     def list_audit_events(self, *, before: str, limit: int, flt: AuditFilter) -> list[AuditEvent]:
         """Up to ``limit`` events with id < ``before`` ('' = newest), newest first."""
+        ...
+
+    def purge_audit_events(self, before: datetime, *, limit: int) -> int:
+        """Delete up to ``limit`` of the oldest events older than ``before``; returns how many."""
         ...
 
     # lifecycle --------------------------------------------------------------

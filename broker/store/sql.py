@@ -14,7 +14,10 @@ context naming its row.
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -23,6 +26,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+import structlog
 from sqlalchemy import (
     Column,
     ColumnElement,
@@ -32,6 +36,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     insert,
     or_,
     select,
@@ -43,7 +48,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine, Row, make_url
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
-from ..core.audit import AuditEvent, AuditFilter
+from ..core.audit import AuditEvent, AuditFilter, event_id_floor
 from ..core.durations import from_seconds, whole_seconds
 from ..core.errors import AlreadyExists, BrokerError, Conflict, NotFound
 from ..core.identities import Binding, Identity, IdentityFilter, IdentityKey, IdentityKind
@@ -59,6 +64,7 @@ from .sql_schema import (
     audit_events,
     counters,
     identities,
+    identity_bindings,
     leases,
     replay_records,
     revocations,
@@ -70,6 +76,8 @@ from .sql_schema import (
 )
 
 __all__ = ["SqlStore"]
+
+_log = structlog.get_logger("broker.store")
 
 _SQLITE_BUSY_TIMEOUT_SECONDS = 5
 _SQLITE_PRAGMAS = (
@@ -124,6 +132,7 @@ class SqlStore:
         with self._transaction() as conn:
             if not self._insert_new(conn, identities, values):
                 raise AlreadyExists(f"identity {identity.id!r} already exists")
+            _index_bindings(conn, identity)
         return dataclasses.replace(identity, etag="1")
 
     def get_identity(self, identity_id: str) -> Identity:
@@ -156,6 +165,8 @@ class SqlStore:
         with self._transaction() as conn:
             if conn.execute(stmt).rowcount == 0:
                 raise _missing_or_changed(conn, identities.c.id, identity.id, "identity")
+            conn.execute(delete(identity_bindings).where(identity_bindings.c.identity_id == identity.id))
+            _index_bindings(conn, identity)
         return dataclasses.replace(identity, etag=str(revision + 1))
 
     def delete_identity(self, identity_id: str, *, expected_etag: str | None) -> None:
@@ -166,6 +177,16 @@ class SqlStore:
         with self._transaction() as conn:
             if conn.execute(stmt).rowcount == 0:
                 raise _missing_or_changed(conn, identities.c.id, identity_id, "identity")
+
+    def bound_identity_ids(self, issuer: str, subject: str) -> list[str]:
+        """Ids of the identities with a binding to ``subject`` of ``issuer`` (one indexed read)."""
+        stmt = (
+            select(identity_bindings.c.identity_id)
+            .where(identity_bindings.c.issuer == issuer, identity_bindings.c.subject == subject)
+            .order_by(identity_bindings.c.identity_id)
+        )
+        with self._transaction() as conn:
+            return [row.identity_id for row in conn.execute(stmt)]
 
     # signing keys -----------------------------------------------------------
     def list_signing_keys(self) -> list[SigningKeyRecord]:
@@ -460,6 +481,24 @@ class SqlStore:
         with self._transaction() as conn:
             return int(conn.execute(stmt).scalar_one())
 
+    def list_secret_events_of(self, secret_id: str, *, after: int, limit: int) -> list[SecretEvent]:
+        """Events of ``secret_id`` with secret_seq > ``after``, in order."""
+        events = secret_events
+        stmt = (
+            select(events)
+            .where(events.c.secret_id == secret_id, events.c.secret_seq > after)
+            .order_by(events.c.secret_seq)
+            .limit(limit)
+        )
+        with self._transaction() as conn:
+            return [_event_from_row(row) for row in conn.execute(stmt)]
+
+    def last_secret_event_of(self, secret_id: str) -> int:
+        """The secret_seq of the newest event of ``secret_id`` (0 when none)."""
+        stmt = select(func.max(secret_events.c.secret_seq)).where(secret_events.c.secret_id == secret_id)
+        with self._transaction() as conn:
+            return int(conn.execute(stmt).scalar_one_or_none() or 0)
+
     # leader lease -----------------------------------------------------------
     def acquire_lease(self, name: str, holder: str, *, ttl: timedelta, now: datetime) -> int | None:
         """Take or renew the lease in one statement; the fencing token grows when the holder changes."""
@@ -527,6 +566,17 @@ class SqlStore:
             for row in rows
         ]
 
+    def purge_audit_events(self, before: datetime, *, limit: int) -> int:
+        """Delete up to ``limit`` of the oldest events older than ``before`` (ids sort by time)."""
+        oldest = (
+            select(audit_events.c.id)
+            .where(audit_events.c.id < event_id_floor(before))
+            .order_by(audit_events.c.id)
+            .limit(limit)
+        )
+        with self._transaction() as conn:
+            return int(conn.execute(delete(audit_events).where(audit_events.c.id.in_(oldest))).rowcount)
+
     # plumbing ---------------------------------------------------------------
     @contextmanager
     def _transaction(self, *, reads_then_writes: bool = False) -> Iterator[Connection]:
@@ -584,7 +634,9 @@ def _create_engine(url: URL, *, echo: bool) -> Engine:
         connect_args: dict[str, Any] = {"application_name": "identity-broker"}
         if "connect_timeout" not in url.query:
             connect_args["connect_timeout"] = _POSTGRES_CONNECT_TIMEOUT_SECONDS
-        return create_engine(url, echo=echo, hide_parameters=True, connect_args=connect_args)
+        # pool_pre_ping: a connection the server dropped (a restart) is replaced at checkout, not
+        # handed to the first caller after the restart as an error.
+        return create_engine(url, echo=echo, hide_parameters=True, connect_args=connect_args, pool_pre_ping=True)
     raise ValueError(f"store URL: {backend!r} is not supported (use sqlite:///PATH or postgresql+psycopg://...)")
 
 
@@ -594,6 +646,7 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
     if database in ("", ":memory:") or url.query.get("mode") == "memory":
         raise ValueError("store URL: SQLite needs a file (sqlite:///PATH/broker.db), not an in-memory database")
     Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _private_file(Path(database))
     engine = create_engine(
         url,
         echo=echo,
@@ -604,6 +657,22 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine
+
+
+def _private_file(path: Path) -> None:
+    """Create the database file 0600 (SQLite gives its -wal and -shm files the same mode), or
+    narrow an existing one that others can read, with a log line."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        return
+    except FileExistsError:
+        pass
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        for file in (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))):
+            if file.exists():
+                file.chmod(0o600)
+        _log.warning("database file was open to others; narrowed to 0600", path=str(path), was=f"{mode:04o}")
 
 
 def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
@@ -656,7 +725,7 @@ def _equal_to(table: Table, flt: IdentityFilter | AuditFilter) -> list[ColumnEle
 
 def _revision(etag: str) -> int:
     """The revision an etag names; -1 (matches nothing) for an etag this store never issued."""
-    return int(etag) if etag.isascii() and etag.isdigit() else -1
+    return int(etag) if re.fullmatch(r"[0-9]{1,9}", etag) else -1
 
 
 def _missing_or_changed(conn: Connection, key: Column[Any], value: str, what: str) -> BrokerError:
@@ -688,10 +757,24 @@ def _record_events(conn: Connection, items: list[tuple[str, EventType, int, int,
         .returning(counters.c.value)
     )
     first = int(conn.execute(take).scalar_one()) - len(items) + 1
-    events = [
-        SecretEvent(seq=first + i, secret_id=sid, type=kind, version=version, current_version=current, event_time=when)
-        for i, (sid, kind, version, current, when) in enumerate(items)
-    ]
+    numbers: dict[str, int] = {}
+    for sid in dict.fromkeys(sid for sid, *_ in items):  # under the counter row's lock: no race
+        last = select(func.max(secret_events.c.secret_seq)).where(secret_events.c.secret_id == sid)
+        numbers[sid] = int(conn.execute(last).scalar_one_or_none() or 0)
+    events = []
+    for i, (sid, kind, version, current, when) in enumerate(items):
+        numbers[sid] += 1
+        events.append(
+            SecretEvent(
+                seq=first + i,
+                secret_id=sid,
+                type=kind,
+                version=version,
+                current_version=current,
+                event_time=when,
+                secret_seq=numbers[sid],
+            )
+        )
     conn.execute(
         insert(secret_events),
         [
@@ -702,6 +785,7 @@ def _record_events(conn: Connection, items: list[tuple[str, EventType, int, int,
                 "version": e.version,
                 "current_version": e.current_version,
                 "event_time": e.event_time,
+                "secret_seq": e.secret_seq,
             }
             for e in events
         ],
@@ -727,7 +811,18 @@ def _identity_values(identity: Identity) -> dict[str, Any]:
         "delegable_scopes": list(identity.delegable_scopes),
         "create_time": identity.create_time,
         "update_time": identity.update_time,
+        "tokens_valid_from": identity.tokens_valid_from,
     }
+
+
+def _index_bindings(conn: Connection, identity: Identity) -> None:
+    """One identity_bindings row per distinct (issuer, subject) of the identity's bindings."""
+    pairs = dict.fromkeys((b.issuer, b.subject) for b in identity.bindings)
+    if pairs:
+        conn.execute(
+            insert(identity_bindings),
+            [{"issuer": i, "subject": s, "identity_id": identity.id} for i, s in pairs],
+        )
 
 
 def _identity_from_row(row: Row[Any]) -> Identity:
@@ -746,6 +841,7 @@ def _identity_from_row(row: Row[Any]) -> Identity:
         create_time=row.create_time,
         update_time=row.update_time,
         etag=str(row.revision),
+        tokens_valid_from=row.tokens_valid_from,
     )
 
 
@@ -832,6 +928,7 @@ def _event_from_row(row: Row[Any]) -> SecretEvent:
         version=row.version,
         current_version=row.current_version,
         event_time=row.event_time,
+        secret_seq=row.secret_seq,
     )
 
 

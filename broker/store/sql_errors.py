@@ -9,14 +9,14 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from ..core.errors import Unavailable
+from ..core.errors import StoreUnavailable
 
 _MAX_REASON = 200
 
 
 @contextmanager
 def translate_errors(url: URL, driver_disconnects: tuple[type[Exception], ...] = ()) -> Iterator[None]:
-    """Turn "cannot reach the database" errors into Unavailable, credentials left out.
+    """Turn "cannot reach the database" errors into StoreUnavailable, credentials left out.
 
     Errors come wrapped by SQLAlchemy, or, on a raw DB-API connection (sql_replay.py),
     as the driver's own ``driver_disconnects``.
@@ -26,11 +26,11 @@ def translate_errors(url: URL, driver_disconnects: tuple[type[Exception], ...] =
     except DBAPIError as exc:
         if not isinstance(exc, OperationalError | InterfaceError) and not exc.connection_invalidated:
             raise
-        raise Unavailable(f"store unavailable: {_short_reason(exc.orig or exc, url)}") from exc
+        raise StoreUnavailable(_short_reason(exc.orig or exc, url)) from exc
     except PoolTimeoutError as exc:
-        raise Unavailable("store unavailable: no free database connection in the pool") from exc
+        raise StoreUnavailable("no free database connection in the pool") from exc
     except driver_disconnects as exc:
-        raise Unavailable(f"store unavailable: {_short_reason(exc, url)}") from exc
+        raise StoreUnavailable(_short_reason(exc, url)) from exc
 
 
 def _short_reason(exc: BaseException, url: URL) -> str:

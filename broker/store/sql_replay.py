@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import PoolProxiedConnection
 
-from ..core.errors import Unavailable
+from ..core.errors import StoreUnavailable
 from .sql_errors import translate_errors
 from .sql_schema import replay_records
 
@@ -68,18 +68,28 @@ class ReplayWriter:
             params += (key, self._to_db(expires_at))
         params.append(self._to_db(now))
         with self._lock, self._across_processes(), translate_errors(self._engine.url, self._disconnects):
-            # raw_connection() passes the driver's connect errors through unwrapped.
-            conn = self._conn = self._conn or self._engine.raw_connection()
             try:
-                cursor = conn.cursor()
-                if self._sqlite:  # the pool's SQLite connections leave BEGIN to us
-                    cursor.execute("BEGIN IMMEDIATE")
-                cursor.execute(sql, params)
-                won = {str(row[0]) for row in cursor.fetchall()}
-                conn.commit()
-            except self._errors:
-                self._discard(conn)
-                raise
+                return self._run(sql, params)
+            except self._disconnects:
+                if self._conn is not None:
+                    raise  # the connection still works: a real error
+            # The kept connection had died (a database restart): once more on a fresh one. Had the
+            # lost batch committed after all, its keys now read as used: fail closed, never twice.
+            return self._run(sql, params)
+
+    def _run(self, sql: str, params: list[object]) -> set[str]:
+        # raw_connection() passes the driver's connect errors through unwrapped.
+        conn = self._conn = self._conn or self._engine.raw_connection()
+        try:
+            cursor = conn.cursor()
+            if self._sqlite:  # the pool's SQLite connections leave BEGIN to us
+                cursor.execute("BEGIN IMMEDIATE")
+            cursor.execute(sql, params)
+            won = {str(row[0]) for row in cursor.fetchall()}
+            conn.commit()
+        except self._errors:
+            self._discard(conn)
+            raise
         return won
 
     def close(self) -> None:
@@ -102,7 +112,7 @@ class ReplayWriter:
             try:
                 self._file_lock_fd = os.open(self._file_lock_path, os.O_RDWR | os.O_CREAT, 0o600)
             except OSError as exc:
-                raise Unavailable(f"store unavailable: cannot open {self._file_lock_path.name}") from exc
+                raise StoreUnavailable(f"cannot open {self._file_lock_path.name}") from exc
         fcntl.flock(self._file_lock_fd, fcntl.LOCK_EX)
         try:
             yield

@@ -31,6 +31,7 @@ __all__ = [
     "audit_events",
     "counters",
     "identities",
+    "identity_bindings",
     "leases",
     "metadata",
     "replay_records",
@@ -109,6 +110,8 @@ identities = Table(
     Column("create_time", UTCDateTime, nullable=True),
     Column("update_time", UTCDateTime, nullable=True),
     Column("revision", Integer, nullable=False),
+    #: Revision 0003: tokens issued before it are dead (NULL: since create_time).
+    Column("tokens_valid_from", UTCDateTime, nullable=True),
 )
 
 signing_keys = Table(
@@ -211,6 +214,10 @@ secret_events = Table(
     Column("version", Integer, nullable=False),
     Column("current_version", Integer, nullable=False),
     Column("event_time", UTCDateTime, nullable=False),
+    #: Revision 0003: the event's number among the events of its secret id (1, 2, 3, ...),
+    #: what WatchSecret shows, so a watcher learns nothing of other secrets' events.
+    Column("secret_seq", BigInteger, nullable=False),
+    Index(None, "secret_id", "secret_seq", unique=True),
 )
 
 #: Named counters; ``secret_events`` hands out event seqs. Taking the next value locks the
@@ -230,4 +237,18 @@ leases = Table(
     Column("expires_at", UTCDateTime, nullable=False),
     #: The fencing token: +1 every time the holder changes.
     Column("token", BigInteger, nullable=False),
+)
+
+# revision 0003 ------------------------------------------------------------------------
+
+#: (issuer, subject) -> identity: the bindings of every identity, kept in step with the
+#: identities row in the same transaction, so an external token finds its identity with
+#: one indexed read however many identities there are.
+identity_bindings = Table(
+    "identity_bindings",
+    metadata,
+    Column("issuer", Text, primary_key=True),
+    Column("subject", Text, primary_key=True),
+    Column("identity_id", String(63), ForeignKey("identities.id", ondelete="CASCADE"), primary_key=True),
+    Index(None, "identity_id"),
 )

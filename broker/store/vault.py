@@ -6,6 +6,7 @@ prefix inside it. Documents live at (an id is its own name when it is letters, d
 
     PREFIX/schema                       {"version": 1}, written by migrate()
     PREFIX/identities/<id>              one identity
+    PREFIX/bindings/<sha256(iss, sub)>  ids of identities bound to (issuer, subject): candidates
     PREFIX/signing-keys/<kid>           one signing key, the private key sealed
     PREFIX/replay/<sha256(key)>         a single-use record {expires_at}
     PREFIX/revocations/<sha256(jti)>    a revocation {expires_at}
@@ -13,6 +14,7 @@ prefix inside it. Documents live at (an id is its own name when it is letters, d
     PREFIX/secrets/<id>                 a secret's metadata, EVERY version (values sealed)
                                         and its unpublished events: a rotation is one write
     PREFIX/events/slots/<seq>           secret event number ``seq``
+    PREFIX/events/of/<id>/<n>           the same event as its secret's event number ``n``
     PREFIX/events/marks/<event id>      which slot holds an event (the first claim wins)
     PREFIX/events/head                  a hint: a seq known to be taken
     PREFIX/leases/<name>                {holder, expires_at, token}
@@ -34,7 +36,16 @@ clears the outbox. Whoever finds an outbox not yet cleared (the next writer of t
 secret, the expiry sweep) publishes it again; marks make that idempotent, and readers
 skip a slot that is not the one its event's mark names. A crash between the secret
 write and the publication therefore delays an event, never loses it, and a reader
-polling ``seq > n`` never misses one.
+polling ``seq > n`` never misses one. Each event also gets its secret's own number
+(``event_count`` in the document, taken in the same write) and a copy under
+``events/of/<id>/<n>`` (``cas=0``), written before the outbox is cleared, so the
+events of one secret read 1, 2, 3 ... without gaps too.
+
+The binding index has no transaction to lean on either, so it only ever holds
+candidates that the verifier re-checks against the identity: a writer adds an
+identity's pairs before writing the identity and checks them again after; a removal
+re-reads the identity and puts back a pair it still has. An entry may be stale for a
+while; a binding the identity has is never missing.
 
 Every hvac and transport failure is translated in one place (``_translate``): sealed or
 unreachable is ``Unavailable``, permission denied is ``FailedPrecondition``; messages
@@ -65,7 +76,7 @@ import hvac
 import hvac.exceptions
 import requests
 
-from ..core.audit import AuditEvent, AuditFilter
+from ..core.audit import AuditEvent, AuditFilter, event_id_floor
 from ..core.durations import from_seconds, whole_seconds
 from ..core.errors import (
     AlreadyExists,
@@ -74,7 +85,7 @@ from ..core.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    Unavailable,
+    StoreUnavailable,
 )
 from ..core.identities import Binding, Identity, IdentityFilter, IdentityKey, IdentityKind
 from ..core.issuers import TrustedIssuer
@@ -100,7 +111,9 @@ VAULT_SCHEMES = {"vault": "http", "vault+http": "http", "vaults": "https", "vaul
 DEFAULT_K8S_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 _DEFAULT_PORT = 8200
 _DEFAULT_PREFIX = "broker"
-_TIMEOUT_SECONDS = 10
+#: One Vault request's timeout: shorter than any RPC deadline (the CLI's is 10 s), so a hung
+#: Vault reads as UNAVAILABLE, not as the caller's DEADLINE_EXCEEDED.
+_TIMEOUT_SECONDS = 4
 #: How often a write that lost a compare-and-set re-reads and tries again.
 _MAX_ATTEMPTS = 32
 #: How many taken event slots a writer steps over before giving up.
@@ -266,9 +279,12 @@ class VaultStore:
     # identities -------------------------------------------------------------
     def create_identity(self, identity: Identity) -> Identity:
         """Create only (check-and-set); AlreadyExists if a live identity has the id."""
+        pairs = _binding_pairs(identity)
+        self._index_add(identity.id, pairs)
         version = self._insert(self._path("identities", _name(identity.id)), _identity_doc(identity))
         if version is None:
             raise AlreadyExists(f"identity {identity.id!r} already exists")
+        self._index_add(identity.id, pairs)  # again: a removal racing with this create may have taken them
         return dataclasses.replace(identity, etag=str(version))
 
     def get_identity(self, identity_id: str) -> Identity:
@@ -292,13 +308,58 @@ class VaultStore:
     def update_identity(self, identity: Identity, *, expected_etag: str) -> Identity:
         """Replace if the stored version is ``expected_etag``; the new etag is the next version."""
         path = self._path("identities", _name(identity.id))
+        before = self._read(path)
+        pairs = _binding_pairs(identity)
+        self._index_add(identity.id, pairs)
         version = self._replace(path, f"identity {identity.id!r}", expected_etag, _identity_doc(identity))
+        self._index_add(identity.id, pairs)
+        if before is not None and before.live:
+            self._index_remove(identity.id, _doc_binding_pairs(before) - pairs)
         return dataclasses.replace(identity, etag=str(version))
 
     def delete_identity(self, identity_id: str, *, expected_etag: str | None) -> None:
         """Write a tombstone (if the version is ``expected_etag``, when given)."""
         path = self._path("identities", _name(identity_id))
+        before = self._read(path)
         self._replace(path, f"identity {identity_id!r}", expected_etag, {_TOMBSTONE: True})
+        if before is not None and before.live:
+            self._index_remove(identity_id, _doc_binding_pairs(before))
+
+    def bound_identity_ids(self, issuer: str, subject: str) -> list[str]:
+        """Ids of identities that may be bound to ``subject`` of ``issuer`` (one read; re-check each)."""
+        doc = self._read(self._path("bindings", _binding_digest((issuer, subject))))
+        return sorted(doc.data.get("ids", [])) if doc is not None and doc.live else []
+
+    def _index_add(self, identity_id: str, pairs: set[tuple[str, str]]) -> None:
+        """Make sure each pair's index document lists the identity."""
+        for pair in pairs:
+            self._change_index(pair, lambda ids: ids | {identity_id})
+
+    def _index_remove(self, identity_id: str, pairs: set[tuple[str, str]]) -> None:
+        """Take the identity off each pair's index, then put back the pairs it (again) has."""
+        if not pairs:
+            return
+        for pair in pairs:
+            self._change_index(pair, lambda ids: ids - {identity_id})
+        doc = self._read(self._path("identities", _name(identity_id)))
+        if doc is not None and doc.live:
+            self._index_add(identity_id, _doc_binding_pairs(doc) & pairs)
+
+    def _change_index(self, pair: tuple[str, str], change: Callable[[set[str]], set[str]]) -> None:
+        path = self._path("bindings", _binding_digest(pair))
+        for _ in range(_MAX_ATTEMPTS):
+            doc = self._read(path)
+            ids = set(doc.data.get("ids", [])) if doc is not None and doc.live else set()
+            changed = change(ids)
+            if changed == ids:
+                return
+            try:
+                data = {"issuer": pair[0], "subject": pair[1], "ids": sorted(changed)}
+                self._write(path, data, cas=doc.version if doc else 0)
+                return
+            except _CasMismatch:
+                continue
+        raise _contention(self._shown(path))
 
     # signing keys -----------------------------------------------------------
     def list_signing_keys(self) -> list[SigningKeyRecord]:
@@ -452,6 +513,8 @@ class VaultStore:
                 self._keep_one_version(path)
             else:
                 self._publish(secret.id, doc.data.get("outbox", []))
+            # A tombstone keeps the event count: the id's events go on numbering from there.
+            data["event_count"] = doc.data.get("event_count", 0) if doc is not None else 0
             try:
                 self._write(path, data, cas=doc.version if doc else 0)
                 return created
@@ -490,7 +553,8 @@ class VaultStore:
         """Replace the document (every version, all material) by a tombstone; records DELETED."""
 
         def change(data: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-            return {_TOMBSTONE: True}, [_outbox_entry(EventType.DELETED, data["current_version"], 0, now)]
+            tombstone = {_TOMBSTONE: True, "event_count": data.get("event_count", 0)}
+            return tombstone, [_outbox_entry(EventType.DELETED, data["current_version"], 0, now)]
 
         self._change_secret(secret_id, expected_etag, change)
 
@@ -624,6 +688,26 @@ class VaultStore:
             seq += 1
         return seq
 
+    def list_secret_events_of(self, secret_id: str, *, after: int, limit: int) -> list[SecretEvent]:
+        """Events of ``secret_id`` with secret_seq > ``after``: its copies up to the first missing one."""
+        events: list[SecretEvent] = []
+        n = after
+        while len(events) < limit:
+            n += 1
+            doc = self._read(self._event_of_path(secret_id, n))
+            if doc is None or not doc.live:
+                break
+            events.append(_event(doc.data["seq"], secret_id, doc.data))
+        return events
+
+    def last_secret_event_of(self, secret_id: str) -> int:
+        """The secret_seq of the newest published event of ``secret_id`` (0 when none)."""
+        doc = self._read(self._secret_path(secret_id))
+        n = doc.data.get("event_count", 0) if doc is not None else 0
+        while n > 0 and self._read(self._event_of_path(secret_id, n)) is None:
+            n -= 1  # counted in the document, not published yet
+        return int(n)
+
     # leader lease -----------------------------------------------------------
     def acquire_lease(self, name: str, holder: str, *, ttl: timedelta, now: datetime) -> int | None:
         """Take (free or expired: token + 1) or renew (same holder: same token) with check-and-set."""
@@ -696,6 +780,20 @@ class VaultStore:
                     return found
         return found
 
+    def purge_audit_events(self, before: datetime, *, limit: int) -> int:
+        """Remove up to ``limit`` of the oldest events older than ``before``, bucket by bucket."""
+        cut = event_id_floor(before)
+        purged = 0
+        for bucket in sorted(_unname(b.rstrip("/")) for b in self._names("audit")):
+            if bucket > cut[:_AUDIT_BUCKET]:
+                break
+            for event_id in sorted(_unname(n) for n in self._names("audit", _name(bucket))):
+                if event_id >= cut or purged >= limit:
+                    return purged
+                self._purge(self._path("audit", _name(bucket), _name(event_id)))
+                purged += 1
+        return purged
+
     # secrets plumbing -------------------------------------------------------
     def _secret_path(self, secret_id: str) -> str:
         return self._path("secrets", _name(secret_id))
@@ -727,6 +825,9 @@ class VaultStore:
             if expected_etag is not None and str(doc.data["revision"]) != expected_etag:
                 raise Conflict(f"secret {secret_id!r} was changed by someone else (etag mismatch); read it again")
             data, outbox = change(doc.data)
+            count = doc.data.get("event_count", 0)
+            outbox = [{**entry, "n": count + i} for i, entry in enumerate(outbox, start=1)]
+            data = {**data, "event_count": count + len(outbox)}
             self._publish(secret_id, doc.data.get("outbox", []))
             try:
                 version = self._write(path, {**data, "outbox": outbox}, cas=doc.version)
@@ -752,8 +853,14 @@ class VaultStore:
             seq = self._mark(entry["id"])
             if seq is None:
                 seq = self._claim_mark(entry["id"], self._append_slot(secret_id, entry))
+            if "n" in entry:  # documents written before per-secret numbers have none
+                with contextlib.suppress(_CasMismatch):  # published before: the copy is there
+                    self._write(self._event_of_path(secret_id, entry["n"]), {**entry, "seq": seq}, cas=0)
             events.append(_event(seq, secret_id, entry))
         return events
+
+    def _event_of_path(self, secret_id: str, n: int) -> str:
+        return self._path("events", "of", _name(secret_id), str(n))
 
     def _append_slot(self, secret_id: str, entry: dict[str, Any]) -> int:
         """Create the event in the lowest free slot above the head hint (cas=0, so never a gap)."""
@@ -1028,7 +1135,7 @@ def _translate(exc: Exception, what: str, where: VaultLocation) -> Exception:  #
         if _CAS_MISMATCH in reason:
             return _CasMismatch()
         if "upgrading" in reason.lower():
-            return Unavailable(f"store unavailable: vault at {where.address} is upgrading mount {where.mount!r}")
+            return StoreUnavailable(f"vault at {where.address} is upgrading mount {where.mount!r}")
         return FailedPrecondition(f"vault refused to {what}: {reason}")
     if isinstance(exc, hvac.exceptions.Forbidden | hvac.exceptions.Unauthorized):
         return FailedPrecondition(
@@ -1036,13 +1143,13 @@ def _translate(exc: Exception, what: str, where: VaultLocation) -> Exception:  #
         )
     if isinstance(exc, hvac.exceptions.VaultDown):
         state = "sealed" if "sealed" in _first_error(exc).lower() else "down (503)"
-        return Unavailable(f"store unavailable: vault at {where.address} is {state}")
+        return StoreUnavailable(f"vault at {where.address} is {state}")
     if isinstance(exc, hvac.exceptions.VaultNotInitialized):
-        return Unavailable(f"store unavailable: vault at {where.address} is not initialized")
+        return StoreUnavailable(f"vault at {where.address} is not initialized")
     if isinstance(
         exc, hvac.exceptions.InternalServerError | hvac.exceptions.BadGateway | hvac.exceptions.RateLimitExceeded
     ):
-        return Unavailable(f"store unavailable: vault at {where.address} failed to {what}: {_first_error(exc)}")
+        return StoreUnavailable(f"vault at {where.address} failed to {what}: {_first_error(exc)}")
     if isinstance(exc, hvac.exceptions.InvalidPath):
         return FailedPrecondition(f"vault has no route to {what}: is {where.mount!r} a KV v2 mount?")
     if isinstance(exc, requests.exceptions.SSLError):
@@ -1051,11 +1158,11 @@ def _translate(exc: Exception, what: str, where: VaultLocation) -> Exception:  #
             "set BROKER_VAULT_CACERT to the CA that signed its certificate"
         )
     if isinstance(exc, requests.exceptions.Timeout):
-        return Unavailable(f"store unavailable: vault at {where.address} did not answer in time")
+        return StoreUnavailable(f"vault at {where.address} did not answer in time")
     if isinstance(exc, requests.exceptions.ConnectionError):
-        return Unavailable(f"store unavailable: cannot connect to vault at {where.address}")
+        return StoreUnavailable(f"cannot connect to vault at {where.address}")
     if isinstance(exc, hvac.exceptions.VaultError | requests.exceptions.RequestException):
-        return Unavailable(f"store unavailable: vault at {where.address} failed to {what} ({type(exc).__name__})")
+        return StoreUnavailable(f"vault at {where.address} failed to {what} ({type(exc).__name__})")
     return exc
 
 
@@ -1162,7 +1269,20 @@ def _identity_doc(identity: Identity) -> dict[str, Any]:
         "delegable_scopes": list(identity.delegable_scopes),
         "create_time": _iso_or_none(identity.create_time),
         "update_time": _iso_or_none(identity.update_time),
+        "tokens_valid_from": _iso_or_none(identity.tokens_valid_from),
     }
+
+
+def _binding_pairs(identity: Identity) -> set[tuple[str, str]]:
+    return {(b.issuer, b.subject) for b in identity.bindings}
+
+
+def _doc_binding_pairs(doc: _Doc) -> set[tuple[str, str]]:
+    return {(b["issuer"], b["subject"]) for b in doc.data.get("bindings", [])}
+
+
+def _binding_digest(pair: tuple[str, str]) -> str:
+    return _digest(f"{pair[0]}\x00{pair[1]}")
 
 
 def _identity_from_doc(doc: _Doc) -> Identity:
@@ -1190,6 +1310,7 @@ def _identity_from_doc(doc: _Doc) -> Identity:
         create_time=_time_or_none(d["create_time"]),
         update_time=_time_or_none(d["update_time"]),
         etag=str(doc.version),
+        tokens_valid_from=_time_or_none(d.get("tokens_valid_from")),
     )
 
 
@@ -1353,6 +1474,7 @@ def _event(seq: int, secret_id: str, entry: Mapping[str, Any]) -> SecretEvent:
         version=entry["version"],
         current_version=entry["current_version"],
         event_time=_time(entry["event_time"]),
+        secret_seq=entry.get("n", 0),
     )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from broker.config import SettingsError, load_settings
+from broker.config import SettingsError, load_settings, unknown_variables
 
 
 def test_zero_configuration_defaults() -> None:
@@ -78,3 +78,20 @@ def test_kek_never_appears_in_repr() -> None:
     """The key-encryption key is hidden from the Settings repr."""
     kek = "A" * 43 + "="
     assert kek not in repr(load_settings(environ={"BROKER_KEK": kek}))
+
+
+@pytest.mark.parametrize("value", ["1", "1s"])
+def test_a_short_max_token_ttl_names_the_setting_that_was_set(value: str) -> None:
+    """BROKER_MAX_TOKEN_TTL=1 (no unit) or 1s (below the default TTL): the error names BROKER_MAX_TOKEN_TTL first."""
+    with pytest.raises(SettingsError) as info:
+        load_settings(environ={"BROKER_MAX_TOKEN_TTL": value})
+    assert str(info.value).startswith("BROKER_MAX_TOKEN_TTL: ")
+
+
+def test_an_unknown_broker_variable_is_named_with_the_nearest_setting() -> None:
+    """A typo like BROKER_SIGNING_ALGO is reported with 'did you mean BROKER_SIGNING_ALG?'; client variables are not."""
+    env = {"BROKER_SIGNING_ALGO": "EdDSA", "BROKER_ADDR": "x:1", "BROKER_SIDECAR_TOKENS": "", "BROKER_ZZZ": "1"}
+    assert unknown_variables(env) == [
+        "BROKER_SIGNING_ALGO is not a setting and is ignored; did you mean BROKER_SIGNING_ALG?",
+        "BROKER_ZZZ is not a setting and is ignored",
+    ]

@@ -11,11 +11,18 @@ from broker.core.durations import format_duration, parse_duration
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("90", 90), ("90s", 90), ("15m", 900), ("1h30m", 5400), ("24h", 86400), ("7d", 604800), ("500ms", 0.5)],
+    [("90s", 90), ("15m", 900), ("1h30m", 5400), ("24h", 86400), ("7d", 604800), ("500ms", 0.5)],
 )
 def test_parse(text: str, expected: float) -> None:
-    """Units s, m, h, d, ms combine; a bare number is seconds."""
+    """Units s, m, h, d, ms combine."""
     assert parse_duration(text) == timedelta(seconds=expected)
+
+
+@pytest.mark.parametrize("text", ["5", "90", " 3600 "])
+def test_a_bare_number_is_refused_with_the_units_it_could_mean(text: str) -> None:
+    """'5' could be seconds or minutes: refused, suggesting 5s, 5m and 5h."""
+    with pytest.raises(ValueError, match=rf"has no unit: write {text.strip()}s, {text.strip()}m or {text.strip()}h"):
+        parse_duration(text)
 
 
 @pytest.mark.parametrize("text", ["", "m", "1x", "1h 30m", "-5s", "1.5h", "h1"])

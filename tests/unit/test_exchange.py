@@ -476,13 +476,25 @@ def test_a_trust_domain_must_be_a_spiffe_name(
 
 
 def test_a_workload_cannot_revoke_a_persons_token_that_merely_shares_its_client_id(
-    exchange: TokenExchange, tokens: TokenCore, reports: Workload
+    exchange: TokenExchange, tokens: TokenCore, reports: Workload, store: SqlStore, clock: FakeClock
 ) -> None:
     """client_id names the holding identity only on machine or delegated tokens, not on a person's own."""
     persons = tokens.mint(
         subject="alice", client_id="reports", kind="human", tenant="", scopes=["docs.read"], audiences=[ISSUER],
         ttl=timedelta(minutes=5),
-    ).token  # fmt: skip
+    )  # fmt: skip
     with pytest.raises(PermissionDenied):
-        exchange.revoke(persons, by=_principal(tokens, _attest(exchange, reports.assertion())))
-    assert exchange.introspect(persons) is not None
+        exchange.revoke(persons.token, by=_principal(tokens, _attest(exchange, reports.assertion())))
+    assert not store.is_token_revoked(persons.jti, clock.now())
+
+
+def test_a_token_of_a_kind_the_broker_holds_no_record_of_is_never_active(
+    exchange: TokenExchange, tokens: TokenCore
+) -> None:
+    """A validly signed token whose kind names no identity the broker can re-check (no people yet) is refused."""
+    for kind in ("human", "robot", ""):
+        minted = tokens.mint(
+            subject="alice", client_id="reports", kind=kind, tenant="", scopes=["docs.read"], audiences=[ISSUER],
+            ttl=timedelta(minutes=5),
+        )  # fmt: skip
+        assert exchange.introspect(minted.token) is None

@@ -37,6 +37,7 @@ from broker.core.issuers import (
 )
 from broker.jwks_fetch import JwksFetcher
 from broker.store.sql import SqlStore
+from tests.e2e.harness import free_port
 from tests.security.issuer_kit import (
     BROKER_AUDIENCE,
     GITHUB_ISSUER,
@@ -229,13 +230,26 @@ def test_deleting_an_unknown_issuer_is_not_found(issuers: IssuerRegistry) -> Non
         issuers.get("https://nobody.example")
 
 
-def test_create_checks_that_url_keys_load(issuers: IssuerRegistry, github: TestIssuer) -> None:
-    """A JWKS URL that answers is accepted; one that fails is FAILED_PRECONDITION naming jwks_url."""
+def test_create_loads_url_keys_and_warns_without_mapping_the_network(
+    issuers: IssuerRegistry, github: TestIssuer
+) -> None:
+    """A JWKS URL that answers gives no warning; one that fails is created anyway with a warning naming
+    jwks_url, which says neither 404 nor refused (the log has the reason)."""
     with jwks_server(github.jwks_json()) as server:
-        issuers.create(_trusted(github, jwks_json="", jwks_url=server.url))
+        created = issuers.create(_trusted(github, jwks_json="", jwks_url=server.url))
+        assert issuers.key_warning(created) == ""
         server.status = 404
-        with pytest.raises(FailedPrecondition, match="jwks_url"):
-            issuers.create(_trusted(github, issuer="https://ci.example", jwks_json="", jwks_url=server.url + "?x"))
+        failing = issuers.create(
+            _trusted(github, issuer="https://ci.example", jwks_json="", jwks_url=server.url + "?x")
+        )
+        warning_404 = issuers.key_warning(failing)
+    refused = issuers.create(
+        _trusted(github, issuer="https://ci2.example", jwks_json="", jwks_url=f"http://127.0.0.1:{free_port()}/jwks")
+    )
+    warning_refused = issuers.key_warning(refused)
+    assert warning_404.startswith("jwks_url: the issuer's keys could not be loaded now")
+    assert warning_refused == warning_404
+    assert issuers.get("https://ci.example").jwks_url.endswith("?x")
 
 
 def test_other_replicas_issuers_are_seen_after_the_refresh_interval(

@@ -8,10 +8,11 @@ import pytest
 
 from broker.core import jwk as jwks
 from broker.core import jws
+from broker.core.algorithms import SIGNING
 from broker.core.audit import Auditor
 from broker.core.clock import FakeClock
 from broker.core.errors import Unauthenticated
-from broker.core.keys import ALGORITHMS, Keyring, new_record, publish_lead
+from broker.core.keys import Keyring, new_record, publish_lead
 from broker.core.secrets import SecretManager
 from broker.core.tokens import TokenCore
 from broker.scheduler import Scheduler
@@ -40,7 +41,7 @@ def mint(tokens: TokenCore, ttl: timedelta = MAX_TTL) -> str:
 
 
 def kid_of(token: str) -> str:
-    kid = jws.parse(token, algorithms=frozenset(ALGORITHMS)).kid
+    kid = jws.parse(token, algorithms=frozenset(SIGNING)).kid
     assert kid is not None
     return kid
 
@@ -100,7 +101,7 @@ def test_tokens_of_a_retired_key_verify_until_they_expire_then_the_key_is_delete
     last_old = mint(tokens)  # the last token the old key signs, with the longest lifetime
     retire_at = start + DAY + MAX_TTL + LEEWAY
 
-    clock.set(start + DAY + MAX_TTL - US)
+    clock.set(start + DAY - timedelta(seconds=1) + MAX_TTL - US)  # its exp (whole-second iat + max TTL), nearly
     assert tokens.verify(last_old, audience=ISSUER).subject == "payments"
     clock.set(retire_at - US)
     assert keyring.rotate(clock.now(), interval=DAY, publish_lead=LEAD).deleted == ()
@@ -124,7 +125,7 @@ def test_a_token_signed_by_a_key_that_was_never_published_is_refused(
     forged_header = jws.encode_json({"alg": "ES256", "kid": stray.kid, "typ": "at+jwt"})
     signing_input = f"{forged_header}.{claims}"
     private = jwks.private_key_from_pem(stray.private_pem.reveal())
-    signature = ALGORITHMS["ES256"].sign(signing_input.encode(), private)
+    signature = SIGNING["ES256"].sign(signing_input.encode(), private)
     forged = f"{signing_input}.{jws.b64encode(signature)}"
     assert header != forged_header
     with pytest.raises(Unauthenticated) as refused:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
@@ -11,7 +11,7 @@ from broker.core import jwk as jwks
 from broker.core.clock import FakeClock
 from broker.core.errors import Unauthenticated
 from broker.core.keys import Keyring, SigningKeyRecord, new_record
-from broker.core.tokens import TokenCore
+from broker.core.tokens import TokenCore, issued_at
 from broker.store.sql import SqlStore
 from tests.unit.conftest import ISSUER
 
@@ -54,14 +54,40 @@ def test_verify_round_trip_and_audience(tokens: TokenCore) -> None:
         tokens.verify(token, audience=ISSUER)
 
 
-def test_expiry_edges_follow_the_clock_and_leeway(tokens: TokenCore, clock: FakeClock) -> None:
-    """Valid through exp + leeway, refused one second after."""
+def test_a_broker_token_is_dead_at_its_exp_with_no_leeway(tokens: TokenCore, clock: FakeClock) -> None:
+    """The broker signs its tokens itself: valid until exp, refused from exp on (no clock-skew allowance)."""
     token = _mint(tokens, ttl=timedelta(seconds=60))
-    clock.advance(timedelta(seconds=60 + 29))
+    clock.advance(timedelta(seconds=60) - timedelta(microseconds=1))
     tokens.verify(token, audience=None)
-    clock.advance(timedelta(seconds=1))
+    clock.advance(timedelta(microseconds=1))
+    with pytest.raises(Unauthenticated) as refused:
+        tokens.verify(token, audience=None)
+    assert refused.value.detail == "expired"
+
+
+def test_nbf_and_iat_allow_a_replicas_small_clock_skew_only(tokens: TokenCore, clock: FakeClock) -> None:
+    """A token minted by a replica whose clock is 5 s ahead verifies; 6 s ahead is refused."""
+    token = _mint(tokens, ttl=timedelta(seconds=60))
+    clock.advance(timedelta(seconds=-5))
+    tokens.verify(token, audience=None)
+    clock.advance(timedelta(seconds=-1))
     with pytest.raises(Unauthenticated):
         tokens.verify(token, audience=None)
+
+
+def test_the_jti_tells_the_broker_the_mint_time_to_the_millisecond(tokens: TokenCore, clock: FakeClock) -> None:
+    """issued_at reads the jti's millisecond time; iat stays whole seconds for other verifiers."""
+    clock.advance(timedelta(milliseconds=1234))
+    minted = tokens.mint(
+        subject="s", client_id="c", kind="service_account", tenant="", scopes=[], audiences=[ISSUER],
+        ttl=timedelta(minutes=1),
+    )  # fmt: skip
+    claims = tokens.verify(minted.token, audience=None)
+    assert claims.issued_at == clock.now().replace(microsecond=clock.now().microsecond // 1000 * 1000)
+    assert claims.claims["iat"] == int(clock.now().timestamp())
+    assert issued_at({**claims.claims, "jti": "abcdefabcde" + "x" * 22}) == datetime.fromtimestamp(
+        claims.claims["iat"], UTC
+    )  # a jti whose head is hex but not the mint time (an older token's random id): iat
 
 
 def test_not_after_caps_expiry(tokens: TokenCore, clock: FakeClock) -> None:

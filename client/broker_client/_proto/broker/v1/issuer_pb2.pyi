@@ -85,18 +85,25 @@ class CreateIssuerResponse(google.protobuf.message.Message):
     """CreateIssuerResponse holds the stored issuer."""
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
     ISSUER_FIELD_NUMBER: builtins.int
+    WARNINGS_FIELD_NUMBER: builtins.int
 
     @property
     def issuer(self) -> global___TrustedIssuer:
         ...
 
-    def __init__(self, *, issuer: global___TrustedIssuer | None=...) -> None:
+    @property
+    def warnings(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
+        """Things the admin should know, e.g. that a jwks_url cannot be fetched right now
+        (the issuer is created anyway; its tokens are refused until its keys load).
+        """
+
+    def __init__(self, *, issuer: global___TrustedIssuer | None=..., warnings: collections.abc.Iterable[builtins.str] | None=...) -> None:
         ...
 
     def HasField(self, field_name: typing.Literal['issuer', b'issuer']) -> builtins.bool:
         ...
 
-    def ClearField(self, field_name: typing.Literal['issuer', b'issuer']) -> None:
+    def ClearField(self, field_name: typing.Literal['issuer', b'issuer', 'warnings', b'warnings']) -> None:
         ...
 global___CreateIssuerResponse = CreateIssuerResponse
 
