@@ -7,6 +7,7 @@ is wrong (never its value, when the value is a secret).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,9 +17,9 @@ from typing import Any
 
 import yaml
 
-from .core.durations import parse_duration
+from .core.algorithms import SIGNING_ALGORITHMS
+from .core.durations import format_duration, parse_duration
 
-SIGNING_ALGS = ("ES256", "EdDSA", "RS256")
 LOG_FORMATS = ("json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -51,6 +52,7 @@ class Settings:
     workers: int = 1
     scheduler_tick: timedelta = timedelta(seconds=10)
     leader_lease_ttl: timedelta = timedelta(seconds=30)
+    audit_retention: timedelta = timedelta(days=90)
     vault_auth: str = "token"
     vault_token: str = field(default="", repr=False)
     vault_role_id: str = ""
@@ -80,7 +82,7 @@ _DURATIONS = {
     "shutdown_grace",
     "identity_cache_ttl",
 }
-_DURATIONS |= {"scheduler_tick", "leader_lease_ttl"}
+_DURATIONS |= {"scheduler_tick", "leader_lease_ttl", "audit_retention"}
 _SECRETS = {"kek"}
 _SECRETS |= {"vault_token", "vault_secret_id"}
 VAULT_AUTH_METHODS = ("token", "approle", "kubernetes")
@@ -103,8 +105,11 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
     if name in _DURATIONS:
         try:
             delta = value if isinstance(value, timedelta) else parse_duration(str(value))
-        except ValueError:
-            raise SettingsError(f"{_env_name(name)}: {shown} is not a duration (e.g. 90s, 15m, 1h)") from None
+        except ValueError as exc:
+            reason = (
+                "has no unit (e.g. 90s, 15m, 1h)" if "no unit" in str(exc) else "is not a duration (e.g. 90s, 15m, 1h)"
+            )
+            raise SettingsError(f"{_env_name(name)}: {shown} {reason}") from None
         if delta <= timedelta(0):
             raise SettingsError(f"{_env_name(name)}: must be positive")
         return delta
@@ -124,17 +129,45 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
     return str(value)
 
 
-def _validate(s: Settings) -> Settings:
+#: BROKER_* variables that other programs read (the CLI, the sidecar): never "unknown".
+CLIENT_VARIABLES = frozenset(
+    {"BROKER_ADDR", "BROKER_ADMIN_KEY_FILE", "BROKER_IDENTITY", "BROKER_KEY_FILE", "BROKER_ATTESTATION_FILE"}
+)
+
+
+def unknown_variables(env: Mapping[str, str]) -> list[str]:
+    """A warning for each BROKER_* variable no setting reads, naming the nearest known one."""
+    known = [_env_name(f.name) for f in dataclasses.fields(Settings) if f.name != "issuers"]
+    warnings = []
+    for name in sorted(env):
+        if not name.startswith("BROKER_") or name in known or name in CLIENT_VARIABLES:
+            continue
+        if name.startswith("BROKER_SIDECAR_"):
+            continue
+        suffixes = [k.removeprefix("BROKER_") for k in (*known, *sorted(CLIENT_VARIABLES))]
+        near = difflib.get_close_matches(name.removeprefix("BROKER_"), suffixes, n=1, cutoff=0.7)
+        hint = f"; did you mean BROKER_{near[0]}?" if near else ""
+        warnings.append(f"{name} is not a setting and is ignored{hint}")
+    return warnings
+
+
+def _validate(s: Settings, explicit: frozenset[str] = frozenset()) -> Settings:
     _split_hostport(s.grpc_listen, "grpc_listen")
     host, port = _split_hostport(s.http_listen, "http_listen")
-    if s.signing_alg not in SIGNING_ALGS:
-        raise SettingsError(f"BROKER_SIGNING_ALG: {s.signing_alg!r} is not one of {', '.join(SIGNING_ALGS)}")
+    if s.signing_alg not in SIGNING_ALGORITHMS:
+        raise SettingsError(f"BROKER_SIGNING_ALG: {s.signing_alg!r} is not one of {', '.join(SIGNING_ALGORITHMS)}")
     if s.log_format not in LOG_FORMATS:
         raise SettingsError(f"BROKER_LOG_FORMAT: {s.log_format!r} is not one of {', '.join(LOG_FORMATS)}")
     if s.log_level not in LOG_LEVELS:
         raise SettingsError(f"BROKER_LOG_LEVEL: {s.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
     if s.default_token_ttl > s.max_token_ttl:
-        raise SettingsError("BROKER_DEFAULT_TOKEN_TTL: must not exceed BROKER_MAX_TOKEN_TTL")
+        default, maximum = format_duration(s.default_token_ttl), format_duration(s.max_token_ttl)
+        if "default_token_ttl" in explicit:
+            raise SettingsError(f"BROKER_DEFAULT_TOKEN_TTL: {default} exceeds BROKER_MAX_TOKEN_TTL ({maximum})")
+        raise SettingsError(
+            f"BROKER_MAX_TOKEN_TTL: {maximum} is shorter than BROKER_DEFAULT_TOKEN_TTL ({default}); "
+            "lower BROKER_DEFAULT_TOKEN_TTL too"
+        )
     if s.leader_lease_ttl < 2 * s.scheduler_tick:
         raise SettingsError("BROKER_LEADER_LEASE_TTL: must be at least twice BROKER_SCHEDULER_TICK")
     if not 1 <= s.max_delegation_depth <= 10:
@@ -199,4 +232,4 @@ def load_settings(config_file: Path | None = None, environ: Mapping[str, str] | 
             values[name] = _coerce(name, raw, f.type)
     if "vault_token" not in values and env.get("VAULT_TOKEN"):
         values["vault_token"] = env["VAULT_TOKEN"]  # the variable Vault's own tools read
-    return _validate(Settings(**values))
+    return _validate(Settings(**values), frozenset(values))

@@ -1,0 +1,232 @@
+"""Pure wiring: settings + clock + an opened store -> core services -> servicers and the HTTP app.
+
+Nothing here migrates, creates keys, binds a port or starts a thread that serves: that is
+bootstrap.py (first start) and lifecycle.py (the process). Tests build the same graph
+with ``assemble`` on a temporary SQLite store and a fake clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from aiohttp import web
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry
+
+from broker_client.v1 import (
+    audit_pb2,
+    audit_pb2_grpc,
+    auth_pb2,
+    auth_pb2_grpc,
+    identity_pb2,
+    identity_pb2_grpc,
+    issuer_pb2,
+    issuer_pb2_grpc,
+    secret_pb2,
+    secret_pb2_grpc,
+    token_pb2,
+    token_pb2_grpc,
+)
+
+from . import http, workers
+from .api.audit import AuditServicer
+from .api.auth import Authenticator
+from .api.handler import ApiContext, RpcMetrics, add_servicer
+from .api.identity import IdentityServicer
+from .api.issuer import IssuerServicer
+from .api.secret import SecretServicer
+from .api.token import TokenServicer
+from .config import Settings
+from .core import inline
+from .core.attestation import AssertionVerifier
+from .core.audit import Auditor
+from .core.clock import Clock
+from .core.exchange import TokenExchange
+from .core.identities import IdentityRegistry
+from .core.issuers import BindingIndex, ExternalIssuerVerifier, IssuerRegistry, issuer_from_config
+from .core.keys import Keyring
+from .core.replay import ReplayGuard
+from .core.secrets import SecretManager
+from .core.tokens import TokenCore
+from .jwks_fetch import JwksFetcher
+from .scheduler import Scheduler
+from .store.base import Store
+
+#: Every service this broker declares (reflection and health list them).
+SERVICE_NAMES = tuple(
+    module.DESCRIPTOR.services_by_name[name].full_name
+    for module, name in (
+        (token_pb2, "TokenService"),
+        (identity_pb2, "IdentityService"),
+        (issuer_pb2, "IssuerService"),
+        (secret_pb2, "SecretService"),
+        (auth_pb2, "AuthService"),
+        (auth_pb2, "UserService"),
+        (audit_pb2, "AuditService"),
+    )
+)
+
+
+@dataclass
+class Broker:
+    """The assembled daemon: every long-lived object, built once from Settings."""
+
+    settings: Settings
+    clock: Clock
+    store: Store
+    keyring: Keyring
+    tokens: TokenCore
+    registry: IdentityRegistry
+    auditor: Auditor
+    exchange: TokenExchange
+    issuers: IssuerRegistry
+    jwks: JwksFetcher
+    replay: ReplayGuard
+    secrets: SecretManager
+    scheduler: Scheduler
+    metrics_registry: CollectorRegistry
+    stopping: asyncio.Event
+
+    def close(self) -> None:
+        """Stop the background writers and fetchers, then close the store (after serving ends)."""
+        self.replay.close()
+        self.jwks.close()
+        self.store.close()
+
+
+def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
+    """Wire the core services on ``store``; configured issuers are parsed (a bad one raises)."""
+    keyring = Keyring(store, clock, alg=settings.signing_alg, max_token_ttl=settings.max_token_ttl)
+    tokens = TokenCore(keyring, clock, issuer=settings.issuer, is_revoked=store.is_token_revoked)
+    jwks = JwksFetcher()
+    issuers = IssuerRegistry(
+        store,
+        clock,
+        reserved=settings.issuer,
+        configured=[issuer_from_config(raw, i, reserved=settings.issuer) for i, raw in enumerate(settings.issuers)],
+        keys=jwks,
+    )
+    bindings = BindingIndex(store, clock, negative_ttl=settings.identity_cache_ttl)
+    registry = IdentityRegistry(
+        store,
+        clock,
+        max_token_ttl=settings.max_token_ttl,
+        cache_ttl=settings.identity_cache_ttl,
+        on_write=bindings.forget,
+        issuer_exists=issuers.exists,
+    )
+    auditor = Auditor(store, clock)
+    replay = ReplayGuard(store.consume_jtis)
+    consume_jti = inline.deferring(replay.consume)
+    assertions = AssertionVerifier(registry.lookup, clock, audience=settings.issuer, consume_jti=consume_jti)
+    external = ExternalIssuerVerifier(issuers, bindings, registry.lookup, clock, consume_jti=consume_jti, keys=jwks)
+    exchange = TokenExchange(
+        tokens,
+        assertions,
+        registry.lookup,
+        auditor,
+        clock,
+        max_ttl=settings.max_token_ttl,
+        default_ttl=settings.default_token_ttl,
+        trust_domain=settings.trust_domain,
+        max_delegation_depth=settings.max_delegation_depth,
+        revoke_jti=store.revoke_token,
+        external=external,
+    )
+    secrets = SecretManager(store, clock)
+    scheduler = Scheduler(
+        store,
+        secrets,
+        keyring,
+        auditor,
+        clock,
+        tick=settings.scheduler_tick,
+        lease_ttl=settings.leader_lease_ttl,
+        signing_key_rotation=settings.signing_key_rotation,
+        jwks_cache_ttl=settings.jwks_cache_ttl,
+        audit_retention=settings.audit_retention,
+    )
+    return Broker(
+        settings=settings,
+        clock=clock,
+        store=store,
+        keyring=keyring,
+        tokens=tokens,
+        registry=registry,
+        auditor=auditor,
+        exchange=exchange,
+        issuers=issuers,
+        jwks=jwks,
+        replay=replay,
+        secrets=secrets,
+        scheduler=scheduler,
+        metrics_registry=CollectorRegistry(),
+        stopping=asyncio.Event(),
+    )
+
+
+def _unimplemented(servicer_class: Any) -> Any:
+    """An instance of a generated servicer base class, whose every RPC answers UNIMPLEMENTED."""
+    return servicer_class()
+
+
+def grpc_server(broker: Broker, health_servicer: health.aio.HealthServicer) -> grpc.aio.Server:
+    """A gRPC server (no port yet) with every service, health and reflection registered."""
+    auth = Authenticator(broker.exchange.verify_broker_token, issuer=broker.tokens.issuer)
+    api = ApiContext(auth=auth, metrics=RpcMetrics(broker.metrics_registry))
+    # 2 MiB: room for a 1 MiB token plus the request around it, so oversized tokens reach
+    # jws.parse and get its INVALID_ARGUMENT rather than gRPC's RESOURCE_EXHAUSTED.
+    # The port is shared only between this broker's own workers (workers.py).
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", 2 << 20),
+            ("grpc.so_reuseport", int(broker.settings.workers > 1)),
+        ],
+    )
+    servicers: list[tuple[Callable[[Any, Any], None], Any]] = [
+        (
+            token_pb2_grpc.add_TokenServiceServicer_to_server,
+            TokenServicer(api, broker.exchange, broker.tokens, broker.keyring, broker.clock, broker.replay),
+        ),
+        (
+            identity_pb2_grpc.add_IdentityServiceServicer_to_server,
+            IdentityServicer(api, broker.registry, broker.auditor),
+        ),
+        (audit_pb2_grpc.add_AuditServiceServicer_to_server, AuditServicer(api, broker.auditor)),
+        (issuer_pb2_grpc.add_IssuerServiceServicer_to_server, IssuerServicer(api, broker.issuers, broker.auditor)),
+        (
+            secret_pb2_grpc.add_SecretServiceServicer_to_server,
+            SecretServicer(api, broker.secrets, broker.auditor, broker.stopping, broker.clock),
+        ),
+        # Declared in the API, not built yet: the generated bases answer UNIMPLEMENTED.
+        (auth_pb2_grpc.add_AuthServiceServicer_to_server, _unimplemented(auth_pb2_grpc.AuthServiceServicer)),
+        (auth_pb2_grpc.add_UserServiceServicer_to_server, _unimplemented(auth_pb2_grpc.UserServiceServicer)),
+    ]
+    for add_to_server, servicer in servicers:
+        add_servicer(server, add_to_server, servicer)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        server,
+    )
+    return server
+
+
+def http_app(broker: Broker, serving: Callable[[], bool]) -> web.Application:
+    """The HTTP listener's application (JWKS, discovery, metrics, health)."""
+    settings = broker.settings
+    return http.build_app(
+        issuer=settings.issuer,
+        signing_alg=settings.signing_alg,
+        keyring=broker.keyring,
+        clock=broker.clock,
+        registry=workers.exposed_registry(broker.metrics_registry),
+        ping_store=broker.store.ping,
+        jwks_cache_ttl=settings.jwks_cache_ttl,
+        serving=serving,
+    )
