@@ -237,7 +237,7 @@ class SecretSource:
         try:
             for key, value in call.initial_metadata() or ():
                 if key == WATCH_AFTER_SEQ and isinstance(value, str) and value.isdigit():
-                    self._seq = max(self._seq, int(value))
+                    self._seq = int(value)  # where the broker starts this stream (it may restart a stale cursor)
             self._resync()  # subscribed: a rotation from here on arrives as an event
             for event in call:
                 self._seq = max(self._seq, event.seq)

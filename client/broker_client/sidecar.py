@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -42,6 +43,7 @@ from ._token_source import TokenSource
 __all__ = ["ConfigError", "Sidecar", "SidecarConfig", "atomic_write", "load_config", "main"]
 
 _log = logging.getLogger("broker_client.sidecar")
+_RETRY_HINT = re.compile(r" \(next attempt in [0-9.]+s\)$")
 #: How often the sidecar looks for refreshed or expiring tokens and a finished child.
 TICK = 0.1
 #: How long the child has to exit after SIGTERM before it is killed.
@@ -152,12 +154,20 @@ class Sidecar:
                 self._secrets.append((secret, watched))
 
     def _start(self) -> None:
+        """The first token and value of everything, retried until ``start_timeout``. The library's
+        per-attempt warnings stay quiet meanwhile: a failed start is the one StartError line."""
         deadline = time.monotonic() + self.config.start_timeout
-        for output, tokens in self._tokens:
-            what = f"a token for {output.path} as {_who(output.credentials)}"
-            self._first(tokens.token, what, deadline)
-        for secret, source in self._secrets:
-            self._first(source.start, f"secret {secret.secret_id} as {_who(secret.credentials)}", deadline)
+        library = logging.getLogger("broker_client")
+        level = library.level
+        library.setLevel(logging.ERROR)
+        try:
+            for output, tokens in self._tokens:
+                what = f"a token for {output.path} as {_who(output.credentials)}"
+                self._first(tokens.token, what, deadline)
+            for secret, source in self._secrets:
+                self._first(source.start, f"secret {secret.secret_id} as {_who(secret.credentials)}", deadline)
+        finally:
+            library.setLevel(level)
 
     def _first(self, fetch: Callable[[], T], what: str, deadline: float) -> T:
         while True:
@@ -165,7 +175,8 @@ class Sidecar:
                 return fetch()
             except (TokenUnavailable, SecretUnavailable) as exc:
                 if exc.code in PERMANENT or time.monotonic() >= deadline or self._stop.is_set():
-                    raise StartError(f"cannot get {what} from the broker at {self.config.broker}: {exc}") from None
+                    reason = _RETRY_HINT.sub("", str(exc))  # no next attempt: the sidecar gives up here
+                    raise StartError(f"cannot get {what} from the broker at {self.config.broker}: {reason}") from None
             self._stop.wait(0.2)
 
     # steady state ------------------------------------------------------------------------

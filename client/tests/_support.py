@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,3 +43,17 @@ def write_key(path: Path) -> Path:
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return path
+
+
+def stop_session(proc: subprocess.Popen[str], timeout: float = 10.0) -> None:
+    """SIGTERM a process started with ``start_new_session`` (it stops its child itself), then
+    SIGKILL whatever is left of its session, so no child outlives the test."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)

@@ -15,7 +15,7 @@ from pathlib import Path
 import grpc
 import jwt
 import pytest
-from _support import wait_until
+from _support import stop_session, wait_until
 
 from broker_client.sidecar import atomic_write
 from broker_client.testing import FakeBroker
@@ -54,17 +54,15 @@ def child(tmp_path: Path) -> tuple[list[str], Path]:
 
 @pytest.fixture
 def procs() -> Iterator[list[subprocess.Popen[str]]]:
-    """Sidecar processes started by a test; any still running are killed at the end."""
+    """Sidecar processes started by a test, each in its own session; stopped at the end with their children."""
     started: list[subprocess.Popen[str]] = []
     yield started
     for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop_session(proc)
 
 
 def _start(procs: list[subprocess.Popen[str]], args: list[str]) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     procs.append(proc)
     return proc
 

@@ -5,7 +5,6 @@ free ports instead of 5432, 8200, 50051, ...), and nothing else in the text."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 import urllib.request
@@ -16,7 +15,7 @@ import hvac
 import psycopg
 import pytest
 
-from tests.e2e.harness import BROKER, free_port
+from tests.e2e.harness import BROKER, free_port, stop_group
 from tests.store import openbao, postgres
 
 pytestmark = pytest.mark.e2e
@@ -78,27 +77,6 @@ class Shell:
 
     def stop(self) -> None:
         stop_group(self.proc)
-
-
-def stop_group(proc: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the process group a recipe started (its shell and background servers), then wait."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:  # background members of the group exit after the shell
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGKILL)
 
 
 def cli(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

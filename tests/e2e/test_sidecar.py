@@ -18,7 +18,7 @@ import pytest
 
 from broker_client import KeyAttestor, TokenSource, TokenUnavailable
 from broker_client.v1 import secret_pb2, secret_pb2_grpc
-from tests.e2e.harness import BrokerProcess
+from tests.e2e.harness import BrokerProcess, stop_group
 from tests.e2e.test_client import (
     API,
     VENV_BIN,
@@ -108,13 +108,11 @@ def child(tmp_path: Path) -> tuple[list[str], Path]:
 
 @pytest.fixture
 def sidecars() -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Sidecars started by a test; killed at the end if still running."""
+    """Sidecars started by a test (each in its own session); stopped at the end with their children."""
     started: list[subprocess.Popen[bytes]] = []
     yield started
     for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop_group(proc)
 
 
 def test_readme_running_the_sidecar_works_as_written(shared_broker: BrokerProcess, tmp_path: Path) -> None:
@@ -149,6 +147,7 @@ def test_broker_restart_under_a_running_token_source_and_sidecar(
         [SIDECAR, "--broker", broker_proc.addr, "--identity", "steady", "--key-file", str(key),
          "--token", f"path={token_file},scope=steady.read,audience={API},ttl=6s",
          "--secret", f"id=steady-db,path={secret_file}", "--", *command],
+        start_new_session=True,
     )  # fmt: skip
     sidecars.append(sidecar)
     source = TokenSource(broker_proc.addr, KeyAttestor("steady", key), scopes=["steady.read"], audiences=[API], ttl=6)
@@ -217,7 +216,9 @@ def test_rotation_reaches_the_file_within_about_a_second_and_signals_the_child(
     create_secret(shared_broker, "rotated-db", b"first")
     path = tmp_path / "rotated-db"
     args = [SIDECAR, "--broker", shared_broker.addr, "--identity", "rotated", "--key-file", str(key)]
-    sidecars.append(subprocess.Popen([*args, "--secret", f"id=rotated-db,path={path}", "--", *command]))
+    sidecars.append(
+        subprocess.Popen([*args, "--secret", f"id=rotated-db,path={path}", "--", *command], start_new_session=True)
+    )
     wait_for(lambda: lines(log) == ["START"], 30, "the child")
     time.sleep(1)  # the watch is subscribed
     rotate_secret(shared_broker, "rotated-db", b"second")
