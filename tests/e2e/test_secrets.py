@@ -156,7 +156,7 @@ def test_the_readme_section_rotating_a_secret_works_as_written(fast_broker: Brok
     assert old_key.decode() not in result.stdout + result.stderr + fast_broker.log()
     admin = fast_broker.admin_metadata()
     assert [v.state for v in versions(fast_broker, "partner-api-key", admin)] == [CURRENT, PREVIOUS]
-    assert [v.state for v in versions(fast_broker, "orders-db", admin)] == [CURRENT, PREVIOUS]
+    assert [v.state for v in versions(fast_broker, "ledger-db", admin)] == [CURRENT, PREVIOUS]
     assert b"second-password" not in fast_broker.log().encode()
 
 
