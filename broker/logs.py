@@ -77,8 +77,7 @@ def configure(*, fmt: str = "json", level: str = "info", worker: int | None = No
     )
     root = logging.getLogger()
     root.handlers = [h for h in root.handlers if h.get_name() != _HANDLER_NAME] + [handler]
-    root.setLevel(max(_LEVELS[level], logging.INFO))
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per job run otherwise
+    root.setLevel(max(_LEVELS[level], logging.WARNING))  # libraries' own chatter (a line per job run) stays out
 
 
 def reset() -> None:

@@ -14,11 +14,12 @@ import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 import grpc
+import jwt
 from google.protobuf import duration_pb2, json_format
 
 from broker_client import keys
@@ -195,17 +196,20 @@ def whole_numbers(value: Any) -> Any:
     return value
 
 
-def note_ttl(requested: str | None, expires_at: datetime) -> None:
-    """Tell (on stderr) when the lifetime granted is shorter than the one asked for."""
+def note_ttl(requested: str | None, token: str) -> None:
+    """Tell (on stderr) when the lifetime granted (the token's exp - iat) is shorter than the one asked for."""
     if not requested:
         return
     wanted = parse_delta(requested)
-    granted = expires_at - datetime.now(UTC)
-    if granted < wanted - timedelta(seconds=2):
-        shown = format_duration(timedelta(seconds=max(1, round(granted.total_seconds()))))
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})  # only read, to say what was granted
+        granted = timedelta(seconds=int(claims["exp"]) - int(claims["iat"]))
+    except (jwt.InvalidTokenError, KeyError, TypeError, ValueError):
+        return
+    if granted < wanted:
         print(
-            f"broker: note: granted {shown}, not the {requested} asked for (the identity's or the broker's "
-            "maximum, or the presented token's expiry)",
+            f"broker: note: granted {format_duration(granted)}, not the {requested} asked for (the identity's or "
+            "the broker's maximum, or the presented token's expiry)",
             file=sys.stderr,
         )
 
@@ -256,17 +260,27 @@ def admin_metadata(chan: grpc.Channel, key_file: str | None = None) -> Metadata:
     return (("authorization", f"Bearer {token}"),)
 
 
-#: One ``broker admin <service> <command>``: (arguments, service stub, admin metadata).
-AdminCommand = Callable[[argparse.Namespace, Any, Metadata], None]
+#: One ``broker admin <service> <command>``: (arguments, service stub, admin metadata when first asked
+#: for). A command reads and checks its local inputs first, so a bad one fails before anything is sent.
+AdminMetadata = Callable[[], Metadata]
+AdminCommand = Callable[[argparse.Namespace, Any, AdminMetadata], None]
 
 
 def admin_runner(
     stub_class: Callable[[grpc.Channel], Any], command: AdminCommand
 ) -> Callable[[argparse.Namespace], None]:
-    """A handler that gets an admin token with the admin key, then runs ``command`` on the service's stub."""
+    """A handler that runs ``command`` on the service's stub; the admin token is fetched (with the admin
+    key) when the command first asks for its metadata, and reused."""
 
     def run(args: argparse.Namespace) -> None:
         with channel() as chan:
-            command(args, stub_class(chan), admin_metadata(chan))
+            cached: list[Metadata] = []
+
+            def metadata() -> Metadata:
+                if not cached:
+                    cached.append(admin_metadata(chan))
+                return cached[0]
+
+            command(args, stub_class(chan), metadata)
 
     return run

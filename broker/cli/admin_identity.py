@@ -7,7 +7,7 @@ from typing import Any
 
 from broker_client.v1 import identity_pb2, identity_pb2_grpc
 
-from ._common import CliError, Metadata, admin_runner, duration, print_all_pages, print_message, read_public_key
+from ._common import AdminMetadata, CliError, admin_runner, duration, print_all_pages, print_message, read_public_key
 
 KINDS = {
     "service-account": identity_pb2.IDENTITY_KIND_SERVICE_ACCOUNT,
@@ -15,7 +15,7 @@ KINDS = {
 }
 
 
-def _create(args: argparse.Namespace, stub: Any, md: Metadata) -> None:
+def _create(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
     identity = identity_pb2.Identity(
         id=args.id,
         kind=KINDS[args.kind],
@@ -30,44 +30,44 @@ def _create(args: argparse.Namespace, stub: Any, md: Metadata) -> None:
     for path in args.public_key_file:
         identity.public_keys.add(jwk_json=read_public_key(path))
     identity.bindings.extend(args.bindings or [])
-    print_message(stub.CreateIdentity(identity_pb2.CreateIdentityRequest(identity=identity), metadata=md).identity)
+    print_message(stub.CreateIdentity(identity_pb2.CreateIdentityRequest(identity=identity), metadata=md()).identity)
 
 
-def _list(args: argparse.Namespace, stub: Any, md: Metadata) -> None:
+def _list(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
     print_all_pages(
         lambda token: stub.ListIdentities(
-            identity_pb2.ListIdentitiesRequest(page_size=100, page_token=token, filter=args.filter), metadata=md
+            identity_pb2.ListIdentitiesRequest(page_size=100, page_token=token, filter=args.filter), metadata=md()
         ),
         "identities",
     )
 
 
-def _get(args: argparse.Namespace, stub: Any, md: Metadata) -> None:
-    print_message(stub.GetIdentity(identity_pb2.GetIdentityRequest(id=args.id), metadata=md).identity)
+def _get(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
+    print_message(stub.GetIdentity(identity_pb2.GetIdentityRequest(id=args.id), metadata=md()).identity)
 
 
-def _delete(args: argparse.Namespace, stub: Any, md: Metadata) -> None:
-    stub.DeleteIdentity(identity_pb2.DeleteIdentityRequest(id=args.id, etag=args.etag), metadata=md)
+def _delete(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
+    stub.DeleteIdentity(identity_pb2.DeleteIdentityRequest(id=args.id, etag=args.etag), metadata=md())
     print(f"deleted {args.id}")
 
 
-def _add_key(args: argparse.Namespace, stub: Any, md: Metadata) -> None:
+def _add_key(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
     request = identity_pb2.AddIdentityKeyRequest(
         identity_id=args.id, public_key=read_public_key(args.public_key_file), kid=args.kid
     )
-    response = stub.AddIdentityKey(request, metadata=md)
+    response = stub.AddIdentityKey(request, metadata=md())
     print(f"added key {response.kid} to {args.id}")
 
 
-def _remove_key(args: argparse.Namespace, stub: Any, md: Metadata) -> None:
+def _remove_key(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
     if len(args.kid) != 1:
         raise CliError("remove-key takes one KID (the thumbprint `add-key` printed)")
     kid = args.kid[0]
-    stub.RemoveIdentityKey(identity_pb2.RemoveIdentityKeyRequest(identity_id=args.id, kid=kid), metadata=md)
+    stub.RemoveIdentityKey(identity_pb2.RemoveIdentityKeyRequest(identity_id=args.id, kid=kid), metadata=md())
     print(f"removed key {kid} from {args.id}")
 
 
-def _update(args: argparse.Namespace, stub: Any, md: Metadata) -> None:
+def _update(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
     identity = identity_pb2.Identity(id=args.id, etag=args.etag)
     paths = []
     for flag, field in (("scope", "allowed_scopes"), ("audience", "allowed_audiences")):
@@ -91,7 +91,7 @@ def _update(args: argparse.Namespace, stub: Any, md: Metadata) -> None:
         paths.append("bindings")
     request = identity_pb2.UpdateIdentityRequest(identity=identity)
     request.update_mask.paths.extend(paths)
-    print_message(stub.UpdateIdentity(request, metadata=md).identity)
+    print_message(stub.UpdateIdentity(request, metadata=md()).identity)
 
 
 class _BindingAction(argparse.Action):

@@ -9,10 +9,10 @@ from typing import Any
 from broker_client.v1 import issuer_pb2, issuer_pb2_grpc
 
 from ..core.algorithms import EXTERNAL_ALGORITHMS
-from ._common import Metadata, admin_runner, duration, print_all_pages, print_message, read_text
+from ._common import AdminMetadata, admin_runner, duration, print_all_pages, print_message, read_text
 
 
-def _create(args: argparse.Namespace, stub: Any, md: Metadata) -> None:
+def _create(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
     issuer = issuer_pb2.TrustedIssuer(
         issuer=args.issuer,
         jwks_url=args.jwks_url or "",
@@ -24,25 +24,25 @@ def _create(args: argparse.Namespace, stub: Any, md: Metadata) -> None:
     )
     if args.max_token_age:
         issuer.max_token_age.CopyFrom(duration(args.max_token_age))
-    reply = stub.CreateIssuer(issuer_pb2.CreateIssuerRequest(issuer=issuer), metadata=md)
+    reply = stub.CreateIssuer(issuer_pb2.CreateIssuerRequest(issuer=issuer), metadata=md())
     print_message(reply.issuer)
     for warning in reply.warnings:
         print(f"broker: warning: {warning}", file=sys.stderr)
 
 
-def _list(args: argparse.Namespace, stub: Any, md: Metadata) -> None:
+def _list(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
     print_all_pages(
-        lambda token: stub.ListIssuers(issuer_pb2.ListIssuersRequest(page_size=100, page_token=token), metadata=md),
+        lambda token: stub.ListIssuers(issuer_pb2.ListIssuersRequest(page_size=100, page_token=token), metadata=md()),
         "issuers",
     )
 
 
-def _get(args: argparse.Namespace, stub: Any, md: Metadata) -> None:
-    print_message(stub.GetIssuer(issuer_pb2.GetIssuerRequest(issuer=args.issuer), metadata=md).issuer)
+def _get(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
+    print_message(stub.GetIssuer(issuer_pb2.GetIssuerRequest(issuer=args.issuer), metadata=md()).issuer)
 
 
-def _delete(args: argparse.Namespace, stub: Any, md: Metadata) -> None:
-    stub.DeleteIssuer(issuer_pb2.DeleteIssuerRequest(issuer=args.issuer), metadata=md)
+def _delete(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
+    stub.DeleteIssuer(issuer_pb2.DeleteIssuerRequest(issuer=args.issuer), metadata=md())
     print(f"deleted {args.issuer}")
 
 

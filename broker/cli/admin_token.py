@@ -10,17 +10,17 @@ from google.protobuf import json_format
 
 from broker_client.v1 import token_pb2, token_pb2_grpc
 
-from ._common import Metadata, admin_runner, read_token, whole_numbers
+from ._common import AdminMetadata, admin_runner, read_token, whole_numbers
 
 
-def _introspect(args: argparse.Namespace, stub: Any, md: Metadata) -> None:
-    reply = stub.IntrospectToken(token_pb2.IntrospectTokenRequest(token=read_token(args.token_file)), metadata=md)
+def _introspect(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
+    reply = stub.IntrospectToken(token_pb2.IntrospectTokenRequest(token=read_token(args.token_file)), metadata=md())
     claims = whole_numbers(json_format.MessageToDict(reply.claims)) if reply.active else {}
     print(json.dumps({"active": reply.active, **claims}, indent=2))
 
 
-def _revoke(args: argparse.Namespace, stub: Any, md: Metadata) -> None:
-    stub.RevokeToken(token_pb2.RevokeTokenRequest(token=read_token(args.token_file)), metadata=md)
+def _revoke(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
+    stub.RevokeToken(token_pb2.RevokeTokenRequest(token=read_token(args.token_file)), metadata=md())
     print("revoked")
 
 

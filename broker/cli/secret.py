@@ -13,8 +13,8 @@ from google.protobuf import json_format
 from broker_client.v1 import secret_pb2, secret_pb2_grpc
 
 from ._common import (
+    AdminMetadata,
     CliError,
-    Metadata,
     admin_runner,
     channel,
     duration,
@@ -32,7 +32,7 @@ GENERATORS = {
 _POLICY_FLAGS = (("rotate_every", "interval"), ("grace", "grace_period"), ("retention", "retention"))
 
 
-def _create(args: argparse.Namespace, stub: Any, md: Metadata) -> None:
+def _create(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
     generator = GENERATORS[args.generator] if args.generator else secret_pb2.SECRET_GENERATOR_EXTERNAL
     secret = secret_pb2.Secret(id=args.id, generator=generator, length=args.length)
     for flag, field in _POLICY_FLAGS:
@@ -41,35 +41,35 @@ def _create(args: argparse.Namespace, stub: Any, md: Metadata) -> None:
     request = secret_pb2.CreateSecretRequest(
         secret_id=args.id, secret=secret, initial_value=read_value(args.value_file) if args.value_file else b""
     )
-    print_message(stub.CreateSecret(request, metadata=md).secret)
+    print_message(stub.CreateSecret(request, metadata=md()).secret)
 
 
-def _list(args: argparse.Namespace, stub: Any, md: Metadata) -> None:
+def _list(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
     print_all_pages(
-        lambda token: stub.ListSecrets(secret_pb2.ListSecretsRequest(page_size=100, page_token=token), metadata=md),
+        lambda token: stub.ListSecrets(secret_pb2.ListSecretsRequest(page_size=100, page_token=token), metadata=md()),
         "secrets",
     )
 
 
-def _get(args: argparse.Namespace, stub: Any, md: Metadata) -> None:
-    print_message(stub.GetSecret(secret_pb2.GetSecretRequest(secret_id=args.id), metadata=md).secret)
+def _get(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
+    print_message(stub.GetSecret(secret_pb2.GetSecretRequest(secret_id=args.id), metadata=md()).secret)
 
 
-def _versions(args: argparse.Namespace, stub: Any, md: Metadata) -> None:
+def _versions(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
     def page(token: str) -> Any:
         request = secret_pb2.ListSecretVersionsRequest(secret_id=args.id, page_size=100, page_token=token)
-        return stub.ListSecretVersions(request, metadata=md)
+        return stub.ListSecretVersions(request, metadata=md())
 
     print_all_pages(page, "versions")
 
 
-def _rotate(args: argparse.Namespace, stub: Any, md: Metadata) -> None:
+def _rotate(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
     value = read_value(args.value_file) if args.value_file else b""
-    reply = stub.RotateSecret(secret_pb2.RotateSecretRequest(secret_id=args.id, value=value), metadata=md)
+    reply = stub.RotateSecret(secret_pb2.RotateSecretRequest(secret_id=args.id, value=value), metadata=md())
     print_message(reply.version)
 
 
-def _update(args: argparse.Namespace, stub: Any, md: Metadata) -> None:
+def _update(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
     secret = secret_pb2.Secret(id=args.id, etag=args.etag)
     paths = []
     if args.manual:
@@ -83,11 +83,11 @@ def _update(args: argparse.Namespace, stub: Any, md: Metadata) -> None:
         paths.append("length")
     request = secret_pb2.UpdateSecretRequest(secret=secret)
     request.update_mask.paths.extend(paths)
-    print_message(stub.UpdateSecret(request, metadata=md).secret)
+    print_message(stub.UpdateSecret(request, metadata=md()).secret)
 
 
-def _delete(args: argparse.Namespace, stub: Any, md: Metadata) -> None:
-    stub.DeleteSecret(secret_pb2.DeleteSecretRequest(secret_id=args.id, etag=args.etag), metadata=md)
+def _delete(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
+    stub.DeleteSecret(secret_pb2.DeleteSecretRequest(secret_id=args.id, etag=args.etag), metadata=md())
     print(f"deleted {args.id}")
 
 

@@ -8,7 +8,6 @@ trusted issuer's JWT (a Kubernetes or CI token); ``downscope`` narrows a broker 
 from __future__ import annotations
 
 import argparse
-from datetime import UTC
 from typing import Any
 
 from broker_client import keys
@@ -39,7 +38,7 @@ def _exchange(args: argparse.Namespace) -> None:
             ttl=args.ttl,
             token_type=TOKEN_TYPE_JWT if args.svid else "",
         )
-    note_ttl(args.ttl, response.expires_at.ToDatetime(tzinfo=UTC))
+    note_ttl(args.ttl, response.access_token)
     print(response.access_token)
 
 
@@ -70,7 +69,7 @@ def _presented(args: argparse.Namespace) -> None:
         if args.ttl:
             request.requested_ttl.CopyFrom(duration(args.ttl))
         response = token_pb2_grpc.TokenServiceStub(chan).ExchangeToken(request)
-    note_ttl(args.ttl, response.expires_at.ToDatetime(tzinfo=UTC))
+    note_ttl(args.ttl, response.access_token)
     print(response.access_token)
 
 

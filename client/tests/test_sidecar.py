@@ -261,3 +261,23 @@ def test_atomic_write_tightens_the_mode_of_an_equal_file(tmp_path: Path) -> None
     path.chmod(0o644)
     assert atomic_write(path, b"a") is False
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_stopping_a_test_sidecar_never_leaves_its_child_behind(
+    fake: FakeBroker, key_file: Path, tmp_path: Path, child: tuple[list[str], Path]
+) -> None:
+    """Even a sidecar that ignores SIGTERM: stop_session takes its child with it (no orphan after the suite)."""
+    command, log = child
+    code = (
+        "import signal, sys, runpy; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "sys.argv = ['broker-sidecar', *sys.argv[1:]]; runpy.run_module('broker_client.sidecar', run_name='__main__')"
+    )
+    ignoring = [sys.executable, "-c", code]
+    args = _args(fake, key_file, "--token", f"path={tmp_path / 't'},scope=a", "--", *command)
+    proc = subprocess.Popen([*ignoring, *args[3:]], text=True, start_new_session=True)
+    wait_until(lambda: _lines(log) == ["START"], what="the child")
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    assert children
+    stop_session(proc, timeout=1)
+    for pid in children:
+        wait_until(lambda pid=pid: not Path(f"/proc/{pid}").exists(), timeout=5, what=f"child {pid} gone")

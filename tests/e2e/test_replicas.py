@@ -383,6 +383,15 @@ def readyz(proc: BrokerProcess) -> int:
         return int(error.code)
 
 
+def readyz_body(proc: BrokerProcess) -> object:
+    """The JSON document /readyz answers with."""
+    try:
+        with urllib.request.urlopen(f"{proc.http_url}/readyz", timeout=5) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return json.loads(error.read())
+
+
 def test_a_sealed_vault_makes_the_daemon_unavailable_and_it_recovers_by_itself(tmp_path: Path) -> None:
     """Sealed: /readyz 503 and calls UNAVAILABLE saying so, nothing half-written; unsealed: the same
     process serves again without a restart."""
@@ -405,6 +414,8 @@ def test_a_sealed_vault_makes_the_daemon_unavailable_and_it_recovers_by_itself(t
             server.seal()
             try:
                 assert readyz(proc) == 503
+                body = readyz_body(proc)
+                assert body == {"status": "unavailable", "reason": "store unavailable"}, body  # never where
                 with pytest.raises(grpc.RpcError) as failed:
                     identities.CreateIdentity(
                         identity_pb2.CreateIdentityRequest(identity=during), metadata=admin, timeout=10

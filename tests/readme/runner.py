@@ -161,7 +161,8 @@ class Shell:
             try:
                 line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                raise AssertionError(f"still running after {timeout}s:\n{script}\n--- output\n" + "\n".join(out))
+                shown = "\n".join(out)
+                raise AssertionError(f"still running after {timeout}s:\n{script}\n--- output\n{shown}") from None
             if line is None:
                 raise AssertionError(f"the shell exited:\n{script}\n--- output\n" + "\n".join(out))
             if line == marker:
@@ -308,9 +309,7 @@ def _synopsis_block(block: Block) -> None:
 
 def substitute_addresses(text: str, ports: Mapping[int, int]) -> str:
     """Every ``127.0.0.1:PORT`` of ``ports`` moved to its new port."""
-    return re.sub(
-        r"127\.0\.0\.1:(\d+)", lambda m: f"127.0.0.1:{ports.get(int(m[1]), int(m[1]))}", text
-    )
+    return re.sub(r"127\.0\.0\.1:(\d+)", lambda m: f"127.0.0.1:{ports.get(int(m[1]), int(m[1]))}", text)
 
 
 def readme_ports(text: str) -> set[int]:

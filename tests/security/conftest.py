@@ -16,7 +16,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from broker_client import keys
-from broker_client.v1 import identity_pb2, identity_pb2_grpc, issuer_pb2, issuer_pb2_grpc, token_pb2, token_pb2_grpc
+from broker_client.v1 import (
+    audit_pb2,
+    audit_pb2_grpc,
+    identity_pb2,
+    identity_pb2_grpc,
+    issuer_pb2,
+    issuer_pb2_grpc,
+    token_pb2,
+    token_pb2_grpc,
+)
 from tests.e2e.harness import TOKEN_TYPE_JWT, BrokerProcess
 from tests.security.issuer_kit import BROKER_AUDIENCE, K8S_ISSUER, TestIssuer, kubernetes_token
 
@@ -137,6 +146,21 @@ class Target:
         """A valid projected service-account token of the trusted issuer for apps/web."""
         return kubernetes_token(self.k8s, namespace=K8S_NAMESPACE, service_account=K8S_ACCOUNT, **claims)
 
+    def audit_count(self, action: str) -> int:
+        """How many audit events of ``action`` the broker holds (every page)."""
+        count, token = 0, ""
+        while True:
+            request = audit_pb2.ListAuditEventsRequest(filter=f"action={action}", page_size=1000, page_token=token)
+            page = self._call(
+                lambda ch, r=request: audit_pb2_grpc.AuditServiceStub(ch).ListAuditEvents(
+                    r, metadata=self.admin, timeout=15
+                )
+            )
+            count += len(page.events)
+            token = page.next_page_token
+            if not token:
+                return count
+
     # identities -----------------------------------------------------------------------
     def create_workload(
         self, ident: str, kind: int = identity_pb2.IDENTITY_KIND_SERVICE_ACCOUNT, **fields: Any
@@ -154,15 +178,23 @@ class Target:
         )
         return Workload(ident, key)
 
-    def disable(self, ident: str) -> None:
-        """Disable an identity through the admin API."""
-        request = identity_pb2.UpdateIdentityRequest(identity=identity_pb2.Identity(id=ident, disabled=True))
-        request.update_mask.paths.append("disabled")
+    def update(self, ident: str, paths: list[str], **fields: Any) -> None:
+        """Change fields of an identity through the admin API (UpdateIdentity with a mask)."""
+        request = identity_pb2.UpdateIdentityRequest(identity=identity_pb2.Identity(id=ident, **fields))
+        request.update_mask.paths.extend(paths)
         self._call(
             lambda ch: identity_pb2_grpc.IdentityServiceStub(ch).UpdateIdentity(
                 request, metadata=self.admin, timeout=15
             )
         )
+
+    def disable(self, ident: str) -> None:
+        """Disable an identity through the admin API."""
+        self.update(ident, ["disabled"], disabled=True)
+
+    def enable(self, ident: str) -> None:
+        """Enable an identity again."""
+        self.update(ident, ["disabled"], disabled=False)
 
     def delete(self, ident: str) -> None:
         """Delete an identity through the admin API."""

@@ -5,6 +5,7 @@ each against the real server with the exact status code expected on the wire."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from typing import Any
 
@@ -12,6 +13,7 @@ import grpc
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+from google.protobuf import duration_pb2
 
 from tests.e2e.harness import TOKEN_TYPE_ACCESS, TOKEN_TYPE_JWT
 from tests.security.conftest import DOCS, Actors, Target
@@ -225,3 +227,55 @@ def test_only_the_holder_or_an_admin_may_revoke(target: Target, actors: Actors) 
     assert target.introspect(victims).active is True
     assert target.revoke(victims, by=target.admin[0][1].removeprefix("Bearer ")) == OK
     assert target.introspect(victims).active is False
+
+
+# tokens that came back (the hardening issue, items 1, 2 and 5) --------------------------------------------
+def test_a_stolen_admin_token_stays_dead_when_its_identity_is_enabled_again(target: Target) -> None:
+    """Disabled, its key removed and its scopes cut, then enabled: the token from before still fails
+    every path (bearer, subject token, introspection); the identity's new tokens work."""
+    operator = target.create_workload("operator-3", allowed_scopes=["broker.admin", "ops.read"])
+    stolen = target.token_for(operator)
+    assert target.bearer_code(stolen) == OK
+    target.disable("operator-3")
+    target.update("operator-3", ["allowed_scopes"], allowed_scopes=["ops.read", "broker.admin"])
+    target.enable("operator-3")
+    assert target.bearer_code(stolen) == UNAUTHENTICATED
+    assert target.exchange_code(stolen, TOKEN_TYPE_ACCESS) == UNAUTHENTICATED
+    assert target.introspect(stolen).active is False
+    assert target.bearer_code(target.token_for(operator)) == OK
+
+
+def test_a_stolen_admin_token_stays_dead_when_its_id_is_created_again(target: Target) -> None:
+    """Deleted and re-created with the same id and scopes: the old identity's token does not speak for the new."""
+    operator = target.create_workload("operator-4", allowed_scopes=["broker.admin"])
+    stolen = target.token_for(operator)
+    target.delete("operator-4")
+    again = target.create_workload("operator-4", allowed_scopes=["broker.admin"])
+    assert target.bearer_code(stolen) == UNAUTHENTICATED
+    assert target.introspect(stolen).active is False
+    assert target.bearer_code(target.token_for(again)) == OK
+
+
+def test_a_revoked_admin_token_is_refused_past_its_exp_too(target: Target) -> None:
+    """The broker's own tokens get no leeway past exp, and the revocation outlives them: refused at
+    exp + 1 s (inside the old 30 s window in which a revoked token worked again)."""
+    operator = target.create_workload("operator-5", allowed_scopes=["broker.admin"])
+    token = target.token_for(operator, requested_ttl=duration_pb2.Duration(seconds=2))
+    assert target.revoke(token, by=token) == OK
+    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+    time.sleep(max(0.0, exp + 1 - time.time()))  # a real process: its clock is the wall clock
+    assert target.bearer_code(token) == UNAUTHENTICATED
+    assert target.introspect(token).active is False
+
+
+def test_junk_delegations_from_nobody_write_one_sampled_event_not_one_each(target: Target, actors: Actors) -> None:
+    """300 delegation attempts with made-up subject tokens: at most one token.delegate event for them."""
+    before = target.audit_count("token.delegate")
+    actor = {"actor_token_type": TOKEN_TYPE_JWT}
+    for n in range(300):
+        junk = f"eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.{n:04d}"
+        assert target.exchange_code(junk, TOKEN_TYPE_ACCESS, actor_token=target.assertion(actors.agent), **actor) in (
+            UNAUTHENTICATED,
+            grpc.StatusCode.INVALID_ARGUMENT,
+        )
+    assert target.audit_count("token.delegate") - before <= 1

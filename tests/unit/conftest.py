@@ -1,4 +1,5 @@
-"""Unit fixtures: the real SQL store on a temporary SQLite file, and a fake clock."""
+"""Unit fixtures: the real SQL store on a temporary SQLite file, a fake clock, and the exchange's
+registry, exchange and two workloads (tests/unit/exchange_kit.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 
 from broker.core.audit import Auditor
 from broker.core.clock import FakeClock
+from broker.core.exchange import TokenExchange
+from broker.core.identities import IdentityRegistry
 from broker.core.keys import Keyring
 from broker.core.tokens import TokenCore
 from broker.store.sealing import Sealer
@@ -47,3 +50,38 @@ def tokens(keyring: Keyring, clock: FakeClock, store: SqlStore) -> TokenCore:
 @pytest.fixture
 def auditor(store: SqlStore, clock: FakeClock) -> Auditor:
     return Auditor(store, clock)
+
+
+from tests.unit.exchange_kit import AGENT, DOCS, SA, Workload, make_exchange  # noqa: E402 - needs ISSUER above
+
+
+@pytest.fixture
+def registry(store: SqlStore, clock: FakeClock) -> IdentityRegistry:
+    return IdentityRegistry(store, clock, max_token_ttl=timedelta(hours=1))
+
+
+@pytest.fixture
+def exchange(
+    tokens: TokenCore, registry: IdentityRegistry, auditor: Auditor, store: SqlStore, clock: FakeClock
+) -> TokenExchange:
+    return make_exchange(tokens, registry, auditor, store, clock)
+
+
+@pytest.fixture
+def reports(registry: IdentityRegistry, clock: FakeClock) -> Workload:
+    return Workload(
+        registry, clock, "reports", SA, allowed_scopes=("docs.read", "docs.write"), allowed_audiences=(DOCS,)
+    )
+
+
+@pytest.fixture
+def agent(registry: IdentityRegistry, clock: FakeClock) -> Workload:
+    return Workload(
+        registry,
+        clock,
+        "summarizer",
+        AGENT,
+        delegable_scopes=("docs.read",),
+        allowed_audiences=(DOCS,),
+        max_token_ttl=timedelta(minutes=10),
+    )

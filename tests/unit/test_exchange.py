@@ -7,132 +7,37 @@ from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
-from broker.core.attestation import AssertionVerifier
 from broker.core.audit import AuditFilter, Auditor
 from broker.core.clock import FakeClock
 from broker.core.errors import InvalidArgument, PermissionDenied, Unauthenticated
-from broker.core.exchange import ExchangeRequest, ExchangeResult, TokenExchange
-from broker.core.identities import ADMIN_SCOPE, Identity, IdentityKind, IdentityRegistry
-from broker.core.tokens import TOKEN_TYPE_ACCESS, TOKEN_TYPE_JWT, AccessClaims, TokenCore
+from broker.core.exchange import ExchangeRequest, TokenExchange
+from broker.core.identities import ADMIN_SCOPE, IdentityRegistry
+from broker.core.tokens import TOKEN_TYPE_JWT, TokenCore
 from broker.store.sql import SqlStore
-from broker_client import keys
 from tests.unit.conftest import ISSUER
-
-DOCS = "https://docs.example.com"
-SA = IdentityKind.SERVICE_ACCOUNT
-AGENT = IdentityKind.AI_AGENT
-
-
-@pytest.fixture
-def registry(store: SqlStore, clock: FakeClock) -> IdentityRegistry:
-    return IdentityRegistry(store, clock, max_token_ttl=timedelta(hours=1))
-
-
-def _exchange(
-    tokens: TokenCore, registry: IdentityRegistry, auditor: Auditor, store: SqlStore, clock: FakeClock, **kw: Any
-) -> TokenExchange:
-    assertions = AssertionVerifier(registry.lookup, clock, audience=ISSUER, consume_jti=store.consume_jti)
-    return TokenExchange(
-        tokens,
-        assertions,
-        registry.lookup,
-        auditor,
-        clock,
-        revoke_jti=store.revoke_token,
-        max_ttl=timedelta(hours=1),
-        default_ttl=timedelta(minutes=15),
-        **kw,
-    )
-
-
-@pytest.fixture
-def exchange(
-    tokens: TokenCore, registry: IdentityRegistry, auditor: Auditor, store: SqlStore, clock: FakeClock
-) -> TokenExchange:
-    return _exchange(tokens, registry, auditor, store, clock)
-
-
-class Workload:
-    """An identity registered with a fresh key, and assertions signed with it."""
-
-    def __init__(self, registry: IdentityRegistry, clock: FakeClock, ident: str, kind: IdentityKind, **fields: Any):
-        self.id = ident
-        self.clock = clock
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        pem = self.key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        self.identity = registry.create(
-            Identity(id=ident, kind=kind, public_keys=(registry.make_key(pem.decode()),), **fields)
-        )
-
-    def assertion(self, **kw: Any) -> str:
-        return keys.make_assertion(self.id, self.key, ISSUER, now=self.clock.now().timestamp(), **kw)
-
-    def sign(self, claims: dict[str, Any], **headers: Any) -> str:
-        kid = keys.thumbprint(keys.public_jwk(self.key))
-        return jwt.encode(claims, self.key, algorithm="ES256", headers={"kid": kid, **headers})
-
-
-@pytest.fixture
-def reports(registry: IdentityRegistry, clock: FakeClock) -> Workload:
-    return Workload(
-        registry, clock, "reports", SA, allowed_scopes=("docs.read", "docs.write"), allowed_audiences=(DOCS,)
-    )
-
-
-@pytest.fixture
-def agent(registry: IdentityRegistry, clock: FakeClock) -> Workload:
-    return Workload(
-        registry,
-        clock,
-        "summarizer",
-        AGENT,
-        delegable_scopes=("docs.read",),
-        allowed_audiences=(DOCS,),
-        max_token_ttl=timedelta(minutes=10),
-    )
-
-
-def _attest(exchange: TokenExchange, token: str, **kw: Any) -> ExchangeResult:
-    return exchange.exchange(ExchangeRequest(subject_token=token, subject_token_type=TOKEN_TYPE_JWT, **kw))
-
-
-def _downscope(exchange: TokenExchange, token: str, **kw: Any) -> ExchangeResult:
-    return exchange.exchange(ExchangeRequest(subject_token=token, subject_token_type=TOKEN_TYPE_ACCESS, **kw))
-
-
-def _delegate(exchange: TokenExchange, subject: str, actor: str, **kw: Any) -> ExchangeResult:
-    return exchange.exchange(
-        ExchangeRequest(
-            subject_token=subject,
-            subject_token_type=TOKEN_TYPE_ACCESS,
-            actor_token=actor,
-            actor_token_type=TOKEN_TYPE_JWT,
-            **kw,
-        )
-    )
-
-
-def _claims(result: ExchangeResult) -> dict[str, Any]:
-    return dict(result.minted.claims)
-
-
-def _principal(tokens: TokenCore, result: ExchangeResult) -> AccessClaims:
-    return tokens.verify(result.minted.token, audience=None)
+from tests.unit.exchange_kit import (
+    AGENT,
+    DOCS,
+    SA,
+    Workload,
+    attest,
+    claims_of,
+    delegate,
+    downscope,
+    make_exchange,
+    principal_of,
+)
 
 
 # self-signed assertions -------------------------------------------------------------------------
 def test_an_assertion_is_exchanged_once(exchange: TokenExchange, reports: Workload) -> None:
     """The first presentation mints a token; the same assertion again is a replay."""
     assertion = reports.assertion()
-    granted = _attest(exchange, assertion, scopes=["docs.read"])
+    granted = attest(exchange, assertion, scopes=["docs.read"])
     assert granted.scopes == ("docs.read",) and granted.audiences == (ISSUER,)
     with pytest.raises(Unauthenticated) as info:
-        _attest(exchange, assertion)
+        attest(exchange, assertion)
     assert (info.value.message, info.value.detail) == ("invalid attestation", "replayed jti")
 
 
@@ -146,13 +51,13 @@ def test_the_replay_record_survives_a_restart(
 ) -> None:
     """A new exchange service over the same store (a restart, another replica) still refuses the replay."""
     assertion = reports.assertion()
-    _attest(exchange_a := _exchange(tokens, registry, auditor, store, clock), assertion)
+    attest(exchange_a := make_exchange(tokens, registry, auditor, store, clock), assertion)
     del exchange_a
-    restarted = _exchange(
+    restarted = make_exchange(
         tokens, IdentityRegistry(store, clock, max_token_ttl=timedelta(hours=1)), auditor, store, clock
     )
     with pytest.raises(Unauthenticated):
-        _attest(restarted, assertion)
+        attest(restarted, assertion)
 
 
 def test_a_replay_inside_the_expiry_leeway_is_still_refused(
@@ -160,14 +65,14 @@ def test_a_replay_inside_the_expiry_leeway_is_still_refused(
 ) -> None:
     """The jti is kept until exp + leeway, the last moment the assertion could pass the time checks."""
     assertion = reports.assertion(lifetime=60)
-    _attest(exchange, assertion)
+    attest(exchange, assertion)
     clock.advance(timedelta(seconds=60 + 29))
     with pytest.raises(Unauthenticated) as info:
-        _attest(exchange, assertion)
+        attest(exchange, assertion)
     assert info.value.detail == "replayed jti"
     clock.advance(timedelta(seconds=1))
     with pytest.raises(Unauthenticated) as info:
-        _attest(exchange, assertion)
+        attest(exchange, assertion)
     assert info.value.detail == "expired"
 
 
@@ -178,8 +83,8 @@ def test_assertions_living_longer_than_five_minutes_are_refused(
     now = int(clock.now().timestamp())
     base = {"iss": "reports", "sub": "reports", "aud": ISSUER, "iat": now}
     with pytest.raises(Unauthenticated, match="invalid attestation"):
-        _attest(exchange, reports.sign({**base, "exp": now + 301, "jti": "a"}))
-    _attest(exchange, reports.sign({**base, "exp": now + 300, "jti": "b"}))
+        attest(exchange, reports.sign({**base, "exp": now + 301, "jti": "a"}))
+    attest(exchange, reports.sign({**base, "exp": now + 300, "jti": "b"}))
 
 
 def test_iat_in_the_future_is_refused_beyond_the_leeway_only(
@@ -189,9 +94,9 @@ def test_iat_in_the_future_is_refused_beyond_the_leeway_only(
     now = int(clock.now().timestamp())
     base = {"iss": "reports", "sub": "reports", "aud": ISSUER}
     with pytest.raises(Unauthenticated) as info:
-        _attest(exchange, reports.sign({**base, "iat": now + 31, "exp": now + 120, "jti": "a"}))
+        attest(exchange, reports.sign({**base, "iat": now + 31, "exp": now + 120, "jti": "a"}))
     assert info.value.detail == "issued in the future (iat)"
-    _attest(exchange, reports.sign({**base, "iat": now + 30, "exp": now + 120, "jti": "b"}))
+    attest(exchange, reports.sign({**base, "iat": now + 30, "exp": now + 120, "jti": "b"}))
 
 
 @pytest.mark.parametrize(
@@ -213,15 +118,15 @@ def test_bad_assertions_are_one_opaque_error(
     now = int(clock.now().timestamp())
     body = {"iss": "reports", "sub": "reports", "aud": ISSUER, "iat": now, "exp": now + 60, "jti": "j", **claims}
     with pytest.raises(Unauthenticated) as info:
-        _attest(exchange, reports.sign(body, **headers))
+        attest(exchange, reports.sign(body, **headers))
     assert info.value.message == "invalid attestation"
 
 
 def test_a_broker_token_is_not_an_attestation(exchange: TokenExchange, reports: Workload) -> None:
     """A broker access token presented as subject_token_type jwt is refused."""
-    token = _attest(exchange, reports.assertion()).minted.token
+    token = attest(exchange, reports.assertion()).minted.token
     with pytest.raises(Unauthenticated, match="invalid attestation"):
-        _attest(exchange, token)
+        attest(exchange, token)
 
 
 def test_a_disabled_identity_cannot_attest(
@@ -230,27 +135,27 @@ def test_a_disabled_identity_cannot_attest(
     """Disabling an identity stops its assertions at once."""
     registry.update("reports", {"disabled": True})
     with pytest.raises(Unauthenticated, match="invalid attestation"):
-        _attest(exchange, reports.assertion())
+        attest(exchange, reports.assertion())
 
 
 def test_unknown_scope_or_audience_is_permission_denied_naming_it(exchange: TokenExchange, reports: Workload) -> None:
     """Asking for more than the identity may have is refused, never silently dropped."""
     with pytest.raises(PermissionDenied, match=r"docs\.admin"):
-        _attest(exchange, reports.assertion(), scopes=["docs.read", "docs.admin"])
+        attest(exchange, reports.assertion(), scopes=["docs.read", "docs.admin"])
     with pytest.raises(PermissionDenied, match=r"https://other\.example"):
-        _attest(exchange, reports.assertion(), audiences=["https://other.example"])
+        attest(exchange, reports.assertion(), audiences=["https://other.example"])
 
 
 def test_request_shape_errors_are_invalid_argument(exchange: TokenExchange, reports: Workload) -> None:
     """Empty subject, unknown token types, an actor type without an actor token: INVALID_ARGUMENT."""
     with pytest.raises(InvalidArgument, match="subject_token"):
-        _attest(exchange, "")
+        attest(exchange, "")
     with pytest.raises(InvalidArgument, match="subject_token_type"):
         exchange.exchange(ExchangeRequest(subject_token=reports.assertion(), subject_token_type="saml"))
     with pytest.raises(InvalidArgument, match="requested_token_type"):
-        _attest(exchange, reports.assertion(), requested_token_type="urn:x")
+        attest(exchange, reports.assertion(), requested_token_type="urn:x")
     with pytest.raises(InvalidArgument, match="actor_token"):
-        _attest(exchange, reports.assertion(), actor_token_type=TOKEN_TYPE_JWT)
+        attest(exchange, reports.assertion(), actor_token_type=TOKEN_TYPE_JWT)
 
 
 # down-scoping ---------------------------------------------------------------------------------------
@@ -258,11 +163,11 @@ def test_downscoping_narrows_scopes_audience_and_life(
     exchange: TokenExchange, reports: Workload, clock: FakeClock
 ) -> None:
     """One scope, one audience, a shorter life: granted; same sub and client_id."""
-    wide = _attest(exchange, reports.assertion(), audiences=[ISSUER, DOCS], requested_ttl=timedelta(minutes=30))
-    narrow = _downscope(
+    wide = attest(exchange, reports.assertion(), audiences=[ISSUER, DOCS], requested_ttl=timedelta(minutes=30))
+    narrow = downscope(
         exchange, wide.minted.token, scopes=["docs.read"], audiences=[DOCS], requested_ttl=timedelta(minutes=5)
     )
-    claims = _claims(narrow)
+    claims = claims_of(narrow)
     assert (claims["sub"], claims["client_id"], claims["scope"], claims["aud"]) == (
         "reports", "reports", "docs.read", DOCS,
     )  # fmt: skip
@@ -271,12 +176,12 @@ def test_downscoping_narrows_scopes_audience_and_life(
 
 def test_downscoping_never_widens(exchange: TokenExchange, reports: Workload, clock: FakeClock) -> None:
     """A scope or audience the presented token lacks is refused; the life never passes the token's exp."""
-    token = _attest(exchange, reports.assertion(), scopes=["docs.read"], requested_ttl=timedelta(minutes=2))
+    token = attest(exchange, reports.assertion(), scopes=["docs.read"], requested_ttl=timedelta(minutes=2))
     with pytest.raises(PermissionDenied, match=r"docs\.write"):
-        _downscope(exchange, token.minted.token, scopes=["docs.write"])
+        downscope(exchange, token.minted.token, scopes=["docs.write"])
     with pytest.raises(PermissionDenied, match=DOCS):
-        _downscope(exchange, token.minted.token, audiences=[DOCS])
-    longer = _downscope(exchange, token.minted.token, requested_ttl=timedelta(hours=1))
+        downscope(exchange, token.minted.token, audiences=[DOCS])
+    longer = downscope(exchange, token.minted.token, requested_ttl=timedelta(hours=1))
     assert longer.minted.expires_at == token.minted.expires_at
 
 
@@ -284,18 +189,18 @@ def test_revoked_disabled_and_deleted_subjects_cannot_be_downscoped(
     exchange: TokenExchange, registry: IdentityRegistry, store: SqlStore, reports: Workload
 ) -> None:
     """A revoked token, a disabled identity's and a deleted identity's tokens are all refused."""
-    first = _attest(exchange, reports.assertion()).minted
-    second = _attest(exchange, reports.assertion()).minted.token
+    first = attest(exchange, reports.assertion()).minted
+    second = attest(exchange, reports.assertion()).minted.token
     store.revoke_token(first.jti, first.expires_at)
     with pytest.raises(Unauthenticated) as info:
-        _downscope(exchange, first.token)
+        downscope(exchange, first.token)
     assert info.value.detail == "revoked"
     registry.update("reports", {"disabled": True})
     with pytest.raises(Unauthenticated, match="invalid token"):
-        _downscope(exchange, second)
+        downscope(exchange, second)
     registry.delete("reports")
     with pytest.raises(Unauthenticated, match="invalid token"):
-        _downscope(exchange, second)
+        downscope(exchange, second)
 
 
 # delegation ----------------------------------------------------------------------------------------------
@@ -303,9 +208,9 @@ def test_an_agent_acts_for_the_subject_with_the_intersection(
     exchange: TokenExchange, reports: Workload, agent: Workload
 ) -> None:
     """sub stays the principal, act names the agent, scopes = subject ∩ delegable, exp ≤ the subject's."""
-    subject = _attest(exchange, reports.assertion(), audiences=[DOCS], requested_ttl=timedelta(minutes=5))
-    result = _delegate(exchange, subject.minted.token, agent.assertion(), requested_ttl=timedelta(minutes=10))
-    claims = _claims(result)
+    subject = attest(exchange, reports.assertion(), audiences=[DOCS], requested_ttl=timedelta(minutes=5))
+    result = delegate(exchange, subject.minted.token, agent.assertion(), requested_ttl=timedelta(minutes=10))
+    claims = claims_of(result)
     assert claims["sub"] == "reports" and claims["client_id"] == "summarizer"
     assert claims["act"] == {"sub": "summarizer", "client_id": "summarizer"}
     assert result.scopes == ("docs.read",) and result.audiences == (DOCS,)
@@ -316,9 +221,9 @@ def test_delegation_refuses_scopes_beyond_subject_or_delegable(
     exchange: TokenExchange, reports: Workload, agent: Workload, auditor: Auditor
 ) -> None:
     """docs.write is the subject's but not delegable: PERMISSION_DENIED naming it, audited as a failure."""
-    subject = _attest(exchange, reports.assertion(), audiences=[DOCS]).minted.token
+    subject = attest(exchange, reports.assertion(), audiences=[DOCS]).minted.token
     with pytest.raises(PermissionDenied, match=r"docs\.write"):
-        _delegate(exchange, subject, agent.assertion(), scopes=["docs.write"])
+        delegate(exchange, subject, agent.assertion(), scopes=["docs.write"])
     (event,), _ = auditor.list(page_size=10, page_token="", flt=AuditFilter(action="token.delegate"))
     assert (event.outcome, event.actor, event.target) == ("failure", "summarizer", "reports")
 
@@ -328,9 +233,9 @@ def test_delegation_needs_a_shared_audience(
 ) -> None:
     """The agent gets only audiences both it and the subject token have."""
     narrow_agent = Workload(registry, clock, "helper", AGENT, delegable_scopes=("docs.read",))
-    subject = _attest(exchange, reports.assertion(), audiences=[DOCS]).minted.token
+    subject = attest(exchange, reports.assertion(), audiences=[DOCS]).minted.token
     with pytest.raises(PermissionDenied, match="no audience"):
-        _delegate(exchange, subject, narrow_agent.assertion())
+        delegate(exchange, subject, narrow_agent.assertion())
 
 
 def test_chains_nest_and_stop_at_the_depth_limit(
@@ -341,16 +246,16 @@ def test_chains_nest_and_stop_at_the_depth_limit(
         Workload(registry, clock, f"agent-{i}", AGENT, delegable_scopes=("docs.read",), allowed_audiences=(DOCS,))
         for i in range(4)
     ]
-    token = _attest(exchange, reports.assertion(), audiences=[DOCS]).minted.token
+    token = attest(exchange, reports.assertion(), audiences=[DOCS]).minted.token
     for hop in agents[:3]:
-        token = _delegate(exchange, token, hop.assertion()).minted.token
+        token = delegate(exchange, token, hop.assertion()).minted.token
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["act"] == {
         "sub": "agent-2", "client_id": "agent-2",
         "act": {"sub": "agent-1", "client_id": "agent-1", "act": {"sub": "agent-0", "client_id": "agent-0"}},
     }  # fmt: skip
     with pytest.raises(PermissionDenied, match="limit is 3"):
-        _delegate(exchange, token, agents[3].assertion())
+        delegate(exchange, token, agents[3].assertion())
     events, _ = auditor.list(page_size=10, page_token="", flt=AuditFilter(action="token.delegate"))
     assert sorted(e.outcome for e in events) == ["failure", "success", "success", "success"]
     assert sorted(e.details.get("depth", 0) for e in events) == [0, 1, 2, 3]
@@ -361,25 +266,25 @@ def test_agents_without_delegable_scopes_and_disabled_agents_are_refused(
 ) -> None:
     """No delegable_scopes: PERMISSION_DENIED; a disabled agent cannot attest; a disabled agent's chain dies."""
     plain = Workload(registry, clock, "plain", AGENT, allowed_audiences=(DOCS,))
-    subject = _attest(exchange, reports.assertion(), audiences=[DOCS]).minted.token
+    subject = attest(exchange, reports.assertion(), audiences=[DOCS]).minted.token
     with pytest.raises(PermissionDenied, match="delegable_scopes"):
-        _delegate(exchange, subject, plain.assertion())
-    delegated = _delegate(exchange, subject, agent.assertion()).minted.token
+        delegate(exchange, subject, plain.assertion())
+    delegated = delegate(exchange, subject, agent.assertion()).minted.token
     registry.update("summarizer", {"disabled": True})
     with pytest.raises(Unauthenticated, match="invalid attestation"):
-        _delegate(exchange, subject, agent.assertion())
+        delegate(exchange, subject, agent.assertion())
     with pytest.raises(Unauthenticated, match="invalid token"):
-        _downscope(exchange, delegated)
+        downscope(exchange, delegated)
 
 
 def test_a_revoked_subject_token_cannot_be_delegated(
     exchange: TokenExchange, reports: Workload, agent: Workload, store: SqlStore, auditor: Auditor
 ) -> None:
     """Revocation reaches delegation; the refusal is audited."""
-    subject = _attest(exchange, reports.assertion(), audiences=[DOCS]).minted
+    subject = attest(exchange, reports.assertion(), audiences=[DOCS]).minted
     store.revoke_token(subject.jti, subject.expires_at)
     with pytest.raises(Unauthenticated, match="invalid token"):
-        _delegate(exchange, subject.token, agent.assertion())
+        delegate(exchange, subject.token, agent.assertion())
     (event,), _ = auditor.list(page_size=10, page_token="", flt=AuditFilter(action="token.delegate"))
     assert event.outcome == "failure" and event.details["reason"] == "revoked"
 
@@ -387,7 +292,7 @@ def test_a_revoked_subject_token_cannot_be_delegated(
 def test_delegation_needs_both_token_types(exchange: TokenExchange, reports: Workload, agent: Workload) -> None:
     """An actor token with a jwt subject (or an access-token actor) is INVALID_ARGUMENT."""
     with pytest.raises(InvalidArgument, match="delegation"):
-        _attest(exchange, reports.assertion(), actor_token=agent.assertion(), actor_token_type=TOKEN_TYPE_JWT)
+        attest(exchange, reports.assertion(), actor_token=agent.assertion(), actor_token_type=TOKEN_TYPE_JWT)
 
 
 # introspection and revocation ---------------------------------------------------------------------------------
@@ -395,9 +300,9 @@ def test_introspection_answers_claims_or_inactive(
     exchange: TokenExchange, reports: Workload, store: SqlStore, clock: FakeClock
 ) -> None:
     """Active tokens give their claims; revoked, expired, foreign and garbage tokens give None."""
-    active = _attest(exchange, reports.assertion()).minted
+    active = attest(exchange, reports.assertion()).minted
     assert exchange.introspect(active.token) == active.claims
-    revoked = _attest(exchange, reports.assertion()).minted
+    revoked = attest(exchange, reports.assertion()).minted
     store.revoke_token(revoked.jti, revoked.expires_at)
     assert exchange.introspect(revoked.token) is None
     assert exchange.introspect(reports.assertion()) is None
@@ -419,16 +324,16 @@ def test_the_holder_or_an_admin_may_revoke_others_may_not(
     """Holder (same sub, or the agent a delegated token was issued to) and admins may; strangers may not."""
     other = Workload(registry, clock, "other", SA)
     admin = Workload(registry, clock, "root", SA, allowed_scopes=(ADMIN_SCOPE,))
-    target = _attest(exchange, reports.assertion(), audiences=[DOCS]).minted.token
-    stranger = _principal(tokens, _attest(exchange, other.assertion()))
+    target = attest(exchange, reports.assertion(), audiences=[DOCS]).minted.token
+    stranger = principal_of(tokens, attest(exchange, other.assertion()))
     with pytest.raises(PermissionDenied):
         exchange.revoke(target, by=stranger)
-    delegated = _delegate(exchange, target, agent.assertion())
-    agent_self = _principal(tokens, _attest(exchange, agent.assertion()))
+    delegated = delegate(exchange, target, agent.assertion())
+    agent_self = principal_of(tokens, attest(exchange, agent.assertion()))
     exchange.revoke(delegated.minted.token, by=agent_self)
     assert exchange.introspect(delegated.minted.token) is None
-    exchange.revoke(target, by=_principal(tokens, _attest(exchange, reports.assertion())))
-    exchange.revoke(target, by=_principal(tokens, _attest(exchange, admin.assertion())))  # twice: fine
+    exchange.revoke(target, by=principal_of(tokens, attest(exchange, reports.assertion())))
+    exchange.revoke(target, by=principal_of(tokens, attest(exchange, admin.assertion())))  # twice: fine
     assert exchange.introspect(target) is None
 
 
@@ -436,15 +341,15 @@ def test_a_delegated_token_cannot_revoke_its_principals_other_tokens(
     exchange: TokenExchange, tokens: TokenCore, reports: Workload, agent: Workload
 ) -> None:
     """An agent speaking for a principal may not kill the principal's own tokens."""
-    principal = _attest(exchange, reports.assertion(), audiences=[ISSUER, DOCS]).minted.token
-    delegated = _delegate(exchange, principal, agent.assertion(), audiences=[ISSUER])
+    principal = attest(exchange, reports.assertion(), audiences=[ISSUER, DOCS]).minted.token
+    delegated = delegate(exchange, principal, agent.assertion(), audiences=[ISSUER])
     with pytest.raises(PermissionDenied):
-        exchange.revoke(principal, by=_principal(tokens, delegated))
+        exchange.revoke(principal, by=principal_of(tokens, delegated))
 
 
 def test_revoking_an_invalid_token_is_a_no_op(exchange: TokenExchange, tokens: TokenCore, reports: Workload) -> None:
     """RFC 7009: a token that does not verify needs no revocation and is not an error."""
-    me = _principal(tokens, _attest(exchange, reports.assertion()))
+    me = principal_of(tokens, attest(exchange, reports.assertion()))
     exchange.revoke("not-a-token", by=me)
     exchange.revoke(reports.assertion(), by=me)
 
@@ -455,16 +360,16 @@ def test_with_a_trust_domain_sub_is_the_spiffe_id(
     reports: Workload, agent: Workload,
 ) -> None:  # fmt: skip
     """sub and act.sub become spiffe://<td>/identity/<id>; such tokens down-scope and delegate."""
-    spiffe = _exchange(tokens, registry, auditor, store, clock, trust_domain="example.org")
-    token = _attest(spiffe, reports.assertion(), audiences=[DOCS], requested_token_type=TOKEN_TYPE_JWT)
-    assert _claims(token)["sub"] == "spiffe://example.org/identity/reports"
+    spiffe = make_exchange(tokens, registry, auditor, store, clock, trust_domain="example.org")
+    token = attest(spiffe, reports.assertion(), audiences=[DOCS], requested_token_type=TOKEN_TYPE_JWT)
+    assert claims_of(token)["sub"] == "spiffe://example.org/identity/reports"
     assert jwt.get_unverified_header(token.minted.token)["typ"] == "JWT"
     assert token.issued_token_type == TOKEN_TYPE_JWT
-    delegated = _claims(_delegate(spiffe, token.minted.token, agent.assertion()))
+    delegated = claims_of(delegate(spiffe, token.minted.token, agent.assertion()))
     assert delegated["act"]["sub"] == "spiffe://example.org/identity/summarizer"
-    other_domain = _exchange(tokens, registry, auditor, store, clock, trust_domain="other.org")
+    other_domain = make_exchange(tokens, registry, auditor, store, clock, trust_domain="other.org")
     with pytest.raises(Unauthenticated):
-        _downscope(other_domain, token.minted.token)
+        downscope(other_domain, token.minted.token)
 
 
 def test_a_trust_domain_must_be_a_spiffe_name(
@@ -472,7 +377,7 @@ def test_a_trust_domain_must_be_a_spiffe_name(
 ) -> None:
     """Uppercase or slashes are not SPIFFE trust domain names: refused at start."""
     with pytest.raises(ValueError, match="trust domain"):
-        _exchange(tokens, registry, auditor, store, clock, trust_domain="Example.ORG")
+        make_exchange(tokens, registry, auditor, store, clock, trust_domain="Example.ORG")
 
 
 def test_a_workload_cannot_revoke_a_persons_token_that_merely_shares_its_client_id(
@@ -484,7 +389,7 @@ def test_a_workload_cannot_revoke_a_persons_token_that_merely_shares_its_client_
         ttl=timedelta(minutes=5),
     )  # fmt: skip
     with pytest.raises(PermissionDenied):
-        exchange.revoke(persons.token, by=_principal(tokens, _attest(exchange, reports.assertion())))
+        exchange.revoke(persons.token, by=principal_of(tokens, attest(exchange, reports.assertion())))
     assert not store.is_token_revoked(persons.jti, clock.now())
 
 
