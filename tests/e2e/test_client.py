@@ -324,10 +324,11 @@ def test_client_distribution_installs_alone_in_a_fresh_venv(tmp_path: Path) -> N
         {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")},
     )
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "./client", "pytest", "pytest-asyncio"],
+        [str(python), "-m", "pip", "install", "--verbose", "./client", "pytest", "pytest-asyncio"],
         cwd=source, env=env, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert install.returncode == 0, install.stdout + install.stderr
+    assert "SetuptoolsDeprecationWarning" not in install.stdout + install.stderr  # the SPDX license string
 
     probe = (
         "import importlib.util, broker_client\n"

@@ -248,6 +248,7 @@ def test_sidecar_fails_fast_when_the_broker_refuses_it(shared_broker: BrokerProc
         assert result.returncode == 1, result.stderr
         assert time.monotonic() - started < 10
         assert f"as {identity}" in result.stderr and reason in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr  # one line, not one per attempt
         assert not (tmp_path / "t").exists()
 
 

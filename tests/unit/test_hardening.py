@@ -18,7 +18,7 @@ from broker.core.errors import InvalidArgument, Unauthenticated, Unavailable
 from broker.core.exchange import TokenExchange
 from broker.core.identities import Binding, Identity, IdentityKind, IdentityRegistry
 from broker.core.issuers import BindingIndex, TrustedIssuer
-from broker.core.secrets import Generator, RotationPolicy, SecretManager
+from broker.core.secrets import Generator, RotationPolicy, SecretManager, VersionState
 from broker.jwks_fetch import JwksFetcher, redirect_allowed
 from broker.store.sql import SqlStore
 from tests.security.issuer_kit import GITHUB_ISSUER, TestIssuer, jwks_server
@@ -229,3 +229,25 @@ def test_oversize_versions_page_tokens_and_unicode_digits_are_invalid_arguments(
         secrets.access("db", 2**40)
     with pytest.raises(InvalidArgument, match="page_token"):
         Auditor(store, clock).list(page_size=1, page_token="x" * 10_000, flt=AuditFilter())
+
+
+# item 12: what VerifySecretValue says of an expired value ---------------------------------------------
+def test_an_expired_value_is_named_while_its_material_is_retained_and_unknown_once_destroyed(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    """Past its grace, the old value answers valid=False with its version and EXPIRED (retention keeps the
+    material); after the retention it is destroyed and reads as any unknown value."""
+    secrets = SecretManager(store, clock)
+    policy = RotationPolicy(interval=None, grace_period=MINUTE, retention=timedelta(hours=1))
+    secrets.create("db", generator=Generator.PASSWORD, policy=policy)
+    old = secrets.access("db").value
+    assert old is not None
+    secrets.rotate("db")
+    clock.advance(2 * MINUTE)
+    secrets.expire(clock.now())
+    answer = secrets.verify("db", old.reveal())
+    assert (answer.valid, answer.version, answer.state) == (False, 1, VersionState.EXPIRED)
+    clock.advance(timedelta(hours=2))
+    secrets.expire(clock.now())
+    gone = secrets.verify("db", old.reveal())
+    assert (gone.valid, gone.version, gone.state) == (False, 0, None)
