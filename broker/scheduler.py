@@ -33,7 +33,7 @@ import socket
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import structlog
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -41,14 +41,12 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from .core.attestation import ReplayStore
 from .core.audit import Auditor
 from .core.clock import Clock
 from .core.errors import BrokerError
 from .core.keys import Keyring, publish_lead
 from .core.secrets import SecretManager
-
-if TYPE_CHECKING:
-    from .store.base import Store
 
 _log = structlog.get_logger("broker.scheduler")
 
@@ -61,12 +59,32 @@ _MAX_BACKOFF = timedelta(minutes=5)
 Work = Callable[[datetime], None]
 
 
+class LeaseStore(Protocol):
+    """One named lease with a fencing token: who leads the replicas' periodic work."""
+
+    def acquire_lease(self, name: str, holder: str, *, ttl: timedelta, now: datetime) -> int | None:
+        """Take or renew the lease for ``holder`` if free, expired or already its own.
+
+        Returns the fencing token (it grows every time the holder changes), or None when
+        another holder's lease is still live.
+        """
+        ...
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give the lease up if ``holder`` holds it."""
+        ...
+
+
+class SchedulerStore(LeaseStore, ReplayStore, Protocol):
+    """The scheduler's view of the store: the lease, and the expired records it purges."""
+
+
 class Scheduler:
     """The broker's periodic jobs; ``start`` and ``stop`` bracket its life."""
 
     def __init__(
         self,
-        store: Store,
+        store: SchedulerStore,
         secrets_manager: SecretManager,
         keyring: Keyring,
         auditor: Auditor,

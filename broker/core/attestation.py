@@ -15,9 +15,9 @@ caller; the reason travels in ``detail`` to the log and the audit event only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from . import jwk as jwks
 from . import jws
@@ -33,6 +33,23 @@ MAX_JTI_LENGTH = 256
 #: consume(key, expires_at, now) -> True the first time a key is seen before it expires.
 ReplayCheck = Callable[[str, datetime, datetime], bool]
 IdentityLookup = Callable[[str], Identity]
+
+
+class ReplayStore(Protocol):
+    """Single-use records (assertion and external token jtis): each accepted once until it expires."""
+
+    def consume_jti(self, key: str, expires_at: datetime, now: datetime) -> bool:
+        """Record a single-use id; False if it was already recorded and has not expired."""
+        ...
+
+    def consume_jtis(self, items: Sequence[tuple[str, datetime]], now: datetime) -> list[bool]:
+        """``consume_jti`` for a batch in one transaction (group commit), one answer per item;
+        a key repeated within the batch is consumed by its first occurrence only."""
+        ...
+
+    def purge_expired(self, now: datetime) -> int:
+        """Drop replay and revocation records past their expiry; returns how many."""
+        ...
 
 
 def bad_attestation(detail: str) -> Unauthenticated:

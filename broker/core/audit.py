@@ -17,15 +17,12 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import structlog
 
 from .clock import Clock
 from .errors import InvalidArgument
-
-if TYPE_CHECKING:
-    from ..store.base import Store
 
 _log = structlog.get_logger("broker.audit")
 
@@ -67,6 +64,22 @@ def event_id_floor(when: datetime) -> str:
     return f"{int(when.timestamp() * 1_000_000):014x}"
 
 
+class AuditLog(Protocol):
+    """Where audit events go: an append-only log, newest first when read."""
+
+    def append_audit_event(self, event: AuditEvent) -> None:
+        """Append one event."""
+        ...
+
+    def list_audit_events(self, *, before: str, limit: int, flt: AuditFilter) -> list[AuditEvent]:
+        """Up to ``limit`` events with id < ``before`` ('' = newest), newest first."""
+        ...
+
+    def purge_audit_events(self, before: datetime, *, limit: int) -> int:
+        """Delete up to ``limit`` of the oldest events older than ``before``; returns how many."""
+        ...
+
+
 @dataclass(slots=True)
 class _Window:
     """One sampled kind of failure in the current window: when it opened, how many since, an example."""
@@ -88,7 +101,7 @@ class Auditor:
     """Writes audit events to the store (and one log line each); samples unauthenticated failures."""
 
     def __init__(
-        self, store: Store, clock: Clock, *, sample_window: timedelta = timedelta(minutes=1), max_kinds: int = 256
+        self, store: AuditLog, clock: Clock, *, sample_window: timedelta = timedelta(minutes=1), max_kinds: int = 256
     ) -> None:
         self._store = store
         self._clock = clock

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from broker_client.keys import thumbprint
 
@@ -27,9 +27,6 @@ from . import inline
 from . import jwk as jwks
 from .clock import Clock
 from .errors import FailedPrecondition, InvalidArgument, NotFound
-
-if TYPE_CHECKING:
-    from ..store.base import Store
 
 ID_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 #: Scopes: printable ASCII without space, quote or backslash (RFC 6749 scope-token).
@@ -232,6 +229,37 @@ def validate_bindings(bindings: Sequence[Binding]) -> tuple[Binding, ...]:
     return tuple(bindings)
 
 
+class IdentityStore(Protocol):
+    """What the registry needs of the store (every backend implements it; tests/store checks them all)."""
+
+    def create_identity(self, identity: Identity) -> Identity:
+        """Insert; AlreadyExists if the id is taken. Returns it with its etag."""
+        ...
+
+    def get_identity(self, identity_id: str) -> Identity:
+        """The identity, or NotFound."""
+        ...
+
+    def list_identities(self, *, after: str, limit: int, flt: IdentityFilter) -> list[Identity]:
+        """Up to ``limit`` identities with id > ``after``, ordered by id."""
+        ...
+
+    def update_identity(self, identity: Identity, *, expected_etag: str) -> Identity:
+        """Replace if the stored etag equals ``expected_etag`` (else Conflict)."""
+        ...
+
+    def delete_identity(self, identity_id: str, *, expected_etag: str | None) -> None:
+        """Delete (NotFound if absent, Conflict on a stale etag)."""
+        ...
+
+    def bound_identity_ids(self, issuer: str, subject: str) -> list[str]:
+        """Ids of identities with a binding to ``subject`` of ``issuer``, from an index (no scan).
+
+        May include identities that no longer have such a binding; callers re-check.
+        """
+        ...
+
+
 class IdentityRegistry:
     """Create, read, update and delete identities, with validation and etags.
 
@@ -245,7 +273,7 @@ class IdentityRegistry:
 
     def __init__(
         self,
-        store: Store,
+        store: IdentityStore,
         clock: Clock,
         *,
         max_token_ttl: timedelta,

@@ -36,7 +36,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -50,9 +50,6 @@ from .durations import parse_duration
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, Unavailable
 from .identities import Identity
 from .tokens import DEFAULT_LEEWAY, audiences_of, check_times
-
-if TYPE_CHECKING:
-    from ..store.base import Store
 
 #: Algorithms an external issuer may be allowed (core/algorithms.py); HMAC and "none" can never be.
 SUPPORTED_ALGORITHMS = frozenset(EXTERNAL)
@@ -180,12 +177,36 @@ def parse_jwks(text: str) -> IssuerKeys:
     return IssuerKeys(by_kid)
 
 
+class IssuerStore(Protocol):
+    """What the issuer registry needs of the store."""
+
+    def create_issuer(self, issuer: TrustedIssuer) -> TrustedIssuer:
+        """Insert; AlreadyExists if the URL is taken. Returns it with its etag."""
+        ...
+
+    def get_issuer(self, issuer: str) -> TrustedIssuer:
+        """The issuer, or NotFound."""
+        ...
+
+    def list_issuers(self, *, after: str, limit: int) -> list[TrustedIssuer]:
+        """Up to ``limit`` issuers with URL > ``after``, ordered by URL."""
+        ...
+
+    def delete_issuer(self, issuer: str) -> None:
+        """Delete (NotFound if absent)."""
+        ...
+
+
 class BindingStore(Protocol):
     """The one store read the binding lookup needs."""
 
     def bound_identity_ids(self, issuer: str, subject: str) -> list[str]:
         """Ids of identities with a binding to ``subject`` of ``issuer`` (from an index)."""
         ...
+
+
+class IssuerRegistryStore(IssuerStore, BindingStore, Protocol):
+    """The issuer registry's view of the store: issuers, and the binding index it resolves through."""
 
 
 class JwksProvider(Protocol):
@@ -311,7 +332,7 @@ class IssuerRegistry:
 
     def __init__(
         self,
-        store: Store,
+        store: IssuerRegistryStore,
         clock: Clock,
         *,
         reserved: str,

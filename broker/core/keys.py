@@ -23,7 +23,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import structlog
 
@@ -35,9 +35,6 @@ from .algorithms import SIGNING
 from .clock import Clock
 from .errors import Unavailable
 from .sensitive import Sensitive
-
-if TYPE_CHECKING:
-    from ..store.base import Store
 
 _log = structlog.get_logger("broker.keys")
 
@@ -54,6 +51,22 @@ class SigningKeyRecord:
     private_pem: Sensitive
     create_time: datetime
     activate_time: datetime
+
+
+class SigningKeyStore(Protocol):
+    """What the keyring needs of the store: the sealed signing keys."""
+
+    def list_signing_keys(self) -> list[SigningKeyRecord]:
+        """Every stored signing key, unsealed."""
+        ...
+
+    def add_signing_key(self, record: SigningKeyRecord) -> None:
+        """Insert a signing key (sealed at rest)."""
+        ...
+
+    def delete_signing_key(self, kid: str) -> None:
+        """Remove a signing key; absent is fine."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +133,7 @@ class Keyring:
 
     def __init__(
         self,
-        store: Store,
+        store: SigningKeyStore,
         clock: Clock,
         *,
         alg: str,

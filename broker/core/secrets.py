@@ -30,16 +30,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .clock import Clock
 from .durations import format_duration
 from .errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from .identities import ID_PATTERN, validate_id
 from .sensitive import Sensitive
-
-if TYPE_CHECKING:
-    from ..store.base import Store
 
 
 class Generator(StrEnum):
@@ -277,10 +274,85 @@ class Verification:
     state: VersionState | None = None
 
 
+class SecretStore(Protocol):
+    """What the secret manager needs of the store: secrets, their versions (values sealed), their events."""
+
+    def create_secret(self, secret: Secret, first: SecretVersion) -> Secret:
+        """Insert the secret and its first CURRENT version in one step (value sealed)."""
+        ...
+
+    def get_secret(self, secret_id: str) -> Secret:
+        """The secret's metadata, or NotFound."""
+        ...
+
+    def list_secrets(self, *, after: str, limit: int) -> list[Secret]:
+        """Up to ``limit`` secrets with id > ``after``, ordered by id."""
+        ...
+
+    def update_secret(self, secret: Secret, *, expected_etag: str) -> Secret:
+        """Replace the metadata (policy, next rotation) if the etag matches (else Conflict)."""
+        ...
+
+    def delete_secret(self, secret_id: str, *, expected_etag: str | None, now: datetime) -> None:
+        """Delete the secret and every version (material gone); records a DELETED event."""
+        ...
+
+    def rotate_secret(
+        self,
+        secret_id: str,
+        *,
+        expected_version: int,
+        new: SecretVersion,
+        grace_expire_time: datetime,
+        next_rotation_time: datetime | None,
+    ) -> Secret:
+        """One atomic step: if the CURRENT version is still ``expected_version`` (else
+        Conflict), it becomes PREVIOUS until ``grace_expire_time``, ``new`` becomes CURRENT,
+        the next rotation time is set and a ROTATED event is recorded."""
+        ...
+
+    def list_secret_versions(self, secret_id: str, *, before: int, limit: int) -> list[SecretVersion]:
+        """Versions below ``before`` (0: all), newest first, without values."""
+        ...
+
+    def get_secret_version(self, secret_id: str, version: int) -> SecretVersion:
+        """One version with its value unsealed (None once destroyed), or NotFound."""
+        ...
+
+    def expire_secret_versions(self, now: datetime) -> list[SecretEvent]:
+        """Turn PREVIOUS versions whose grace ended by ``now`` EXPIRED; records and
+        returns one GRACE_EXPIRED event each."""
+        ...
+
+    def destroy_expired_material(self, now: datetime) -> int:
+        """Erase the material of EXPIRED versions past their retention; returns how many."""
+        ...
+
+    def due_secrets(self, now: datetime, limit: int) -> list[Secret]:
+        """Secrets whose next rotation time is at or before ``now``."""
+        ...
+
+    def list_secret_events(self, *, after_seq: int, limit: int) -> list[SecretEvent]:
+        """Events with seq > ``after_seq`` in seq order (all secrets; callers filter)."""
+        ...
+
+    def last_secret_event_seq(self) -> int:
+        """The highest event seq so far (0 when none)."""
+        ...
+
+    def list_secret_events_of(self, secret_id: str, *, after: int, limit: int) -> list[SecretEvent]:
+        """Events of one secret id with secret_seq > ``after``, in order (its numbers have no gaps)."""
+        ...
+
+    def last_secret_event_of(self, secret_id: str) -> int:
+        """The secret_seq of the newest event of ``secret_id`` (0 when none)."""
+        ...
+
+
 class SecretManager:
     """Create, read, rotate, expire and verify rotating secrets; every decision reads the clock."""
 
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: SecretStore, clock: Clock) -> None:
         self._store = store
         self._clock = clock
 

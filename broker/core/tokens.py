@@ -28,7 +28,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from . import jws
 from .algorithms import SIGNING
@@ -51,6 +51,18 @@ _JTI_TIME_DIGITS = 11  # hex milliseconds: enough until the year 2527
 MAX_TIMESTAMP = 253402300799
 
 RevocationCheck = Callable[[str, datetime], bool]
+
+
+class RevocationStore(Protocol):
+    """Revoked token ids, each dead until its record expires."""
+
+    def revoke_token(self, jti: str, expires_at: datetime) -> None:
+        """Mark a token id revoked until ``expires_at`` (idempotent)."""
+        ...
+
+    def is_token_revoked(self, jti: str, now: datetime) -> bool:
+        """True if the id is revoked and the revocation has not expired."""
+        ...
 
 
 def invalid(detail: str) -> Unauthenticated:
