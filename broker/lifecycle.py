@@ -11,11 +11,12 @@ the background writers stop and the store closes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import structlog
@@ -127,26 +128,33 @@ async def _until_stopped(pool: workers.WorkerPool | None, *, is_worker: bool) ->
     return status
 
 
-async def serve(
+@dataclass(frozen=True)
+class Serving:
+    """A broker that is serving: the gRPC port it listens on (the bound one, for ``:0``)."""
+
+    grpc_port: int
+
+
+@contextlib.asynccontextmanager
+async def serving(
     broker: Broker,
     listeners: Listeners,
     *,
-    admin_key_created: bool = False,
-    worker: int = 0,
     pool: workers.WorkerPool | None = None,
-    serving: Callable[[], object] | None = None,
-) -> int:
-    """Run an assembled broker until SIGTERM or SIGINT; returns the exit status.
+    start_scheduler: bool = True,
+) -> AsyncIterator[Serving]:
+    """Serve gRPC (and HTTP on the primary's socket) while the block runs, then stop gracefully.
 
-    ``worker`` 0 is the primary: it alone serves HTTP, and owns ``pool`` (/readyz waits
-    for every worker). A worker (workers.py) calls ``serving`` once it serves, and stops
-    also when the primary is gone.
+    On leaving: health goes NOT_SERVING and /readyz 503, the workers are told to stop,
+    long-lived streams end, in-flight RPCs get ``shutdown_grace``, the scheduler stops and
+    the store closes. ``start_scheduler=False`` leaves the periodic jobs to the caller
+    (tests drive them with ``Scheduler.run_now`` on a fake clock).
     """
     settings = broker.settings
     health_servicer = health.aio.HealthServicer()
     server = grpc_server(broker, health_servicer)
     try:
-        server.add_insecure_port(settings.grpc_listen)
+        port = server.add_insecure_port(settings.grpc_listen)
     except RuntimeError:  # taken between the check and now
         raise ListenError(
             f"cannot listen on {settings.grpc_listen} (gRPC): address already in use; "
@@ -161,33 +169,53 @@ async def serve(
         await runner.setup()
         await web.SockSite(runner, listeners.http).start()
     await server.start()
-    await asyncio.to_thread(broker.scheduler.start)
+    if start_scheduler:
+        await asyncio.to_thread(broker.scheduler.start)
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    if worker == 0:
-        print(banner(settings, admin_key_created=admin_key_created), flush=True)
-        _log.info("serving", grpc=settings.grpc_listen, http=settings.http_listen, issuer=settings.issuer)
-    else:
-        _log.info("serving", grpc=settings.grpc_listen)
     started.set()
-    if serving is not None:
-        serving()
+    try:
+        yield Serving(grpc_port=port)
+    finally:
+        _log.info("shutting down", grace_seconds=settings.shutdown_grace.total_seconds())
+        started.clear()  # /readyz: 503 from now on
+        if pool is not None:
+            pool.terminate()  # the workers shut down gracefully alongside
+        await health_servicer.enter_graceful_shutdown()
+        broker.stopping.set()  # long-lived streams (WatchSecret) end now, not after the grace
+        await server.stop(settings.shutdown_grace.total_seconds())
+        if runner is not None:
+            await runner.cleanup()
+        await asyncio.to_thread(broker.scheduler.stop)
+        await asyncio.to_thread(broker.close)
+        _log.info("stopped")
 
-    status = await _until_stopped(pool, is_worker=worker != 0)
 
-    _log.info("shutting down", grace_seconds=settings.shutdown_grace.total_seconds())
-    started.clear()  # /readyz: 503 from now on
-    if pool is not None:
-        pool.terminate()  # the workers shut down gracefully alongside
-    await health_servicer.enter_graceful_shutdown()
-    broker.stopping.set()  # long-lived streams (WatchSecret) end now, not after the grace
-    await server.stop(settings.shutdown_grace.total_seconds())
-    if runner is not None:
-        await runner.cleanup()
-    await asyncio.to_thread(broker.scheduler.stop)
-    await asyncio.to_thread(broker.close)
-    _log.info("stopped")
-    return status
+async def serve(
+    broker: Broker,
+    listeners: Listeners,
+    *,
+    admin_key_created: bool = False,
+    worker: int = 0,
+    pool: workers.WorkerPool | None = None,
+    serving_hook: Callable[[], object] | None = None,
+) -> int:
+    """Run an assembled broker until SIGTERM or SIGINT; returns the exit status.
+
+    ``worker`` 0 is the primary: it alone serves HTTP, and owns ``pool`` (/readyz waits
+    for every worker). A worker (workers.py) calls ``serving_hook`` once it serves, and
+    stops also when the primary is gone.
+    """
+    settings = broker.settings
+    async with serving(broker, listeners, pool=pool):
+        if worker == 0:
+            print(banner(settings, admin_key_created=admin_key_created), flush=True)
+            _log.info("serving", grpc=settings.grpc_listen, http=settings.http_listen, issuer=settings.issuer)
+        else:
+            _log.info("serving", grpc=settings.grpc_listen)
+        if serving_hook is not None:
+            serving_hook()
+        return await _until_stopped(pool, is_worker=worker != 0)
 
 
 def run(settings: Settings) -> int:
@@ -246,7 +274,7 @@ def _run_process(
         pool.start()
     try:
         return asyncio.run(
-            serve(broker, listeners, admin_key_created=created, worker=index, pool=pool, serving=serving)
+            serve(broker, listeners, admin_key_created=created, worker=index, pool=pool, serving_hook=serving)
         )
     except OSError as exc:
         print(f"broker: {exc}", file=sys.stderr)

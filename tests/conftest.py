@@ -1,4 +1,10 @@
-"""Shared fixtures: the real broker process and the admin credentials it creates."""
+"""Shared fixtures: the real broker process and the admin credentials it creates.
+
+The suite runs on several pytest-xdist workers (pyproject's addopts). Each test module
+is one group that stays on one worker, so a module-scoped broker starts once; a package
+may name a group of its own for all its modules (tests/security does: its last module
+reads the log of the broker the others used).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,14 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import BrokerProcess
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test without an ``xdist_group`` joins its module's group (before xdist reads the groups)."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module else item.nodeid))
 
 
 @pytest.fixture

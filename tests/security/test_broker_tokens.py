@@ -19,7 +19,7 @@ from tests.e2e.harness import TOKEN_TYPE_ACCESS, TOKEN_TYPE_JWT
 from tests.security.conftest import DOCS, Actors, Target
 from tests.security.issuer_kit import TestIssuer, forge
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("security")]  # one worker: test_zz_logs reads their log
 
 OK = grpc.StatusCode.OK
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED

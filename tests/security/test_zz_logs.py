@@ -11,7 +11,7 @@ import pytest
 from tests.e2e.harness import TOKEN_TYPE_ACCESS
 from tests.security.conftest import Actors, Target
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("security")]  # one worker: test_zz_logs reads their log
 MIN_SEGMENT = 16  # shorter base64url segments (e.g. "AA") could occur by chance
 
 

@@ -1,4 +1,4 @@
-"""IdentityService over real gRPC: auth, validation, etags and the exact status codes."""
+"""IdentityService over real gRPC to the in-process broker: auth, validation, etags and the exact status codes."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from broker_client import keys
 from broker_client.v1 import identity_pb2, identity_pb2_grpc
-from tests.e2e.harness import BrokerProcess
-
-pytestmark = pytest.mark.e2e
+from tests.api.harness import ApiBroker
 
 
 def _pem(key: keys.PrivateKey) -> str:
@@ -25,13 +23,13 @@ def _pem(key: keys.PrivateKey) -> str:
 
 
 @pytest.fixture(scope="module")
-def admin(shared_broker: BrokerProcess) -> list[tuple[str, str]]:
-    return shared_broker.admin_metadata()
+def admin(shared_api_broker: ApiBroker) -> list[tuple[str, str]]:
+    return shared_api_broker.admin_metadata()
 
 
 @pytest.fixture
-def stub(shared_broker: BrokerProcess) -> Iterator[identity_pb2_grpc.IdentityServiceStub]:
-    with shared_broker.channel() as channel:
+def stub(shared_api_broker: ApiBroker) -> Iterator[identity_pb2_grpc.IdentityServiceStub]:
+    with shared_api_broker.channel() as channel:
         yield identity_pb2_grpc.IdentityServiceStub(channel)
 
 
@@ -63,14 +61,14 @@ def test_admin_call_with_garbage_token_is_unauthenticated(stub: identity_pb2_grp
 
 
 def test_non_admin_token_is_permission_denied(
-    shared_broker: BrokerProcess, stub: identity_pb2_grpc.IdentityServiceStub, admin: list[tuple[str, str]]
+    shared_api_broker: ApiBroker, stub: identity_pb2_grpc.IdentityServiceStub, admin: list[tuple[str, str]]
 ) -> None:
     """A valid broker token without broker.admin: PERMISSION_DENIED."""
     key = ec.generate_private_key(ec.SECP256R1())
     _create(
         stub, admin, "reader", allowed_scopes=["reports.read"], public_keys=[identity_pb2.PublicKey(jwk_json=_pem(key))]
     )
-    token = shared_broker.exchange("reader", key).access_token
+    token = shared_api_broker.exchange("reader", key).access_token
     md = [("authorization", f"Bearer {token}")]
     assert (
         _code(lambda: stub.ListIdentities(identity_pb2.ListIdentitiesRequest(), metadata=md))
@@ -79,7 +77,7 @@ def test_non_admin_token_is_permission_denied(
 
 
 def test_token_for_another_audience_is_refused_by_the_broker_api(
-    shared_broker: BrokerProcess, stub: identity_pb2_grpc.IdentityServiceStub, admin: list[tuple[str, str]]
+    shared_api_broker: ApiBroker, stub: identity_pb2_grpc.IdentityServiceStub, admin: list[tuple[str, str]]
 ) -> None:
     """A token minted for another service cannot be replayed against the broker's API."""
     key = ec.generate_private_key(ec.SECP256R1())
@@ -87,7 +85,7 @@ def test_token_for_another_audience_is_refused_by_the_broker_api(
         stub, admin, "elsewhere", allowed_scopes=["broker.admin"], allowed_audiences=["https://other.example"],
         public_keys=[identity_pb2.PublicKey(jwk_json=_pem(key))],
     )  # fmt: skip
-    token = shared_broker.exchange("elsewhere", key, audiences=["https://other.example"]).access_token
+    token = shared_api_broker.exchange("elsewhere", key, audiences=["https://other.example"]).access_token
     md = [("authorization", f"Bearer {token}")]
     assert (
         _code(lambda: stub.ListIdentities(identity_pb2.ListIdentitiesRequest(), metadata=md))
@@ -155,7 +153,7 @@ def test_weak_rsa_and_private_keys_are_refused(
 
 
 def test_all_three_key_types_are_accepted(
-    shared_broker: BrokerProcess, stub: identity_pb2_grpc.IdentityServiceStub, admin: list[tuple[str, str]]
+    shared_api_broker: ApiBroker, stub: identity_pb2_grpc.IdentityServiceStub, admin: list[tuple[str, str]]
 ) -> None:
     """EC P-256, Ed25519 and RSA-2048 keys each sign assertions the broker accepts."""
     for n, key in enumerate(
@@ -163,7 +161,7 @@ def test_all_three_key_types_are_accepted(
          rsa.generate_private_key(public_exponent=65537, key_size=2048)]
     ):  # fmt: skip
         _create(stub, admin, f"kt{n}", public_keys=[identity_pb2.PublicKey(jwk_json=_pem(key))])
-        assert shared_broker.exchange(f"kt{n}", key).access_token
+        assert shared_api_broker.exchange(f"kt{n}", key).access_token
 
 
 def test_unknown_identity_is_not_found(
@@ -244,7 +242,7 @@ def test_list_pages_through_every_identity(
 
 
 def test_exchange_refuses_scope_or_audience_the_identity_lacks(
-    shared_broker: BrokerProcess, stub: identity_pb2_grpc.IdentityServiceStub, admin: list[tuple[str, str]]
+    shared_api_broker: ApiBroker, stub: identity_pb2_grpc.IdentityServiceStub, admin: list[tuple[str, str]]
 ) -> None:
     """Asking for a scope or audience outside the identity's allow-list: PERMISSION_DENIED."""
     key = ec.generate_private_key(ec.SECP256R1())
@@ -253,18 +251,18 @@ def test_exchange_refuses_scope_or_audience_the_identity_lacks(
         public_keys=[identity_pb2.PublicKey(jwk_json=_pem(key))],
     )  # fmt: skip
     with pytest.raises(grpc.RpcError) as info:
-        shared_broker.exchange("narrow", key, scopes=["orders.write"])
+        shared_api_broker.exchange("narrow", key, scopes=["orders.write"])
     assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "orders.write" in info.value.details()
     with pytest.raises(grpc.RpcError) as info:
-        shared_broker.exchange("narrow", key, audiences=["https://evil.example"])
+        shared_api_broker.exchange("narrow", key, audiences=["https://evil.example"])
     assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    granted = shared_broker.exchange("narrow", key, audiences=["https://orders.example"])
+    granted = shared_api_broker.exchange("narrow", key, audiences=["https://orders.example"])
     assert list(granted.scopes) == ["orders.read"]
 
 
 def test_removed_key_no_longer_attests(
-    shared_broker: BrokerProcess, stub: identity_pb2_grpc.IdentityServiceStub, admin: list[tuple[str, str]]
+    shared_api_broker: ApiBroker, stub: identity_pb2_grpc.IdentityServiceStub, admin: list[tuple[str, str]]
 ) -> None:
     """add-key then remove-key: assertions signed by the removed key are UNAUTHENTICATED."""
     key = ed25519.Ed25519PrivateKey.generate()
@@ -273,9 +271,9 @@ def test_removed_key_no_longer_attests(
         identity_pb2.AddIdentityKeyRequest(identity_id="rotating", public_key=_pem(key)), metadata=admin
     )
     assert added.kid == keys.thumbprint(keys.public_jwk(key))
-    assert shared_broker.exchange("rotating", key).access_token
+    assert shared_api_broker.exchange("rotating", key).access_token
     stub.RemoveIdentityKey(identity_pb2.RemoveIdentityKeyRequest(identity_id="rotating", kid=added.kid), metadata=admin)
     with pytest.raises(grpc.RpcError) as info:
-        shared_broker.exchange("rotating", key)
+        shared_api_broker.exchange("rotating", key)
     assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert info.value.details() == "invalid attestation"
