@@ -42,18 +42,20 @@ from .api.issuer import IssuerServicer
 from .api.secret import SecretServicer
 from .api.token import TokenServicer
 from .config import Settings
-from .core import inline
 from .core.attestation import AssertionVerifier
 from .core.audit import Auditor
 from .core.clock import Clock
 from .core.exchange import TokenExchange
+from .core.external import BindingIndex, ExternalIssuerVerifier
 from .core.identities import IdentityRegistry
-from .core.issuers import BindingIndex, ExternalIssuerVerifier, IssuerRegistry, issuer_from_config
+from .core.issuers import IssuerRegistry, issuer_from_config
 from .core.keys import Keyring
-from .core.replay import ReplayGuard
 from .core.secrets import SecretManager
 from .core.tokens import TokenCore
-from .jwks_fetch import JwksFetcher
+from .runtime import inline
+from .runtime.blocking import blocking
+from .runtime.jwks_fetch import JwksFetcher
+from .runtime.replay import ReplayGuard
 from .scheduler import Scheduler
 from .store.base import Store
 
@@ -101,19 +103,21 @@ class Broker:
 
 def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
     """Wire the core services on ``store``; configured issuers are parsed (a bad one raises)."""
-    keyring = Keyring(store, clock, alg=settings.signing_alg, max_token_ttl=settings.max_token_ttl)
+    # Reads that an inline exchange may need go through ``blocking`` (runtime/blocking.py).
+    io = blocking(store)
+    keyring = Keyring(io, clock, alg=settings.signing_alg, max_token_ttl=settings.max_token_ttl)
     tokens = TokenCore(keyring, clock, issuer=settings.issuer, is_revoked=store.is_token_revoked)
     jwks = JwksFetcher()
     issuers = IssuerRegistry(
-        store,
+        io,
         clock,
         reserved=settings.issuer,
         configured=[issuer_from_config(raw, i, reserved=settings.issuer) for i, raw in enumerate(settings.issuers)],
         keys=jwks,
     )
-    bindings = BindingIndex(store, clock, negative_ttl=settings.identity_cache_ttl)
+    bindings = BindingIndex(io, clock, negative_ttl=settings.identity_cache_ttl)
     registry = IdentityRegistry(
-        store,
+        io,
         clock,
         max_token_ttl=settings.max_token_ttl,
         cache_ttl=settings.identity_cache_ttl,
@@ -136,7 +140,7 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
         trust_domain=settings.trust_domain,
         max_delegation_depth=settings.max_delegation_depth,
         revoke_jti=store.revoke_token,
-        external=external,
+        external=blocking(external),
     )
     secrets = SecretManager(store, clock)
     scheduler = Scheduler(

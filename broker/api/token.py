@@ -11,13 +11,13 @@ from google.protobuf import struct_pb2
 
 from broker_client.v1 import token_pb2, token_pb2_grpc
 
-from ..core import inline
 from ..core.attestation import bad_attestation
 from ..core.clock import Clock
 from ..core.exchange import ExchangeRequest, ExchangeResult, TokenExchange
 from ..core.keys import Keyring
-from ..core.replay import ReplayGuard
 from ..core.tokens import TOKEN_TYPE_JWT, AccessClaims, TokenCore
+from ..runtime import inline
+from ..runtime.replay import ReplayGuard
 from . import convert
 from .handler import ApiContext, Servicer, rpc
 
@@ -44,7 +44,7 @@ class TokenServicer(Servicer, token_pb2_grpc.TokenServiceServicer):
         self._replay = replay
 
     def _try_inline(self, req: ExchangeRequest) -> tuple[ExchangeResult, inline.Deferred] | None:
-        """The exchange on the event loop, or None when it would need I/O (core/inline.py)."""
+        """The exchange on the event loop, or None when it would need I/O (runtime/inline.py)."""
         if req.subject_token_type != TOKEN_TYPE_JWT or req.actor_token:
             return None  # down-scoping and delegation read revocations and write audit records
         with inline.inline() as deferred:

@@ -10,7 +10,7 @@ until exp + leeway, the last moment the assertion could still pass the time chec
 
 Every failure here is the same ``Unauthenticated("invalid attestation")`` for the
 caller; the reason travels in ``detail`` to the log and the audit event only.
-(JWTs of trusted external issuers are verified by ``issuers.ExternalIssuerVerifier``.)
+(JWTs of trusted external issuers are verified by ``external.ExternalIssuerVerifier``.)
 """
 
 from __future__ import annotations

@@ -23,7 +23,6 @@ from typing import Any, Protocol
 
 from broker_client.keys import thumbprint
 
-from . import inline
 from . import jwk as jwks
 from .clock import Clock
 from .errors import FailedPrecondition, InvalidArgument, NotFound
@@ -297,7 +296,6 @@ class IdentityRegistry:
             hit = self._cache.get(identity_id)
         if hit is not None and hit[0] > now:
             return hit[1]
-        inline.before_io()
         identity = self._store.get_identity(identity_id)
         with self._cache_lock:
             if len(self._cache) >= self.MAX_CACHED:

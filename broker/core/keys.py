@@ -29,7 +29,6 @@ import structlog
 
 from broker_client.keys import thumbprint
 
-from . import inline
 from . import jwk as jwks
 from .algorithms import SIGNING
 from .clock import Clock
@@ -199,7 +198,6 @@ class Keyring:
         key = self._by_kid.get(kid)
         refreshed = self._refreshed_at
         if key is None and (refreshed is None or now - refreshed >= UNKNOWN_KID_REFRESH):
-            inline.before_io()
             self.refresh()
             key = self._by_kid.get(kid)
         if key is None or key not in self._published(now):

@@ -16,10 +16,11 @@ from broker.core.audit import AuditFilter, Auditor
 from broker.core.clock import FakeClock
 from broker.core.errors import InvalidArgument, Unauthenticated, Unavailable
 from broker.core.exchange import TokenExchange
+from broker.core.external import BindingIndex
 from broker.core.identities import Binding, Identity, IdentityKind, IdentityRegistry
-from broker.core.issuers import BindingIndex, TrustedIssuer
+from broker.core.issuers import TrustedIssuer
 from broker.core.secrets import Generator, RotationPolicy, SecretManager, VersionState
-from broker.jwks_fetch import JwksFetcher, redirect_allowed
+from broker.runtime.jwks_fetch import JwksFetcher, redirect_allowed
 from broker.store.sql import SqlStore
 from tests.security.issuer_kit import GITHUB_ISSUER, TestIssuer, jwks_server
 from tests.unit.exchange_kit import Workload, delegate

@@ -23,19 +23,16 @@ from broker.core.errors import (
     Unavailable,
 )
 from broker.core.identities import Binding, Identity, IdentityKind, IdentityRegistry
+from broker.core.external import BindingIndex, ExternalIssuerVerifier, claim_values, unmatched_claim
 from broker.core.issuers import (
     CONFIG_ETAG,
-    BindingIndex,
-    ExternalIssuerVerifier,
     IssuerRegistry,
     TrustedIssuer,
-    claim_values,
     issuer_from_config,
     parse_jwks,
-    unmatched_claim,
     validate_issuer,
 )
-from broker.jwks_fetch import JwksFetcher
+from broker.runtime.jwks_fetch import JwksFetcher
 from broker.store.sql import SqlStore
 from tests.e2e.harness import free_port
 from tests.security.issuer_kit import (

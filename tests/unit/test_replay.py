@@ -13,7 +13,7 @@ import pytest
 
 from broker.core.clock import FakeClock
 from broker.core.errors import Unavailable
-from broker.core.replay import ConsumeMany, ReplayGuard
+from broker.runtime.replay import ConsumeMany, ReplayGuard
 from broker.store.sql import SqlStore
 
 

@@ -38,8 +38,8 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from .core.errors import InvalidArgument, Unavailable
-from .core.issuers import MAX_JWKS_BYTES, IssuerKeys, TrustedIssuer, jwks_url_allowed, parse_jwks
+from ..core.errors import InvalidArgument, Unavailable
+from ..core.issuers import MAX_JWKS_BYTES, IssuerKeys, TrustedIssuer, jwks_url_allowed, parse_jwks
 
 _log = structlog.get_logger("broker.jwks")
 

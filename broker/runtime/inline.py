@@ -8,7 +8,9 @@ exchange inline, inside ``inline()``:
 
 - code about to do blocking I/O (a store read on a cache miss, a JWKS fetch, a reload
   of the issuer list) calls ``before_io()``, which raises ``WouldBlock`` inline; the
-  servicer then runs the whole exchange again on a worker thread, as if never tried;
+  servicer then runs the whole exchange again on a worker thread, as if never tried.
+  core/ never calls it: assemble.py gives the services that may read during an exchange
+  their store through ``blocking()`` (runtime/blocking.py), which calls it for them;
 - single-use records are not written inline: ``deferring(consume)`` collects them and
   answers "first use"; the servicer then writes them through the group-commit writer,
   off the loop, and returns the token only if every one was really a first use.
