@@ -308,6 +308,7 @@ def test_aio_interceptor_authenticates_calls_to_the_broker(shared_broker: Broker
 
 # the distribution, installed alone ---------------------------------------------------------------
 @pytest.mark.slow
+@pytest.mark.xdist_group("client-install")  # its own worker slot: it alone takes over half a minute
 def test_client_distribution_installs_alone_in_a_fresh_venv(tmp_path: Path) -> None:
     """SLOW (about a minute; needs PyPI): `pip install ./client` in a fresh venv brings no daemon
     dependency (`import broker`, SQLAlchemy, structlog all absent), and client/tests pass there
