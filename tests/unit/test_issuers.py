@@ -22,8 +22,8 @@ from broker.core.errors import (
     Unauthenticated,
     Unavailable,
 )
-from broker.core.identities import Binding, Identity, IdentityKind, IdentityRegistry
 from broker.core.external import BindingIndex, ExternalIssuerVerifier, claim_values, unmatched_claim
+from broker.core.identities import Binding, Identity, IdentityKind, IdentityRegistry
 from broker.core.issuers import (
     CONFIG_ETAG,
     IssuerRegistry,
