@@ -29,8 +29,8 @@ from broker.config import load_settings
 from broker.core.clock import FakeClock
 from broker.lifecycle import Listeners, serving
 from broker_client import keys
-from broker_client.v1 import token_pb2, token_pb2_grpc
-from tests.e2e.harness import TOKEN_TYPE_JWT
+from broker_client.v1 import token_pb2
+from tests.e2e.harness import exchange_assertion
 
 #: The scheduler's jobs in the order one tick of a lone replica runs them.
 JOBS = (
@@ -176,19 +176,8 @@ class ApiBroker:
         **fields: Any,
     ) -> token_pb2.ExchangeTokenResponse:
         """Exchange a fresh self-signed assertion over gRPC."""
-        with self.channel() as channel:
-            stub = token_pb2_grpc.TokenServiceStub(channel)
-            response: token_pb2.ExchangeTokenResponse = stub.ExchangeToken(
-                token_pb2.ExchangeTokenRequest(
-                    subject_token=self.assertion(identity_id, key),
-                    subject_token_type=TOKEN_TYPE_JWT,
-                    scopes=scopes,
-                    audiences=audiences,
-                    **fields,
-                ),
-                timeout=10,
-            )
-        return response
+        assertion = self.assertion(identity_id, key)
+        return exchange_assertion(self.addr, assertion, scopes=scopes, audiences=audiences, **fields)
 
     def admin_token(self) -> str:
         """A fresh admin token, obtained with the admin key like the CLI does."""

@@ -53,6 +53,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def exchange_assertion(
+    addr: str, assertion: str, *, scopes: Sequence[str] = (), audiences: Sequence[str] = (), **fields: object
+) -> token_pb2.ExchangeTokenResponse:
+    """ExchangeToken with ``assertion`` as the subject token, over a plain-text channel to ``addr``."""
+    with grpc.insecure_channel(addr) as channel:
+        response: token_pb2.ExchangeTokenResponse = token_pb2_grpc.TokenServiceStub(channel).ExchangeToken(
+            token_pb2.ExchangeTokenRequest(
+                subject_token=assertion,
+                subject_token_type=TOKEN_TYPE_JWT,
+                scopes=scopes,
+                audiences=audiences,
+                **fields,  # type: ignore[arg-type]
+            ),
+            timeout=10,
+        )
+    return response
+
+
 class BrokerProcess:
     """Starts, probes and stops one daemon process."""
 
@@ -160,19 +178,8 @@ class BrokerProcess:
         **fields: object,
     ) -> token_pb2.ExchangeTokenResponse:
         """Exchange a fresh self-signed assertion over gRPC."""
-        with self.channel() as channel:
-            stub = token_pb2_grpc.TokenServiceStub(channel)
-            response: token_pb2.ExchangeTokenResponse = stub.ExchangeToken(
-                token_pb2.ExchangeTokenRequest(
-                    subject_token=keys.make_assertion(identity_id, key, self.issuer),
-                    subject_token_type=TOKEN_TYPE_JWT,
-                    scopes=scopes,
-                    audiences=audiences,
-                    **fields,  # type: ignore[arg-type]
-                ),
-                timeout=10,
-            )
-        return response
+        assertion = keys.make_assertion(identity_id, key, self.issuer)
+        return exchange_assertion(self.addr, assertion, scopes=scopes, audiences=audiences, **fields)
 
     def admin_token(self) -> str:
         """A fresh admin token, obtained with the admin key like the CLI does."""
