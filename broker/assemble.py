@@ -50,6 +50,7 @@ from .core.external import BindingIndex, ExternalIssuerVerifier
 from .core.identities import IdentityRegistry
 from .core.issuers import IssuerRegistry, issuer_from_config
 from .core.keys import Keyring
+from .core.liveness import LiveTokens
 from .core.secrets import SecretManager
 from .core.tokens import TokenCore
 from .runtime import inline
@@ -85,6 +86,7 @@ class Broker:
     tokens: TokenCore
     registry: IdentityRegistry
     auditor: Auditor
+    live: LiveTokens
     exchange: TokenExchange
     issuers: IssuerRegistry
     jwks: JwksFetcher
@@ -108,9 +110,11 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
     keyring = Keyring(io, clock, alg=settings.signing_alg, max_token_ttl=settings.max_token_ttl)
     tokens = TokenCore(keyring, clock, issuer=settings.issuer, is_revoked=store.is_token_revoked)
     jwks = JwksFetcher()
+    auditor = Auditor(store, clock)
     issuers = IssuerRegistry(
         io,
         clock,
+        auditor,
         reserved=settings.issuer,
         configured=[issuer_from_config(raw, i, reserved=settings.issuer) for i, raw in enumerate(settings.issuers)],
         keys=jwks,
@@ -119,30 +123,30 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
     registry = IdentityRegistry(
         io,
         clock,
+        auditor,
         max_token_ttl=settings.max_token_ttl,
         cache_ttl=settings.identity_cache_ttl,
         on_write=bindings.forget,
         issuer_exists=issuers.exists,
     )
-    auditor = Auditor(store, clock)
     replay = ReplayGuard(store.consume_jtis)
     consume_jti = inline.deferring(replay.consume)
     assertions = AssertionVerifier(registry.lookup, clock, audience=settings.issuer, consume_jti=consume_jti)
     external = ExternalIssuerVerifier(issuers, bindings, registry.lookup, clock, consume_jti=consume_jti, keys=jwks)
+    live = LiveTokens(tokens, registry.lookup, trust_domain=settings.trust_domain)
     exchange = TokenExchange(
         tokens,
         assertions,
-        registry.lookup,
+        live,
         auditor,
         clock,
         max_ttl=settings.max_token_ttl,
         default_ttl=settings.default_token_ttl,
-        trust_domain=settings.trust_domain,
         max_delegation_depth=settings.max_delegation_depth,
         revoke_jti=store.revoke_token,
         external=blocking(external),
     )
-    secrets = SecretManager(store, clock)
+    secrets = SecretManager(store, clock, auditor)
     scheduler = Scheduler(
         store,
         secrets,
@@ -163,6 +167,7 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
         tokens=tokens,
         registry=registry,
         auditor=auditor,
+        live=live,
         exchange=exchange,
         issuers=issuers,
         jwks=jwks,
@@ -181,7 +186,7 @@ def _unimplemented(servicer_class: Any) -> Any:
 
 def grpc_server(broker: Broker, health_servicer: health.aio.HealthServicer) -> grpc.aio.Server:
     """A gRPC server (no port yet) with every service, health and reflection registered."""
-    auth = Authenticator(broker.exchange.verify_broker_token, issuer=broker.tokens.issuer)
+    auth = Authenticator(broker.live.verify, issuer=broker.tokens.issuer)
     api = ApiContext(auth=auth, metrics=RpcMetrics(broker.metrics_registry))
     # 2 MiB: room for a 1 MiB token plus the request around it, so oversized tokens reach
     # jws.parse and get its INVALID_ARGUMENT rather than gRPC's RESOURCE_EXHAUSTED.
@@ -199,13 +204,13 @@ def grpc_server(broker: Broker, health_servicer: health.aio.HealthServicer) -> g
         ),
         (
             identity_pb2_grpc.add_IdentityServiceServicer_to_server,
-            IdentityServicer(api, broker.registry, broker.auditor),
+            IdentityServicer(api, broker.registry),
         ),
         (audit_pb2_grpc.add_AuditServiceServicer_to_server, AuditServicer(api, broker.auditor)),
-        (issuer_pb2_grpc.add_IssuerServiceServicer_to_server, IssuerServicer(api, broker.issuers, broker.auditor)),
+        (issuer_pb2_grpc.add_IssuerServiceServicer_to_server, IssuerServicer(api, broker.issuers)),
         (
             secret_pb2_grpc.add_SecretServiceServicer_to_server,
-            SecretServicer(api, broker.secrets, broker.auditor, broker.stopping, broker.clock),
+            SecretServicer(api, broker.secrets, broker.stopping, broker.clock),
         ),
         # Declared in the API, not built yet: the generated bases answer UNIMPLEMENTED.
         (auth_pb2_grpc.add_AuthServiceServicer_to_server, _unimplemented(auth_pb2_grpc.AuthServiceServicer)),

@@ -20,14 +20,17 @@ from cryptography.hazmat.primitives import serialization
 from .config import Settings
 from .core import jwk as jwks
 from .core.errors import AlreadyExists, Conflict, NotFound
-from .core.identities import ADMIN_SCOPE, Identity, IdentityKey, IdentityKind, IdentityRegistry
+from .core.identities import Identity, IdentityKey, IdentityKind, IdentityRegistry
 from .core.keys import Keyring
+from .core.principals import ADMIN_SCOPE, Principal
 from .store import ManagedStore, open_store
 from .store.sealing import Sealer, load_or_create_kek
 
 ADMIN_ID = "admin"
 _ATTEMPTS = 5
 _log = structlog.get_logger("broker.bootstrap")
+#: Who registers the admin identity and its key at start: the broker, with broker.admin only.
+BOOTSTRAP = Principal.broker("bootstrap", ADMIN_SCOPE)
 
 
 def prepare_data_dir(path: Path) -> None:
@@ -102,8 +105,9 @@ def _register(registry: IdentityRegistry, key: IdentityKey) -> None:
                 display_name="Broker administrator",
                 allowed_scopes=(ADMIN_SCOPE,),
                 public_keys=(key,),
-            )
+            ),
+            by=BOOTSTRAP,
         )
         return
     if admin.key(key.kid) is None:
-        registry.add_key(ADMIN_ID, key)
+        registry.add_key(ADMIN_ID, key, by=BOOTSTRAP)

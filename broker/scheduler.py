@@ -46,13 +46,16 @@ from .core.audit import Auditor
 from .core.clock import Clock
 from .core.errors import BrokerError
 from .core.keys import Keyring, publish_lead
-from .core.secrets import SecretManager
+from .core.principals import Principal
+from .core.secrets import ROTATE_SCOPE, SecretManager
 
 _log = structlog.get_logger("broker.scheduler")
 
 LEASE_NAME = "scheduler"
 #: Secrets rotated per batch, and batches per run (the next tick takes the rest).
 _BATCH = 100
+#: Who rotates due secrets: the scheduler, which may rotate every secret and do nothing else.
+SCHEDULER = Principal.broker("scheduler", f"{ROTATE_SCOPE}:*")
 _MAX_BATCHES = 10
 _MAX_BACKOFF = timedelta(minutes=5)
 
@@ -193,11 +196,7 @@ class Scheduler:
     def rotate_secrets(self, now: datetime) -> None:
         """Rotate every secret due at ``now`` once."""
         for _ in range(_MAX_BATCHES):
-            rotated = self._secrets.rotate_due(now, limit=_BATCH)
-            for version in rotated:
-                self._auditor.record(
-                    "secret.rotate", actor="scheduler", target=version.secret_id, version=version.version
-                )
+            rotated = self._secrets.rotate_due(now, by=SCHEDULER, limit=_BATCH)
             if len(rotated) < _BATCH:
                 return
 

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
-import grpc
 from google.protobuf import struct_pb2
 
 from broker_client.v1 import audit_pb2, audit_pb2_grpc
 
 from ..core.audit import AuditEvent, AuditFilter, Auditor
 from ..core.errors import InvalidArgument
-from ..core.identities import ADMIN_SCOPE
-from ..core.tokens import AccessClaims
+from ..core.principals import ADMIN_SCOPE, Principal
 from . import convert
-from .handler import ApiContext, Servicer, rpc
+from .handler import ApiContext, Ctx, Servicer, rpc
 
-Ctx = grpc.aio.ServicerContext[Any, Any]
 _FILTER_FIELDS = ("action", "actor", "target", "outcome")
 
 
@@ -62,7 +58,7 @@ class AuditServicer(Servicer, audit_pb2_grpc.AuditServiceServicer):
 
     @rpc(scope=ADMIN_SCOPE)
     async def ListAuditEvents(
-        self, request: audit_pb2.ListAuditEventsRequest, context: Ctx, principal: AccessClaims | None
+        self, request: audit_pb2.ListAuditEventsRequest, context: Ctx, principal: Principal
     ) -> audit_pb2.ListAuditEventsResponse:
         if request.page_size < 0:
             raise InvalidArgument("page_size: must not be negative")

@@ -1,9 +1,10 @@
 """Request authentication: a broker bearer token whose aud holds the broker's issuer.
 
-The token is checked as every broker token presented to the broker is (exchange.py's
-``verify_broker_token``): signature, claims, not revoked, and every identity it names
-(its subject, each actor of a delegation) still existing and enabled, so disabling an
+The token is checked as every broker token presented to the broker is
+(core/liveness.py): signature, claims, not revoked, and every identity it names (its
+subject, each actor of a delegation) still existing and enabled, so disabling an
 identity ends its access to the broker's own API at once, not at its tokens' expiry.
+The handler (handler.py) turns the verified claims into the request's ``Principal``.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from ..core import errors
-from ..core.tokens import AccessClaims
+from ..core.principals import Principal
 from .auth import Authenticator
 
 _log = structlog.get_logger("broker.rpc")
@@ -78,7 +78,10 @@ class Servicer:
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 S = TypeVar("S", bound=Servicer)
-Handler = Callable[[S, Req, grpc.aio.ServicerContext[Any, Any], AccessClaims | None], Awaitable[Resp]]
+Ctx = grpc.aio.ServicerContext[Any, Any]
+Handler = Callable[[S, Req, Ctx, Principal], Awaitable[Resp]]
+#: What ``rpc`` makes of a handler: the method the generated servicer base declares.
+Unary = Callable[[S, Req, Ctx], Awaitable[Resp]]
 
 
 class Undecodable:
@@ -128,7 +131,7 @@ def add_servicer(server: grpc.aio.Server, add_to_server: Callable[[Any, Any], No
     add_to_server(servicer, _Registrar(server))
 
 
-def _request_id(context: grpc.aio.ServicerContext[Any, Any]) -> str:
+def _request_id(context: Ctx) -> str:
     for key, value in context.invocation_metadata() or ():
         if key == "x-request-id" and isinstance(value, str) and 0 < len(value) <= 64 and value.isprintable():
             return value
@@ -170,25 +173,38 @@ class _Outcome:
         _log.info("rpc", request_id=self.request_id, **fields)
 
 
-def rpc(*, scope: str | None = None, public: bool = False) -> Callable[[Handler[S, Req, Resp]], Any]:
-    """Wrap a unary servicer method.
+async def _principal(
+    servicer: Servicer, context: Ctx, request: object, scope: str | None, *, public: bool, request_id: str
+) -> Principal:
+    """The caller: anonymous for a public RPC, else the holder of a valid broker token with ``scope``."""
+    if isinstance(request, Undecodable):
+        raise errors.InvalidArgument(f"request: not a valid {request.message} message")
+    peer = context.peer() or ""
+    if public:
+        return Principal.anonymous(request_id=request_id, peer=peer)
+    claims = await servicer.api.auth.authenticate(context, scope)
+    return Principal.of_token(claims, request_id=request_id, peer=peer)
 
-    ``public``: no token needed (ExchangeToken, GetJwks). Otherwise a broker token whose
-    aud holds the issuer is required, plus ``scope`` when given; the verified claims are
-    passed as the handler's fourth argument.
+
+def rpc(*, scope: str | None = None, public: bool = False) -> Callable[[Handler[S, Req, Resp]], Unary[S, Req, Resp]]:
+    """Wrap a unary servicer method; the caller is passed as its fourth argument.
+
+    ``public``: no token needed (ExchangeToken, GetJwks), the caller is anonymous.
+    Otherwise a broker token whose aud holds the issuer is required, plus ``scope`` when
+    given; finer checks (per resource) are the core services' own.
     """
 
-    def decorate(fn: Handler[S, Req, Resp]) -> Any:
+    def decorate(fn: Handler[S, Req, Resp]) -> Unary[S, Req, Resp]:
         method = fn.__name__
 
         @functools.wraps(fn)
-        async def handler(self: S, request: Req, context: grpc.aio.ServicerContext[Any, Any]) -> Resp:
+        async def handler(self: S, request: Req, context: Ctx) -> Resp:
             outcome = _Outcome(method, _request_id(context))
             structlog.contextvars.bind_contextvars(request_id=outcome.request_id)
             try:
-                if isinstance(request, Undecodable):
-                    raise errors.InvalidArgument(f"request: not a valid {request.message} message")
-                principal = None if public else await self.api.auth.authenticate(context, scope)
+                principal = await _principal(
+                    self, context, request, scope, public=public, request_id=outcome.request_id
+                )
                 return await fn(self, request, context, principal)
             except asyncio.CancelledError:
                 outcome.cancelled()
@@ -199,29 +215,27 @@ def rpc(*, scope: str | None = None, public: bool = False) -> Callable[[Handler[
                 outcome.finish(self.api.metrics)
                 structlog.contextvars.unbind_contextvars("request_id")
             await context.abort(code, message)
-            raise AssertionError("unreachable: abort raises")
 
         return handler
 
     return decorate
 
 
-StreamHandler = Callable[[S, Req, grpc.aio.ServicerContext[Any, Any], AccessClaims | None], AsyncIterator[Resp]]
+StreamHandler = Callable[[S, Req, Ctx, Principal], AsyncIterator[Resp]]
+Streaming = Callable[[S, Req, Ctx], AsyncIterator[Resp]]
 
 
-def stream_rpc(*, scope: str | None = None) -> Callable[[StreamHandler[S, Req, Resp]], Any]:
+def stream_rpc(*, scope: str | None = None) -> Callable[[StreamHandler[S, Req, Resp]], Streaming[S, Req, Resp]]:
     """Like ``rpc`` for server-streaming methods (authentication happens before the first message)."""
 
-    def decorate(fn: StreamHandler[S, Req, Resp]) -> Any:
+    def decorate(fn: StreamHandler[S, Req, Resp]) -> Streaming[S, Req, Resp]:
         method = fn.__name__
 
         @functools.wraps(fn)
-        async def handler(self: S, request: Req, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Resp]:
+        async def handler(self: S, request: Req, context: Ctx) -> AsyncIterator[Resp]:
             outcome = _Outcome(method, _request_id(context))
             try:
-                if isinstance(request, Undecodable):
-                    raise errors.InvalidArgument(f"request: not a valid {request.message} message")
-                principal = await self.api.auth.authenticate(context, scope)
+                principal = await _principal(self, context, request, scope, public=False, request_id=outcome.request_id)
                 async for item in fn(self, request, context, principal):
                     yield item
                 return

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
-
-import grpc
 
 from broker_client.v1 import issuer_pb2, issuer_pb2_grpc
 
-from ..core.audit import Auditor
-from ..core.identities import ADMIN_SCOPE
 from ..core.issuers import IssuerRegistry, TrustedIssuer
-from ..core.tokens import AccessClaims
+from ..core.principals import ADMIN_SCOPE, Principal
 from . import convert
-from .handler import ApiContext, Servicer, rpc
-
-Ctx = grpc.aio.ServicerContext[Any, Any]
+from .handler import ApiContext, Ctx, Servicer, rpc
 
 
 def issuer_to_proto(issuer: TrustedIssuer) -> issuer_pb2.TrustedIssuer:
@@ -52,20 +45,16 @@ def issuer_from_proto(msg: issuer_pb2.TrustedIssuer) -> TrustedIssuer:
 class IssuerServicer(Servicer, issuer_pb2_grpc.IssuerServiceServicer):
     """Thin adapter from IssuerService to the IssuerRegistry."""
 
-    def __init__(self, api: ApiContext, registry: IssuerRegistry, auditor: Auditor) -> None:
+    def __init__(self, api: ApiContext, registry: IssuerRegistry) -> None:
         super().__init__(api)
         self._registry = registry
-        self._auditor = auditor
 
     @rpc(scope=ADMIN_SCOPE)
     async def CreateIssuer(
-        self, request: issuer_pb2.CreateIssuerRequest, context: Ctx, principal: AccessClaims | None
+        self, request: issuer_pb2.CreateIssuerRequest, context: Ctx, principal: Principal
     ) -> issuer_pb2.CreateIssuerResponse:
-        assert principal is not None
-
         def create() -> issuer_pb2.CreateIssuerResponse:
-            created = self._registry.create(issuer_from_proto(request.issuer))
-            self._auditor.record("issuer.create", actor=principal.client_id, target=created.issuer)
+            created = self._registry.create(issuer_from_proto(request.issuer), by=principal)
             warning = self._registry.key_warning(created)
             return issuer_pb2.CreateIssuerResponse(
                 issuer=issuer_to_proto(created), warnings=[warning] if warning else []
@@ -75,14 +64,14 @@ class IssuerServicer(Servicer, issuer_pb2_grpc.IssuerServiceServicer):
 
     @rpc(scope=ADMIN_SCOPE)
     async def GetIssuer(
-        self, request: issuer_pb2.GetIssuerRequest, context: Ctx, principal: AccessClaims | None
+        self, request: issuer_pb2.GetIssuerRequest, context: Ctx, principal: Principal
     ) -> issuer_pb2.GetIssuerResponse:
         issuer = await asyncio.to_thread(self._registry.get, request.issuer)
         return issuer_pb2.GetIssuerResponse(issuer=issuer_to_proto(issuer))
 
     @rpc(scope=ADMIN_SCOPE)
     async def ListIssuers(
-        self, request: issuer_pb2.ListIssuersRequest, context: Ctx, principal: AccessClaims | None
+        self, request: issuer_pb2.ListIssuersRequest, context: Ctx, principal: Principal
     ) -> issuer_pb2.ListIssuersResponse:
         items, next_token = await asyncio.to_thread(
             self._registry.list, page_size=request.page_size, page_token=request.page_token
@@ -91,13 +80,7 @@ class IssuerServicer(Servicer, issuer_pb2_grpc.IssuerServiceServicer):
 
     @rpc(scope=ADMIN_SCOPE)
     async def DeleteIssuer(
-        self, request: issuer_pb2.DeleteIssuerRequest, context: Ctx, principal: AccessClaims | None
+        self, request: issuer_pb2.DeleteIssuerRequest, context: Ctx, principal: Principal
     ) -> issuer_pb2.DeleteIssuerResponse:
-        assert principal is not None
-
-        def delete() -> None:
-            self._registry.delete(request.issuer)
-            self._auditor.record("issuer.delete", actor=principal.client_id, target=request.issuer)
-
-        await asyncio.to_thread(delete)
+        await asyncio.to_thread(self._registry.delete, request.issuer, by=principal)
         return issuer_pb2.DeleteIssuerResponse()

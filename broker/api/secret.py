@@ -35,22 +35,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-import grpc
 import structlog
 
 from broker_client.v1 import secret_pb2, secret_pb2_grpc
 
-from ..core.audit import Auditor
 from ..core.clock import Clock
-from ..core.errors import BrokerError, InvalidArgument, PermissionDenied
-from ..core.identities import ADMIN_SCOPE, validate_id
+from ..core.errors import BrokerError, InvalidArgument
+from ..core.generators import Generator
+from ..core.principals import ADMIN_SCOPE, Principal
 from ..core.secrets import (
-    READ_SCOPE,
-    ROTATE_SCOPE,
-    VERIFY_SCOPE,
-    WRITE_SCOPE,
     EventType,
-    Generator,
     RotationPolicy,
     Secret,
     SecretEvent,
@@ -61,9 +55,8 @@ from ..core.secrets import (
 from ..core.sensitive import Sensitive
 from ..core.tokens import AccessClaims
 from . import convert
-from .handler import ApiContext, Servicer, rpc, stream_rpc
+from .handler import ApiContext, Ctx, Servicer, rpc, stream_rpc
 
-Ctx = grpc.aio.ServicerContext[Any, Any]
 _log = structlog.get_logger("broker.secrets")
 
 #: The initial-metadata key of WatchSecret: the event seq the stream starts after.
@@ -173,18 +166,6 @@ def secret_changes(msg: secret_pb2.Secret, paths: Sequence[str]) -> dict[str, An
     named = {q for p in paths for q in (_POLICY_PATHS if p == "rotation" else (p,))}
     values: dict[str, Any] = {**_policy_values(msg.rotation), "length": msg.length}
     return {name: values[name] for name in sorted(named)}
-
-
-# authorization -------------------------------------------------------------------------
-def require(principal: AccessClaims | None, secret_id: str, *scopes: str, admin: bool = False) -> None:
-    """PermissionDenied unless the caller holds one of ``scopes`` for the secret (or broker.admin)."""
-    held = set(principal.scopes) if principal is not None else set()
-    if admin and ADMIN_SCOPE in held:
-        return
-    if any(f"{s}:{secret_id}" in held or f"{s}:*" in held for s in scopes):
-        return
-    needed = [f"{s}:{secret_id}" for s in scopes] + ([ADMIN_SCOPE] if admin else [])
-    raise PermissionDenied(f"this call needs scope {' or '.join(needed)}")
 
 
 # WatchSecret fan-out --------------------------------------------------------------------
@@ -310,7 +291,6 @@ class SecretServicer(Servicer, secret_pb2_grpc.SecretServiceServicer):
         self,
         api: ApiContext,
         secrets: SecretManager,
-        auditor: Auditor,
         stopping: asyncio.Event,
         clock: Clock,
         *,
@@ -319,17 +299,13 @@ class SecretServicer(Servicer, secret_pb2_grpc.SecretServiceServicer):
     ) -> None:
         super().__init__(api)
         self._secrets = secrets
-        self._auditor = auditor
         self._clock = clock
         self._recheck = recheck
         self._feed = SecretEventFeed(secrets, stopping, poll=watch_poll)
 
-    def _audit(self, action: str, principal: AccessClaims | None, target: str, **details: Any) -> None:
-        self._auditor.record(action, actor=principal.client_id if principal else "", target=target, **details)
-
     @rpc(scope=ADMIN_SCOPE)
     async def CreateSecret(
-        self, request: secret_pb2.CreateSecretRequest, context: Ctx, principal: AccessClaims | None
+        self, request: secret_pb2.CreateSecretRequest, context: Ctx, principal: Principal
     ) -> secret_pb2.CreateSecretResponse:
         secret_id = request.secret_id or request.secret.id
         if request.secret.id and request.secret.id != secret_id:
@@ -342,22 +318,22 @@ class SecretServicer(Servicer, secret_pb2_grpc.SecretServiceServicer):
                 policy=policy_from_proto(request.secret.rotation),
                 length=request.secret.length,
                 value=Sensitive(request.initial_value) if request.initial_value else None,
+                by=principal,
             )
-            self._audit("secret.create", principal, created.id, generator=created.generator.value)
             return secret_pb2.CreateSecretResponse(secret=secret_to_proto(created))
 
         return await asyncio.to_thread(create)
 
     @rpc(scope=ADMIN_SCOPE)
     async def GetSecret(
-        self, request: secret_pb2.GetSecretRequest, context: Ctx, principal: AccessClaims | None
+        self, request: secret_pb2.GetSecretRequest, context: Ctx, principal: Principal
     ) -> secret_pb2.GetSecretResponse:
         secret = await asyncio.to_thread(self._secrets.get, request.secret_id)
         return secret_pb2.GetSecretResponse(secret=secret_to_proto(secret))
 
     @rpc(scope=ADMIN_SCOPE)
     async def ListSecrets(
-        self, request: secret_pb2.ListSecretsRequest, context: Ctx, principal: AccessClaims | None
+        self, request: secret_pb2.ListSecretsRequest, context: Ctx, principal: Principal
     ) -> secret_pb2.ListSecretsResponse:
         items, next_token = await asyncio.to_thread(
             self._secrets.list, page_size=request.page_size, page_token=request.page_token
@@ -366,28 +342,20 @@ class SecretServicer(Servicer, secret_pb2_grpc.SecretServiceServicer):
 
     @rpc()
     async def AccessSecretVersion(
-        self, request: secret_pb2.AccessSecretVersionRequest, context: Ctx, principal: AccessClaims | None
+        self, request: secret_pb2.AccessSecretVersionRequest, context: Ctx, principal: Principal
     ) -> secret_pb2.AccessSecretVersionResponse:
-        validate_id(request.secret_id, "secret_id")
-        require(principal, request.secret_id, READ_SCOPE)
-
-        def access() -> secret_pb2.AccessSecretVersionResponse:
-            found = self._secrets.access(request.secret_id, request.version)
-            assert found.value is not None
-            self._audit("secret.access", principal, request.secret_id, version=found.version)
-            return secret_pb2.AccessSecretVersionResponse(
-                secret_id=found.secret_id,
-                version=found.version,
-                state=STATE_TO_PROTO[found.state],
-                value=found.value.reveal(),
-                grace_expire_time=convert.timestamp(found.grace_expire_time),
-            )
-
-        return await asyncio.to_thread(access)
+        found = await asyncio.to_thread(self._secrets.access, request.secret_id, request.version, by=principal)
+        return secret_pb2.AccessSecretVersionResponse(
+            secret_id=found.secret_id,
+            version=found.version,
+            state=STATE_TO_PROTO[found.state],
+            value=found.value.reveal() if found.value is not None else b"",
+            grace_expire_time=convert.timestamp(found.grace_expire_time),
+        )
 
     @rpc(scope=ADMIN_SCOPE)
     async def ListSecretVersions(
-        self, request: secret_pb2.ListSecretVersionsRequest, context: Ctx, principal: AccessClaims | None
+        self, request: secret_pb2.ListSecretVersionsRequest, context: Ctx, principal: Principal
     ) -> secret_pb2.ListSecretVersionsResponse:
         items, next_token = await asyncio.to_thread(
             self._secrets.versions, request.secret_id, page_size=request.page_size, page_token=request.page_token
@@ -398,70 +366,45 @@ class SecretServicer(Servicer, secret_pb2_grpc.SecretServiceServicer):
 
     @rpc()
     async def RotateSecret(
-        self, request: secret_pb2.RotateSecretRequest, context: Ctx, principal: AccessClaims | None
+        self, request: secret_pb2.RotateSecretRequest, context: Ctx, principal: Principal
     ) -> secret_pb2.RotateSecretResponse:
-        validate_id(request.secret_id, "secret_id")
-        if request.value:  # choosing the value every reader adopts next: the write scope
-            require(principal, request.secret_id, WRITE_SCOPE, admin=True)
-        else:
-            require(principal, request.secret_id, ROTATE_SCOPE, WRITE_SCOPE, admin=True)
-
-        def rotate() -> secret_pb2.RotateSecretResponse:
-            value = Sensitive(request.value) if request.value else None
-            rotated = self._secrets.rotate(request.secret_id, value=value)
-            self._audit("secret.rotate", principal, request.secret_id, version=rotated.version)
-            return secret_pb2.RotateSecretResponse(version=version_to_proto(rotated))
-
-        return await asyncio.to_thread(rotate)
+        value = Sensitive(request.value) if request.value else None
+        rotated = await asyncio.to_thread(self._secrets.rotate, request.secret_id, value=value, by=principal)
+        return secret_pb2.RotateSecretResponse(version=version_to_proto(rotated))
 
     @rpc(scope=ADMIN_SCOPE)
     async def UpdateSecret(
-        self, request: secret_pb2.UpdateSecretRequest, context: Ctx, principal: AccessClaims | None
+        self, request: secret_pb2.UpdateSecretRequest, context: Ctx, principal: Principal
     ) -> secret_pb2.UpdateSecretResponse:
         def update() -> secret_pb2.UpdateSecretResponse:
             changes = secret_changes(request.secret, request.update_mask.paths)
-            updated = self._secrets.update(request.secret.id, changes, etag=request.secret.etag)
-            self._audit("secret.update", principal, updated.id, fields=sorted(changes))
+            updated = self._secrets.update(request.secret.id, changes, by=principal, etag=request.secret.etag)
             return secret_pb2.UpdateSecretResponse(secret=secret_to_proto(updated))
 
         return await asyncio.to_thread(update)
 
     @rpc(scope=ADMIN_SCOPE)
     async def DeleteSecret(
-        self, request: secret_pb2.DeleteSecretRequest, context: Ctx, principal: AccessClaims | None
+        self, request: secret_pb2.DeleteSecretRequest, context: Ctx, principal: Principal
     ) -> secret_pb2.DeleteSecretResponse:
-        def delete() -> None:
-            self._secrets.delete(request.secret_id, etag=request.etag)
-            self._audit("secret.delete", principal, request.secret_id)
-
-        await asyncio.to_thread(delete)
+        await asyncio.to_thread(self._secrets.delete, request.secret_id, by=principal, etag=request.etag)
         return secret_pb2.DeleteSecretResponse()
 
     @rpc()
     async def VerifySecretValue(
-        self, request: secret_pb2.VerifySecretValueRequest, context: Ctx, principal: AccessClaims | None
+        self, request: secret_pb2.VerifySecretValueRequest, context: Ctx, principal: Principal
     ) -> secret_pb2.VerifySecretValueResponse:
-        validate_id(request.secret_id, "secret_id")
-        require(principal, request.secret_id, VERIFY_SCOPE, READ_SCOPE)
-
-        def verify() -> secret_pb2.VerifySecretValueResponse:
-            answer = self._secrets.verify(request.secret_id, request.value)
-            outcome = "success" if answer.valid else "failure"
-            self._audit("secret.verify", principal, request.secret_id, outcome=outcome, version=answer.version)
-            state = secret_pb2.SECRET_VERSION_STATE_UNSPECIFIED
-            if answer.state is not None:
-                state = STATE_TO_PROTO[answer.state]
-            return secret_pb2.VerifySecretValueResponse(valid=answer.valid, version=answer.version, state=state)
-
-        return await asyncio.to_thread(verify)
+        answer = await asyncio.to_thread(self._secrets.verify, request.secret_id, request.value, by=principal)
+        state = secret_pb2.SECRET_VERSION_STATE_UNSPECIFIED
+        if answer.state is not None:
+            state = STATE_TO_PROTO[answer.state]
+        return secret_pb2.VerifySecretValueResponse(valid=answer.valid, version=answer.version, state=state)
 
     @stream_rpc()
     async def WatchSecret(
-        self, request: secret_pb2.WatchSecretRequest, context: Ctx, principal: AccessClaims | None
+        self, request: secret_pb2.WatchSecretRequest, context: Ctx, principal: Principal
     ) -> AsyncIterator[secret_pb2.WatchSecretResponse]:
-        validate_id(request.secret_id, "secret_id")
-        require(principal, request.secret_id, READ_SCOPE, VERIFY_SCOPE, ROTATE_SCOPE, WRITE_SCOPE, admin=True)
-        await asyncio.to_thread(self._secrets.get, request.secret_id)
+        await asyncio.to_thread(self._secrets.watch, request.secret_id, by=principal)
         subscription = await self._feed.subscribe(request.secret_id, request.after_seq)
         try:
             await context.send_initial_metadata(((WATCH_AFTER_SEQ, str(subscription.after)),))

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
-import grpc
 from google.protobuf import struct_pb2
 
 from broker_client.v1 import token_pb2, token_pb2_grpc
@@ -15,13 +13,12 @@ from ..core.attestation import bad_attestation
 from ..core.clock import Clock
 from ..core.exchange import ExchangeRequest, ExchangeResult, TokenExchange
 from ..core.keys import Keyring
-from ..core.tokens import TOKEN_TYPE_JWT, AccessClaims, TokenCore
+from ..core.principals import Principal
+from ..core.tokens import TOKEN_TYPE_JWT, TokenCore
 from ..runtime import inline
 from ..runtime.replay import ReplayGuard
 from . import convert
-from .handler import ApiContext, Servicer, rpc
-
-Ctx = grpc.aio.ServicerContext[Any, Any]
+from .handler import ApiContext, Ctx, Servicer, rpc
 
 
 class TokenServicer(Servicer, token_pb2_grpc.TokenServiceServicer):
@@ -43,20 +40,20 @@ class TokenServicer(Servicer, token_pb2_grpc.TokenServiceServicer):
         self._clock = clock
         self._replay = replay
 
-    def _try_inline(self, req: ExchangeRequest) -> tuple[ExchangeResult, inline.Deferred] | None:
+    def _try_inline(self, req: ExchangeRequest, by: Principal) -> tuple[ExchangeResult, inline.Deferred] | None:
         """The exchange on the event loop, or None when it would need I/O (runtime/inline.py)."""
         if req.subject_token_type != TOKEN_TYPE_JWT or req.actor_token:
             return None  # down-scoping and delegation read revocations and write audit records
         with inline.inline() as deferred:
             try:
-                return self._exchange.exchange(req), deferred
+                return self._exchange.exchange(req, by=by), deferred
             except inline.WouldBlock:
                 return None
 
-    async def _exchange_token(self, req: ExchangeRequest) -> ExchangeResult:
-        attempt = self._try_inline(req)
+    async def _exchange_token(self, req: ExchangeRequest, by: Principal) -> ExchangeResult:
+        attempt = self._try_inline(req, by)
         if attempt is None:
-            return await asyncio.to_thread(self._exchange.exchange, req)
+            return await asyncio.to_thread(self._exchange.exchange, req, by=by)
         result, deferred = attempt
         for key, expires_at, now in deferred:  # written off the loop, in a group commit
             if not await self._replay.consume_async(key, expires_at, now):
@@ -65,7 +62,7 @@ class TokenServicer(Servicer, token_pb2_grpc.TokenServiceServicer):
 
     @rpc(public=True)
     async def ExchangeToken(
-        self, request: token_pb2.ExchangeTokenRequest, context: Ctx, principal: AccessClaims | None
+        self, request: token_pb2.ExchangeTokenRequest, context: Ctx, principal: Principal
     ) -> token_pb2.ExchangeTokenResponse:
         req = ExchangeRequest(
             subject_token=request.subject_token,
@@ -79,7 +76,7 @@ class TokenServicer(Servicer, token_pb2_grpc.TokenServiceServicer):
             ),
             requested_token_type=request.requested_token_type,
         )
-        result = await self._exchange_token(req)
+        result = await self._exchange_token(req, principal)
         return token_pb2.ExchangeTokenResponse(
             access_token=result.minted.token,
             issued_token_type=result.issued_token_type,
@@ -91,7 +88,7 @@ class TokenServicer(Servicer, token_pb2_grpc.TokenServiceServicer):
 
     @rpc()
     async def IntrospectToken(
-        self, request: token_pb2.IntrospectTokenRequest, context: Ctx, principal: AccessClaims | None
+        self, request: token_pb2.IntrospectTokenRequest, context: Ctx, principal: Principal
     ) -> token_pb2.IntrospectTokenResponse:
         claims = await asyncio.to_thread(self._exchange.introspect, request.token)
         if claims is None:
@@ -102,15 +99,14 @@ class TokenServicer(Servicer, token_pb2_grpc.TokenServiceServicer):
 
     @rpc()
     async def RevokeToken(
-        self, request: token_pb2.RevokeTokenRequest, context: Ctx, principal: AccessClaims | None
+        self, request: token_pb2.RevokeTokenRequest, context: Ctx, principal: Principal
     ) -> token_pb2.RevokeTokenResponse:
-        assert principal is not None
         await asyncio.to_thread(self._exchange.revoke, request.token, by=principal)
         return token_pb2.RevokeTokenResponse()
 
     @rpc(public=True)
     async def GetJwks(
-        self, request: token_pb2.GetJwksRequest, context: Ctx, principal: AccessClaims | None
+        self, request: token_pb2.GetJwksRequest, context: Ctx, principal: Principal
     ) -> token_pb2.GetJwksResponse:
         jwks = self._keyring.jwks(self._clock.now())
         return token_pb2.GetJwksResponse(jwks_json=json.dumps(jwks), issuer=self._tokens.issuer)

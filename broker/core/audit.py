@@ -23,6 +23,7 @@ import structlog
 
 from .clock import Clock
 from .errors import InvalidArgument
+from .principals import ANONYMOUS, Principal
 
 _log = structlog.get_logger("broker.audit")
 
@@ -111,21 +112,19 @@ class Auditor:
         self._sampled: dict[tuple[str, str, str], _Window] = {}
 
     def record(
-        self,
-        action: str,
-        *,
-        actor: str,
-        target: str,
-        outcome: str = "success",
-        request_id: str = "",
-        **details: Any,
+        self, action: str, *, by: Principal, target: str, outcome: str = "success", actor: str = "", **details: Any
     ) -> AuditEvent:
-        """Append one event; ``details`` must not contain secret material.
+        """Append one event of ``by``'s request; ``details`` must not contain secret material.
 
-        The request id defaults to the one bound for the current RPC.
+        ``actor`` names who acted when it is not the caller itself (an agent that proved
+        itself by an attestation in a delegation); by default it is ``by.actor``.
         """
+        return self._write(action, actor or by.actor, target, outcome, by.request_id, details)
+
+    def _write(
+        self, action: str, actor: str, target: str, outcome: str, request_id: str, details: Mapping[str, Any]
+    ) -> AuditEvent:
         now = self._clock.now()
-        request_id = request_id or str(structlog.contextvars.get_contextvars().get("request_id", ""))
         event = AuditEvent(
             id=event_id(now),
             event_time=now,
@@ -137,10 +136,10 @@ class Auditor:
             details=details,
         )
         self._store.append_audit_event(event)
-        _log.info("audit", action=action, actor=actor, target=target, outcome=outcome, **details)
+        _log.info("audit", action=action, actor=actor, target=target, outcome=outcome, request_id=request_id, **details)
         return event
 
-    def record_unauthenticated(self, action: str, *, error: str, reason: str, request_id: str = "") -> None:
+    def record_unauthenticated(self, action: str, *, by: Principal, error: str, reason: str) -> None:
         """A failure of a caller who proved nothing: sampled (see the module docstring)."""
         now = self._clock.now()
         key = (action, error, reason_kind(reason))
@@ -161,10 +160,8 @@ class Auditor:
             self._sampled[key] = _Window(now, now, 1, action, error, reason)
         if closed is not None:
             self._write_summary(closed)
-        self.record(
-            action, actor="unauthenticated", target="", outcome="failure", request_id=request_id,
-            error=error, reason=reason, sampled=True,
-        )  # fmt: skip
+        details = {"error": error, "reason": reason, "sampled": True}
+        self._write(action, ANONYMOUS, "", "failure", by.request_id, details)
 
     def flush(self, now: datetime | None = None) -> int:
         """Write the count of every sampled window that has closed by ``now``; returns how many."""
@@ -180,11 +177,11 @@ class Auditor:
         """The closing event of a window: how many failures came after the one written at once."""
         if window.count <= 1:
             return
-        self.record(
-            window.action, actor="unauthenticated", target="", outcome="failure",
-            error=window.error, reason=window.reason, sampled=True, count=window.count - 1,
-            first=window.start.isoformat(), last=window.last.isoformat(),
-        )  # fmt: skip
+        details = {
+            "error": window.error, "reason": window.reason, "sampled": True, "count": window.count - 1,
+            "first": window.start.isoformat(), "last": window.last.isoformat(),
+        }  # fmt: skip
+        self._write(window.action, ANONYMOUS, "", "failure", "", details)
 
     def purge(self, before: datetime, *, batch: int = 1000, batches: int = 10) -> int:
         """Delete events older than ``before`` in bounded batches; returns how many."""

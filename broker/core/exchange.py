@@ -12,12 +12,9 @@ Three shapes of request:
   scopes ⊆ subject's ∩ agent's delegable_scopes, audiences ⊆ subject's ∩ the agent's,
   exp ≤ the subject token's. Every delegation, granted or refused, is audited.
 
-A broker token presented to the broker (bearer, subject token, actor chain,
-introspection) counts only while it verifies (signature, claims, not revoked) and every
-identity it names (its subject, each actor of its chain) still exists, is enabled, was
-not narrowed since the token was issued (``Identity.valid_from``: re-created, disabled,
-a scope or audience removed, ...), and still allows every scope and audience the token
-carries. So a token never carries more than its identities allow now.
+A broker token presented to the broker (subject token, actor chain, introspection)
+counts only while ``LiveTokens`` (core/liveness.py) says so: it verifies and every
+identity it names still allows what it carries.
 
 Scopes ending in ``:*`` cover every narrower instance (``broker.secrets.read:*`` covers
 ``broker.secrets.read:db``): asking for one is down-scoping, granted, and the token then
@@ -30,7 +27,6 @@ never silently dropped. With a trust domain, sub is the identity's SPIFFE ID
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,11 +34,13 @@ from typing import Any, Protocol
 
 from . import jws
 from .algorithms import SIGNING
-from .attestation import AssertionVerifier, IdentityLookup, bad_attestation
+from .attestation import AssertionVerifier, bad_attestation
 from .audit import Auditor
 from .clock import Clock
-from .errors import BrokerError, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
-from .identities import ADMIN_SCOPE, Identity, IdentityKind, covers
+from .errors import BrokerError, InvalidArgument, PermissionDenied, Unauthenticated
+from .identities import Identity, IdentityKind, covers
+from .liveness import LiveTokens
+from .principals import Principal
 from .tokens import (
     ACCESS_TOKEN_TYP,
     JWT_TYP,
@@ -56,8 +54,6 @@ from .tokens import (
 )
 
 MACHINE_KINDS = frozenset(k.value for k in IdentityKind)
-#: SPIFFE trust domain names: lowercase letters, digits, '.', '-' and '_'.
-TRUST_DOMAIN = re.compile(r"^[a-z0-9._-]{1,255}$")
 
 #: revoke(jti, until): mark a token id dead until its expiry.
 RevokeJti = Callable[[str, datetime], None]
@@ -139,44 +135,27 @@ class TokenExchange:
         self,
         tokens: TokenCore,
         assertions: AssertionVerifier,
-        lookup: IdentityLookup,
+        live: LiveTokens,
         auditor: Auditor,
         clock: Clock,
         *,
         revoke_jti: RevokeJti,
         max_ttl: timedelta,
         default_ttl: timedelta,
-        trust_domain: str = "",
         max_delegation_depth: int = 3,
         external: ExternalVerifier | None = None,
     ) -> None:
-        if trust_domain and not TRUST_DOMAIN.match(trust_domain):
-            raise ValueError(
-                f"trust domain {trust_domain!r} is not a SPIFFE trust domain (lowercase letters, digits, '.', '-', '_')"
-            )
         self._tokens = tokens
         self._assertions = assertions
-        self._lookup = lookup
+        self._live = live
         self._auditor = auditor
         self._clock = clock
         self._revoke_jti = revoke_jti
         self._max_ttl = max_ttl
         self._default_ttl = default_ttl
-        self._spiffe_prefix = f"spiffe://{trust_domain}/identity/" if trust_domain else ""
         self._max_depth = max_delegation_depth
         self._external = external
         self._attestation_algs = frozenset(SIGNING) | (external.algorithms() if external else frozenset())
-
-    # identity <-> subject -----------------------------------------------------------
-    def subject_of(self, identity: Identity) -> str:
-        """The sub claim for an identity: its id, or its SPIFFE ID with a trust domain."""
-        return f"{self._spiffe_prefix}{identity.id}"
-
-    def _identity_id_of(self, subject: str) -> str | None:
-        """The identity id a machine token's sub names, or None if it names none."""
-        if not self._spiffe_prefix:
-            return subject
-        return subject.removeprefix(self._spiffe_prefix) if subject.startswith(self._spiffe_prefix) else None
 
     # verification ------------------------------------------------------------------------
     def attest(self, token: str) -> Identity:
@@ -196,54 +175,14 @@ class TokenExchange:
             raise bad_attestation("untrusted issuer")
         return self._assertions.verify(parsed)
 
-    def verify_broker_token(self, token: str) -> AccessClaims:
-        """A broker token that verifies and that its every named identity still allows (module docstring)."""
-        claims = self._tokens.verify(token, audience=None)
-        if claims.kind not in MACHINE_KINDS:
-            raise invalid(f"kind {claims.kind[:40]!r} names no identity this broker holds")
-        subject_id = self._identity_id_of(claims.subject)
-        if subject_id is None:
-            raise invalid("sub is not an identity of this trust domain")
-        subject = self._holder(subject_id, claims)
-        self._still_allowed(claims, subject, subject.allowed_scopes)
-        for act in claims.actors:
-            client_id = act.get("client_id")
-            if not isinstance(client_id, str):
-                raise invalid("malformed act claim")
-            agent = self._holder(client_id, claims)
-            self._still_allowed(claims, agent, agent.delegable_scopes)
-        return claims
-
-    def _holder(self, identity_id: str, claims: AccessClaims) -> Identity:
-        """The identity a token names, if it exists, is enabled and was not narrowed since the token was issued."""
-        try:
-            identity = self._lookup(identity_id)
-        except (NotFound, InvalidArgument):
-            raise invalid(f"identity {identity_id[:80]} no longer exists") from None
-        if identity.disabled:
-            raise invalid(f"identity {identity.id} is disabled")
-        valid_from = identity.valid_from()
-        if valid_from is not None and claims.issued_at < valid_from:
-            raise invalid(f"issued before identity {identity.id} was created, disabled or narrowed")
-        return identity
-
-    def _still_allowed(self, claims: AccessClaims, identity: Identity, scopes: Sequence[str]) -> None:
-        """Every scope and audience of the token is still allowed to ``identity``."""
-        for scope in claims.scopes:
-            if not covers(scopes, scope):
-                raise invalid(f"scope {scope[:80]} is no longer allowed for {identity.id}")
-        for audience in claims.audiences:
-            if audience != self._tokens.issuer and audience not in identity.allowed_audiences:
-                raise invalid(f"audience {audience[:80]} is no longer allowed for {identity.id}")
-
     def introspect(self, token: str) -> Mapping[str, Any] | None:
         """RFC 7662: the claims of an active broker token, None for any other token."""
         try:
-            return self.verify_broker_token(token).claims
+            return self._live.verify(token).claims
         except Unauthenticated:
             return None
 
-    def revoke(self, token: str, *, by: AccessClaims) -> None:
+    def revoke(self, token: str, *, by: Principal) -> None:
         """Make the token's jti dead until its exp; only its holder or an admin may.
 
         Per RFC 7009 a token that does not verify (expired, foreign, malformed) needs no
@@ -253,25 +192,13 @@ class TokenExchange:
             target = self._tokens.verify(token, audience=None, check_revoked=False)
         except Unauthenticated:
             return
-        if not self._may_revoke(by, target):
+        if not _may_revoke(by, target):
             raise PermissionDenied("only the token's holder or an admin may revoke it")
         self._revoke_jti(target.jti, target.expires_at + REVOCATION_MARGIN)
-        self._auditor.record("token.revoke", actor=by.client_id or by.subject, target=target.jti, sub=target.subject)
-
-    @staticmethod
-    def _may_revoke(by: AccessClaims, target: AccessClaims) -> bool:
-        if ADMIN_SCOPE in by.scopes or by.jti == target.jti:
-            return True
-        if by.act is not None:
-            return False  # a delegated token speaks for its subject only within its scopes
-        if by.subject == target.subject:
-            return True  # the principal, for any token issued for it (delegations included)
-        # a workload, for tokens issued to it: its own, or delegated ones naming it as the actor
-        held_by_identity = target.kind in MACHINE_KINDS or (target.act or {}).get("client_id") == target.client_id
-        return by.kind in MACHINE_KINDS and held_by_identity and by.client_id == target.client_id
+        self._auditor.record("token.revoke", by=by, target=target.jti, sub=target.subject)
 
     # the exchange ----------------------------------------------------------------------
-    def exchange(self, req: ExchangeRequest, *, request_id: str = "") -> ExchangeResult:
+    def exchange(self, req: ExchangeRequest, *, by: Principal) -> ExchangeResult:
         """Attest, authorize and mint; see the module docstring for the three shapes."""
         if not req.subject_token:
             raise InvalidArgument("subject_token: required")
@@ -285,7 +212,7 @@ class TokenExchange:
                 raise InvalidArgument(
                     f"delegation needs subject_token_type {TOKEN_TYPE_ACCESS} and actor_token_type {TOKEN_TYPE_JWT}"
                 )
-            return self._delegate(req, typ, request_id)
+            return self._delegate(req, typ, by)
         if req.subject_token_type == TOKEN_TYPE_JWT:
             return self._from_attestation(req, typ)
         if req.subject_token_type == TOKEN_TYPE_ACCESS:
@@ -308,7 +235,7 @@ class TokenExchange:
 
     def _live_subject(self, token: str) -> AccessClaims:
         """A subject token that verifies and has at least a second left to give."""
-        subject = self.verify_broker_token(token)
+        subject = self._live.verify(token)
         if subject.expires_at <= self._clock.now():
             raise invalid("subject token expired")
         return subject
@@ -323,7 +250,7 @@ class TokenExchange:
             identity.id,
         )
         minted = self._tokens.mint(
-            subject=self.subject_of(identity),
+            subject=self._live.subject_of(identity),
             client_id=identity.id,
             kind=identity.kind.value,
             tenant=identity.tenant,
@@ -353,7 +280,7 @@ class TokenExchange:
         )
         return ExchangeResult(minted, self._issued_type(typ), scopes, audiences)
 
-    def _delegate(self, req: ExchangeRequest, typ: str, request_id: str) -> ExchangeResult:
+    def _delegate(self, req: ExchangeRequest, typ: str, by: Principal) -> ExchangeResult:
         subject: AccessClaims | None = None
         agent: Identity | None = None
         try:
@@ -363,26 +290,24 @@ class TokenExchange:
         except BrokerError as exc:
             reason = exc.detail or exc.message
             if subject is None or agent is None:  # the caller proved nothing: sampled, never a row each
-                self._auditor.record_unauthenticated(
-                    "token.delegate", error=exc.code, reason=reason, request_id=request_id
-                )
+                self._auditor.record_unauthenticated("token.delegate", by=by, error=exc.code, reason=reason)
             else:
                 self._auditor.record(
                     "token.delegate",
+                    by=by,
                     actor=agent.id,
                     target=subject.subject,
                     outcome="failure",
-                    request_id=request_id,
                     error=exc.code,
                     reason=reason,
                 )
             raise
         self._auditor.record(
             "token.delegate",
+            by=by,
             actor=agent.id,
             target=subject.subject,
             outcome="success",
-            request_id=request_id,
             scopes=list(result.scopes),
             audiences=list(result.audiences),
             depth=len(subject.actors) + 1,
@@ -406,7 +331,7 @@ class TokenExchange:
         if not shared:
             raise PermissionDenied(f"no audience of the subject token is allowed for {agent.id!r}")
         audiences = _narrow(req.audiences, shared, "audience", holder)
-        act: dict[str, Any] = {"sub": self.subject_of(agent), "client_id": agent.id}
+        act: dict[str, Any] = {"sub": self._live.subject_of(agent), "client_id": agent.id}
         if subject.act is not None:
             act["act"] = dict(subject.act)
         minted = self._tokens.mint(
@@ -422,3 +347,17 @@ class TokenExchange:
             not_after=subject.expires_at,
         )
         return ExchangeResult(minted, self._issued_type(typ), scopes, audiences)
+
+
+def _may_revoke(by: Principal, target: AccessClaims) -> bool:
+    """RFC 7009's "the token's holder": an admin, the token itself, its subject, or the workload it was issued to."""
+    held = by.token
+    if by.is_admin or (held is not None and held.jti == target.jti):
+        return True
+    if held is None or held.act is not None:
+        return False  # a delegated token speaks for its subject only within its scopes
+    if held.subject == target.subject:
+        return True  # the principal, for any token issued for it (delegations included)
+    # a workload, for tokens issued to it: its own, or delegated ones naming it as the actor
+    held_by_identity = target.kind in MACHINE_KINDS or (target.act or {}).get("client_id") == target.client_id
+    return held.kind in MACHINE_KINDS and held_by_identity and held.client_id == target.client_id

@@ -6,7 +6,9 @@ that narrows an identity moves its ``tokens_valid_from`` to the instant of the c
 creation (so a re-created id never inherits tokens of the old one), disabling, removing a
 scope, a delegable scope, an audience or a key, moving it to another tenant, lowering its
 maximum token lifetime. Tokens issued before that instant are dead for good, whatever
-is changed back later; ``TokenExchange.verify_broker_token`` holds that on every path.
+is changed back later; ``LiveTokens`` (core/liveness.py) holds that on every path.
+
+The registry's writes take the caller (``Principal``), need broker.admin and are audited.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from typing import Any, Protocol
 from broker_client.keys import thumbprint
 
 from . import jwk as jwks
+from .audit import Auditor
 from .clock import Clock
 from .errors import FailedPrecondition, InvalidArgument, NotFound
+from .principals import ADMIN_SCOPE, Principal
 
 ID_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 #: Scopes: printable ASCII without space, quote or backslash (RFC 6749 scope-token).
@@ -35,7 +39,6 @@ TENANT_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62})?$")
 MAX_LIST = 100
 MAX_KEYS = 20
 MAX_BINDINGS = 50
-ADMIN_SCOPE = "broker.admin"
 
 
 class IdentityKind(StrEnum):
@@ -274,6 +277,7 @@ class IdentityRegistry:
         self,
         store: IdentityStore,
         clock: Clock,
+        auditor: Auditor,
         *,
         max_token_ttl: timedelta,
         cache_ttl: timedelta = timedelta(seconds=2),
@@ -282,6 +286,7 @@ class IdentityRegistry:
     ) -> None:
         self._store = store
         self._clock = clock
+        self._auditor = auditor
         self._max_token_ttl = max_token_ttl
         self._cache_ttl = cache_ttl
         self._cache: dict[str, tuple[datetime, Identity]] = {}
@@ -342,8 +347,9 @@ class IdentityRegistry:
                     "create it first (broker admin issuer create)"
                 )
 
-    def create(self, identity: Identity) -> Identity:
+    def create(self, identity: Identity, *, by: Principal) -> Identity:
         """Store a new identity; its keys must already be normalised (see ``make_key``)."""
+        by.require(ADMIN_SCOPE)
         now = self._clock.now()
         if len(identity.public_keys) > MAX_KEYS:
             raise InvalidArgument(f"public_keys: at most {MAX_KEYS}")
@@ -355,6 +361,7 @@ class IdentityRegistry:
             dataclasses.replace(valid, create_time=now, update_time=now, tokens_valid_from=now)
         )
         self._forget(created.id)
+        self._auditor.record("identity.create", by=by, target=created.id)
         return created
 
     def get(self, identity_id: str) -> Identity:
@@ -375,8 +382,9 @@ class IdentityRegistry:
             return items[:size], items[size - 1].id
         return items, ""
 
-    def update(self, identity_id: str, changes: Mapping[str, Any], *, etag: str = "") -> Identity:
+    def update(self, identity_id: str, changes: Mapping[str, Any], *, by: Principal, etag: str = "") -> Identity:
         """Apply ``changes`` (field -> new value); a non-empty etag must match the stored one."""
+        by.require(ADMIN_SCOPE)
         if not changes:
             raise InvalidArgument("update_mask: name at least one field")
         unknown = sorted(set(changes) - MUTABLE_FIELDS)
@@ -390,16 +398,21 @@ class IdentityRegistry:
         if narrows(current, updated):
             updated = dataclasses.replace(updated, tokens_valid_from=now)
         self._forget(identity_id)
-        return self._store.update_identity(updated, expected_etag=etag or current.etag)
+        stored = self._store.update_identity(updated, expected_etag=etag or current.etag)
+        self._auditor.record("identity.update", by=by, target=stored.id)
+        return stored
 
-    def delete(self, identity_id: str, *, etag: str = "") -> None:
+    def delete(self, identity_id: str, *, by: Principal, etag: str = "") -> None:
         """Remove the identity; a non-empty etag must match."""
+        by.require(ADMIN_SCOPE)
         validate_id(identity_id)
         self._forget(identity_id)
         self._store.delete_identity(identity_id, expected_etag=etag or None)
+        self._auditor.record("identity.delete", by=by, target=identity_id)
 
-    def add_key(self, identity_id: str, key: IdentityKey) -> Identity:
+    def add_key(self, identity_id: str, key: IdentityKey, *, by: Principal) -> Identity:
         """Register one more public key on the identity."""
+        by.require(ADMIN_SCOPE)
         current = self.get(identity_id)
         if current.key(key.kid) is not None:
             raise FailedPrecondition(f"public_keys: kid {key.kid!r} is already registered on {identity_id!r}")
@@ -407,10 +420,13 @@ class IdentityRegistry:
             raise FailedPrecondition(f"public_keys: {identity_id!r} already has {MAX_KEYS} keys")
         updated = dataclasses.replace(current, public_keys=(*current.public_keys, key), update_time=self._clock.now())
         self._forget(identity_id)
-        return self._store.update_identity(updated, expected_etag=current.etag)
+        stored = self._store.update_identity(updated, expected_etag=current.etag)
+        self._auditor.record("identity.add_key", by=by, target=f"{stored.id}/{key.kid}")
+        return stored
 
-    def remove_key(self, identity_id: str, kid: str) -> Identity:
+    def remove_key(self, identity_id: str, kid: str, *, by: Principal) -> Identity:
         """Unregister the key with this kid."""
+        by.require(ADMIN_SCOPE)
         current = self.get(identity_id)
         if current.key(kid) is None:
             raise NotFound(f"identity {identity_id!r} has no key {kid[:80]!r}")
@@ -418,7 +434,9 @@ class IdentityRegistry:
         now = self._clock.now()  # a key is removed because it leaked, often: tokens it may have got die too
         updated = dataclasses.replace(current, public_keys=keys, update_time=now, tokens_valid_from=now)
         self._forget(identity_id)
-        return self._store.update_identity(updated, expected_etag=current.etag)
+        stored = self._store.update_identity(updated, expected_etag=current.etag)
+        self._auditor.record("identity.remove_key", by=by, target=f"{stored.id}/{kid}")
+        return stored
 
     def make_key(self, text: str, *, kid: str = "", expire_time: datetime | None = None) -> IdentityKey:
         """Parse a PEM or JWK public key into a normalised IdentityKey."""

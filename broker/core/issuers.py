@@ -39,9 +39,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from . import jwk as jwks
 from . import jws
 from .algorithms import DEFAULT_EXTERNAL_ALGORITHMS, EXTERNAL
+from .audit import Auditor
 from .clock import Clock
 from .durations import parse_duration
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, Unavailable
+from .principals import ADMIN_SCOPE, Principal
 
 #: Algorithms an external issuer may be allowed (core/algorithms.py); HMAC and "none" can never be.
 SUPPORTED_ALGORITHMS = frozenset(EXTERNAL)
@@ -326,6 +328,7 @@ class IssuerRegistry:
         self,
         store: IssuerRegistryStore,
         clock: Clock,
+        auditor: Auditor,
         *,
         reserved: str,
         configured: Sequence[TrustedIssuer] = (),
@@ -334,6 +337,7 @@ class IssuerRegistry:
     ) -> None:
         self._store = store
         self._clock = clock
+        self._auditor = auditor
         self._reserved = reserved
         self._keys = keys
         self._refresh_interval = refresh_interval
@@ -382,8 +386,9 @@ class IssuerRegistry:
             self._generation += 1
 
     # admin API --------------------------------------------------------------------------
-    def create(self, issuer: TrustedIssuer) -> TrustedIssuer:
+    def create(self, issuer: TrustedIssuer, *, by: Principal) -> TrustedIssuer:
         """Validate and store a new trusted issuer (``key_warning`` then says whether its keys load)."""
+        by.require(ADMIN_SCOPE)
         valid = validate_issuer(issuer, reserved=self._reserved)
         if valid.issuer in self._configured:
             raise AlreadyExists(f"issuer {valid.issuer!r} is defined in the configuration file")
@@ -391,6 +396,7 @@ class IssuerRegistry:
             raise ResourceExhausted(f"issuers: at most {MAX_ISSUERS} trusted issuers")
         created = self._store.create_issuer(dataclasses.replace(valid, create_time=self._clock.now(), etag=""))
         self._invalidate()
+        self._auditor.record("issuer.create", by=by, target=created.issuer)
         return created
 
     def key_warning(self, issuer: TrustedIssuer) -> str:
@@ -450,10 +456,12 @@ class IssuerRegistry:
             return items[:size], items[size - 1].issuer
         return items, ""
 
-    def delete(self, url: str) -> None:
+    def delete(self, url: str, *, by: Principal) -> None:
         """Stop trusting a stored issuer (NotFound if absent; configured ones are refused)."""
+        by.require(ADMIN_SCOPE)
         if url in self._configured:
             raise FailedPrecondition(f"issuer {url!r} is defined in the configuration file; remove it there")
         self.get(url)
         self._store.delete_issuer(url)
         self._invalidate()
+        self._auditor.record("issuer.delete", by=by, target=url)

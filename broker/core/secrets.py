@@ -14,9 +14,7 @@ compare-and-set on the CURRENT version number), so restarts, crashes and downtim
 never lose a version, never make two CURRENT and never rotate twice for one due time:
 after downtime a due secret rotates once and its schedule restarts from then.
 
-API keys look like ``brk_<random base62><6-char base62 CRC32 of the random part>``
-(GitHub's token format): secret scanners find them by the prefix, and a mistyped key
-is refused by its checksum before any store lookup.
+New values come from core/generators.py.
 """
 
 from __future__ import annotations
@@ -24,28 +22,20 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import re
-import secrets
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
+from .audit import Auditor
 from .clock import Clock
 from .durations import format_duration
 from .errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
+from .generators import API_KEY_PREFIX, Generator, generate, mistyped_api_key, validate_length
 from .identities import ID_PATTERN, validate_id
+from .principals import ADMIN_SCOPE, Principal
 from .sensitive import Sensitive
-
-
-class Generator(StrEnum):
-    """How new values are made."""
-
-    RANDOM_BYTES = "random_bytes"
-    PASSWORD = "password"
-    API_KEY = "api_key"
-    EXTERNAL = "external"
 
 
 class VersionState(StrEnum):
@@ -127,18 +117,6 @@ ROTATE_SCOPE = "broker.secrets.rotate"
 #: Rotating to a value the caller chooses (external secrets): what every reader adopts next.
 WRITE_SCOPE = "broker.secrets.write"
 
-API_KEY_PREFIX = "brk_"
-_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_CHECKSUM_CHARS = 6  # 62**6 > 2**32: every CRC32 fits
-_API_KEY = re.compile(rb"^brk_([0-9A-Za-z]{22,118})([0-9A-Za-z]{6})$")
-#: Password characters: four classes, none of them quotes, spaces, backslashes or '_'.
-_PASSWORD_CLASSES = ("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "0123456789", "#%+-.:=@^~")
-#: (minimum, default, maximum) length per generator: bytes for RANDOM_BYTES, characters otherwise.
-LENGTHS: Mapping[Generator, tuple[int, int, int]] = {
-    Generator.RANDOM_BYTES: (16, 32, 4096),
-    Generator.PASSWORD: (16, 32, 256),
-    Generator.API_KEY: (32, 40, 128),
-}
 MAX_VALUE_BYTES = 64 * 1024
 #: Version numbers fit a 32-bit signed integer on every store.
 MAX_VERSION = 2**31 - 1
@@ -148,69 +126,6 @@ VERIFY_WINDOW = 32
 MUTABLE_FIELDS = frozenset({"rotation.interval", "rotation.grace_period", "rotation.retention", "length"})
 _MAX_PAGE = 1000
 _CURRENT_READ_ATTEMPTS = 3
-
-
-def _base62(number: int, width: int) -> str:
-    digits = []
-    for _ in range(width):
-        number, rest = divmod(number, 62)
-        digits.append(_BASE62[rest])
-    return "".join(reversed(digits))
-
-
-def _checksum(body: bytes) -> bytes:
-    return _base62(zlib.crc32(body), _CHECKSUM_CHARS).encode("ascii")
-
-
-def new_api_key(length: int) -> str:
-    """A fresh API key of ``length`` characters: prefix, random base62, 6-character checksum."""
-    body = "".join(secrets.choice(_BASE62) for _ in range(length - len(API_KEY_PREFIX) - _CHECKSUM_CHARS))
-    return API_KEY_PREFIX + body + _checksum(body.encode("ascii")).decode("ascii")
-
-
-def is_api_key(value: bytes) -> bool:
-    """True if ``value`` has the broker API-key shape and its checksum matches."""
-    match = _API_KEY.match(value)
-    return match is not None and _checksum(match[1]) == match[2]
-
-
-def mistyped_api_key(value: bytes) -> bool:
-    """True if ``value`` has the broker API-key shape but a wrong checksum (no store needed)."""
-    return _API_KEY.match(value) is not None and not is_api_key(value)
-
-
-def new_password(length: int) -> str:
-    """A random password with at least one lowercase, uppercase, digit and symbol character."""
-    alphabet = "".join(_PASSWORD_CLASSES)
-    chars = [secrets.choice(c) for c in _PASSWORD_CLASSES]
-    chars += [secrets.choice(alphabet) for _ in range(length - len(chars))]
-    secrets.SystemRandom().shuffle(chars)
-    return "".join(chars)
-
-
-def generate(generator: Generator, length: int) -> Sensitive:
-    """A new value from ``generator`` (not EXTERNAL), from the ``secrets`` module's randomness."""
-    if generator is Generator.RANDOM_BYTES:
-        return Sensitive(secrets.token_bytes(length))
-    if generator is Generator.PASSWORD:
-        return Sensitive(new_password(length).encode("ascii"))
-    if generator is Generator.API_KEY:
-        return Sensitive(new_api_key(length).encode("ascii"))
-    raise InvalidArgument("generator: external secrets get their values from outside")
-
-
-def validate_length(generator: Generator, length: int) -> int:
-    """The length to store: the generator's default for 0, else ``length`` if in range."""
-    if generator is Generator.EXTERNAL:
-        if length:
-            raise InvalidArgument("length: an external secret's values come from outside; leave length unset")
-        return 0
-    minimum, default, maximum = LENGTHS[generator]
-    if length == 0:
-        return default
-    if not minimum <= length <= maximum:
-        raise InvalidArgument(f"length: must be between {minimum} and {maximum} for {generator.value}, not {length}")
-    return length
 
 
 def _check_duration(value: timedelta, field: str) -> None:
@@ -350,11 +265,16 @@ class SecretStore(Protocol):
 
 
 class SecretManager:
-    """Create, read, rotate, expire and verify rotating secrets; every decision reads the clock."""
+    """Create, read, rotate, expire and verify rotating secrets; every decision reads the clock.
 
-    def __init__(self, store: SecretStore, clock: Clock) -> None:
+    Every call that changes a secret or reveals or checks a value takes the caller, checks
+    its per-secret scopes (the api/secret.py docstring has the table) and is audited.
+    """
+
+    def __init__(self, store: SecretStore, clock: Clock, auditor: Auditor) -> None:
         self._store = store
         self._clock = clock
+        self._auditor = auditor
 
     # metadata ---------------------------------------------------------------------
     def create(
@@ -363,10 +283,12 @@ class SecretManager:
         *,
         generator: Generator,
         policy: RotationPolicy,
+        by: Principal,
         length: int = 0,
         value: Sensitive | None = None,
     ) -> Secret:
         """Store a new secret with its first CURRENT version (generated, or ``value`` if EXTERNAL)."""
+        by.require(ADMIN_SCOPE)
         validate_id(secret_id, "secret_id")
         length = validate_length(generator, length)
         policy = validate_policy(policy, generator)
@@ -385,7 +307,9 @@ class SecretManager:
         first = SecretVersion(
             secret_id=secret_id, version=1, state=VersionState.CURRENT, create_time=now, value=material
         )
-        return self._store.create_secret(secret, first)
+        created = self._store.create_secret(secret, first)
+        self._auditor.record("secret.create", by=by, target=created.id, generator=created.generator.value)
+        return created
 
     def get(self, secret_id: str) -> Secret:
         """The secret's metadata, or NotFound."""
@@ -413,9 +337,10 @@ class SecretManager:
         seen = [as_of(v, now) for v in items[:size]]
         return seen, str(items[size - 1].version) if len(items) > size else ""
 
-    def update(self, secret_id: str, changes: Mapping[str, Any], *, etag: str = "") -> Secret:
+    def update(self, secret_id: str, changes: Mapping[str, Any], *, by: Principal, etag: str = "") -> Secret:
         """Apply ``changes`` (``rotation.interval``, ``rotation.grace_period``, ``rotation.retention``,
         ``length``); a changed interval reschedules from the last rotation. A non-empty etag must match."""
+        by.require(ADMIN_SCOPE)
         if not changes:
             raise InvalidArgument("update_mask: name at least one field")
         unknown = sorted(set(changes) - MUTABLE_FIELDS)
@@ -441,17 +366,22 @@ class SecretManager:
         updated = dataclasses.replace(
             current, policy=policy, length=length, next_rotation_time=next_rotation, update_time=now
         )
-        return self._store.update_secret(updated, expected_etag=etag or current.etag)
+        stored = self._store.update_secret(updated, expected_etag=etag or current.etag)
+        self._auditor.record("secret.update", by=by, target=stored.id, fields=sorted(changes))
+        return stored
 
-    def delete(self, secret_id: str, *, etag: str = "") -> None:
+    def delete(self, secret_id: str, *, by: Principal, etag: str = "") -> None:
         """Delete the secret and every version (a DELETED event tells watchers)."""
+        by.require(ADMIN_SCOPE)
         validate_id(secret_id, "secret_id")
         self._store.delete_secret(secret_id, expected_etag=etag or None, now=self._clock.now())
+        self._auditor.record("secret.delete", by=by, target=secret_id)
 
     # values -----------------------------------------------------------------------
-    def access(self, secret_id: str, version: int = 0) -> SecretVersion:
+    def access(self, secret_id: str, version: int = 0, *, by: Principal) -> SecretVersion:
         """A version with its value (0: the CURRENT one); FailedPrecondition once it has expired."""
         validate_id(secret_id, "secret_id")
+        by.require_on(secret_id, READ_SCOPE)
         if not 0 <= version <= MAX_VERSION:
             raise InvalidArgument(f"version: between 0 (the current version) and {MAX_VERSION}")
         found = as_of(self._read_version(secret_id, version), self._clock.now())
@@ -459,20 +389,28 @@ class SecretManager:
             when = found.expire_time or found.grace_expire_time
             at = f" at {when.isoformat()}" if when is not None else ""
             raise FailedPrecondition(f"version {found.version} of secret {secret_id!r} expired{at}")
+        self._auditor.record("secret.access", by=by, target=secret_id, version=found.version)
         return found
 
-    def verify(self, secret_id: str, value: bytes) -> Verification:
+    def verify(self, secret_id: str, value: bytes, *, by: Principal) -> Verification:
         """Which version ``value`` is, and whether it is accepted now (CURRENT, or PREVIOUS in grace).
 
         A value shaped like a broker API key with a wrong checksum is refused before any
         store lookup. Every candidate is compared in constant time, and all of them are
         compared, so the time taken does not tell which one matched.
         """
+        validate_id(secret_id, "secret_id")
+        by.require_on(secret_id, VERIFY_SCOPE, READ_SCOPE)
+        answer = self._check(secret_id, value)
+        outcome = "success" if answer.valid else "failure"
+        self._auditor.record("secret.verify", by=by, target=secret_id, outcome=outcome, version=answer.version)
+        return answer
+
+    def _check(self, secret_id: str, value: bytes) -> Verification:
         if not value:
             raise InvalidArgument("value: must not be empty")
         if len(value) > MAX_VALUE_BYTES or mistyped_api_key(value):
             return Verification(valid=False)
-        validate_id(secret_id, "secret_id")
         match: SecretVersion | None = None
         for listed in self._store.list_secret_versions(secret_id, before=0, limit=VERIFY_WINDOW):
             if listed.destroyed:
@@ -489,28 +427,41 @@ class SecretManager:
         return Verification(valid=seen.state is not VersionState.EXPIRED, version=seen.version, state=seen.state)
 
     # rotation ---------------------------------------------------------------------
-    def rotate(self, secret_id: str, *, value: Sensitive | None = None, now: datetime | None = None) -> SecretVersion:
+    def rotate(
+        self, secret_id: str, *, by: Principal, value: Sensitive | None = None, now: datetime | None = None
+    ) -> SecretVersion:
         """Rotate now (by hand): a new CURRENT version; the old one is PREVIOUS for the grace period.
 
-        ``value`` is required for EXTERNAL secrets and refused for generated ones. The
-        schedule restarts from ``now``. Returns the new version without its value.
+        ``value`` is required for EXTERNAL secrets and refused for generated ones; choosing
+        the value every reader adopts next takes the write scope. The schedule restarts
+        from ``now``. Returns the new version without its value.
         """
         validate_id(secret_id, "secret_id")
+        if value is not None:
+            by.require_on(secret_id, WRITE_SCOPE, admin=True)
+        else:
+            by.require_on(secret_id, ROTATE_SCOPE, WRITE_SCOPE, admin=True)
         secret = self._store.get_secret(secret_id)
-        return self._rotate(secret, now or self._clock.now(), value, scheduled=False)
+        rotated = self._rotate(secret, now or self._clock.now(), value, scheduled=False)
+        self._auditor.record("secret.rotate", by=by, target=secret_id, version=rotated.version)
+        return rotated
 
-    def rotate_due(self, now: datetime, *, limit: int = 100) -> builtins.list[SecretVersion]:
+    def rotate_due(self, now: datetime, *, by: Principal, limit: int = 100) -> builtins.list[SecretVersion]:
         """Rotate, once each, up to ``limit`` secrets whose next rotation time is at or before ``now``.
 
         A secret rotated or deleted by someone else since it was read is skipped (the
         compare-and-set on its CURRENT version lost), so one due time never rotates twice.
+        ``by`` (the scheduler) needs the rotate scope for every secret.
         """
+        by.require_on("*", ROTATE_SCOPE)
         rotated = []
         for secret in self._store.due_secrets(now, limit):
             try:
-                rotated.append(self._rotate(secret, now, None, scheduled=True))
+                version = self._rotate(secret, now, None, scheduled=True)
             except (Conflict, NotFound):
                 continue
+            self._auditor.record("secret.rotate", by=by, target=version.secret_id, version=version.version)
+            rotated.append(version)
         return rotated
 
     def expire(self, now: datetime) -> tuple[builtins.list[SecretEvent], int]:
@@ -520,6 +471,12 @@ class SecretManager:
         return events, self._store.destroy_expired_material(now)
 
     # events -----------------------------------------------------------------------
+    def watch(self, secret_id: str, *, by: Principal) -> Secret:
+        """The secret whose events ``by`` may watch: any of its scopes for it, or broker.admin."""
+        validate_id(secret_id, "secret_id")
+        by.require_on(secret_id, READ_SCOPE, VERIFY_SCOPE, ROTATE_SCOPE, WRITE_SCOPE, admin=True)
+        return self._store.get_secret(secret_id)
+
     def events(self, *, after_seq: int, limit: int) -> builtins.list[SecretEvent]:
         """Events of every secret with seq > ``after_seq``, in order."""
         return self._store.list_secret_events(after_seq=after_seq, limit=limit)

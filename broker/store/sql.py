@@ -51,10 +51,11 @@ from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 from ..core.audit import AuditEvent, AuditFilter, event_id_floor
 from ..core.durations import from_seconds, whole_seconds
 from ..core.errors import AlreadyExists, BrokerError, Conflict, NotFound
+from ..core.generators import Generator
 from ..core.identities import Binding, Identity, IdentityFilter, IdentityKey, IdentityKind
 from ..core.issuers import TrustedIssuer
 from ..core.keys import SigningKeyRecord
-from ..core.secrets import EventType, Generator, RotationPolicy, Secret, SecretEvent, SecretVersion, VersionState
+from ..core.secrets import EventType, RotationPolicy, Secret, SecretEvent, SecretVersion, VersionState
 from ..core.sensitive import Sensitive
 from .migrations import BEGIN_IMMEDIATE, upgrade_to_head
 from .sealing import Sealer, secret_context, signing_key_context

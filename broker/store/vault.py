@@ -87,10 +87,11 @@ from ..core.errors import (
     NotFound,
     StoreUnavailable,
 )
+from ..core.generators import Generator
 from ..core.identities import Binding, Identity, IdentityFilter, IdentityKey, IdentityKind
 from ..core.issuers import TrustedIssuer
 from ..core.keys import SigningKeyRecord
-from ..core.secrets import EventType, Generator, RotationPolicy, Secret, SecretEvent, SecretVersion, VersionState
+from ..core.secrets import EventType, RotationPolicy, Secret, SecretEvent, SecretVersion, VersionState
 from ..core.sensitive import Sensitive
 from .sealing import Sealer, secret_context, signing_key_context
 

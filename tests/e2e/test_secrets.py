@@ -20,7 +20,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from google.protobuf import duration_pb2
 
-from broker.core.secrets import is_api_key, new_api_key
+from broker.core.generators import is_api_key, new_api_key
 from broker_client import keys
 from broker_client.v1 import identity_pb2, identity_pb2_grpc, secret_pb2, secret_pb2_grpc
 from tests.e2e.harness import BROKER, BrokerProcess

@@ -8,15 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from broker.core.errors import AlreadyExists, Conflict, NotFound
-from broker.core.secrets import (
-    EventType,
-    Generator,
-    RotationPolicy,
-    Secret,
-    SecretEvent,
-    SecretVersion,
-    VersionState,
-)
+from broker.core.generators import Generator
+from broker.core.secrets import EventType, RotationPolicy, Secret, SecretEvent, SecretVersion, VersionState
 from broker.core.sensitive import Sensitive
 from broker.store.base import Store
 

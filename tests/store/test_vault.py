@@ -29,9 +29,10 @@ from cryptography.x509.oid import NameOID
 
 from broker.config import SettingsError, load_settings
 from broker.core.errors import Conflict, FailedPrecondition, NotFound, Unavailable
+from broker.core.generators import Generator
 from broker.core.identities import IdentityFilter
 from broker.core.issuers import TrustedIssuer
-from broker.core.secrets import EventType, Generator, RotationPolicy, Secret, SecretVersion, VersionState
+from broker.core.secrets import EventType, RotationPolicy, Secret, SecretVersion, VersionState
 from broker.core.sensitive import Sensitive
 from broker.store import open_store
 from broker.store.sealing import Sealer

@@ -15,11 +15,20 @@ from broker.core.clock import FakeClock
 from broker.core.exchange import TokenExchange
 from broker.core.identities import IdentityRegistry
 from broker.core.keys import Keyring
+from broker.core.liveness import LiveTokens
+from broker.core.principals import ADMIN_SCOPE, Principal
+from broker.core.secrets import READ_SCOPE, ROTATE_SCOPE, VERIFY_SCOPE, WRITE_SCOPE
 from broker.core.tokens import TokenCore
 from broker.store.sealing import Sealer
 from broker.store.sql import SqlStore
 
 ISSUER = "https://broker.test"
+#: Who the unit tests act as: broker.admin and every secret scope, for every secret.
+OPERATOR = Principal.broker(
+    "tests", ADMIN_SCOPE, *(f"{scope}:*" for scope in (READ_SCOPE, VERIFY_SCOPE, ROTATE_SCOPE, WRITE_SCOPE))
+)
+#: A caller of a public RPC (the token exchange).
+ANYONE = Principal.anonymous(request_id="unit-test")
 
 
 @pytest.fixture
@@ -56,8 +65,13 @@ from tests.unit.exchange_kit import AGENT, DOCS, SA, Workload, make_exchange  # 
 
 
 @pytest.fixture
-def registry(store: SqlStore, clock: FakeClock) -> IdentityRegistry:
-    return IdentityRegistry(store, clock, max_token_ttl=timedelta(hours=1))
+def registry(store: SqlStore, clock: FakeClock, auditor: Auditor) -> IdentityRegistry:
+    return IdentityRegistry(store, clock, auditor, max_token_ttl=timedelta(hours=1))
+
+
+@pytest.fixture
+def live(tokens: TokenCore, registry: IdentityRegistry) -> LiveTokens:
+    return LiveTokens(tokens, registry.lookup)
 
 
 @pytest.fixture

@@ -14,10 +14,12 @@ from broker.core.audit import Auditor
 from broker.core.clock import FakeClock
 from broker.core.exchange import ExchangeRequest, ExchangeResult, TokenExchange
 from broker.core.identities import Identity, IdentityKind, IdentityRegistry
-from broker.core.tokens import TOKEN_TYPE_ACCESS, TOKEN_TYPE_JWT, AccessClaims, TokenCore
+from broker.core.liveness import LiveTokens
+from broker.core.principals import Principal
+from broker.core.tokens import TOKEN_TYPE_ACCESS, TOKEN_TYPE_JWT, TokenCore
 from broker.store.sql import SqlStore
 from broker_client import keys
-from tests.unit.conftest import ISSUER
+from tests.unit.conftest import ANYONE, ISSUER, OPERATOR
 
 DOCS = "https://docs.example.com"
 SA = IdentityKind.SERVICE_ACCOUNT
@@ -25,13 +27,21 @@ AGENT = IdentityKind.AI_AGENT
 
 
 def make_exchange(
-    tokens: TokenCore, registry: IdentityRegistry, auditor: Auditor, store: SqlStore, clock: FakeClock, **kw: Any
+    tokens: TokenCore,
+    registry: IdentityRegistry,
+    auditor: Auditor,
+    store: SqlStore,
+    clock: FakeClock,
+    *,
+    trust_domain: str = "",
+    **kw: Any,
 ) -> TokenExchange:
     assertions = AssertionVerifier(registry.lookup, clock, audience=ISSUER, consume_jti=store.consume_jti)
+    live = LiveTokens(tokens, registry.lookup, trust_domain=trust_domain)
     return TokenExchange(
         tokens,
         assertions,
-        registry.lookup,
+        live,
         auditor,
         clock,
         revoke_jti=store.revoke_token,
@@ -52,7 +62,7 @@ class Workload:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         self.identity = registry.create(
-            Identity(id=ident, kind=kind, public_keys=(registry.make_key(pem.decode()),), **fields)
+            Identity(id=ident, kind=kind, public_keys=(registry.make_key(pem.decode()),), **fields), by=OPERATOR
         )
 
     def assertion(self, **kw: Any) -> str:
@@ -64,11 +74,13 @@ class Workload:
 
 
 def attest(exchange: TokenExchange, token: str, **kw: Any) -> ExchangeResult:
-    return exchange.exchange(ExchangeRequest(subject_token=token, subject_token_type=TOKEN_TYPE_JWT, **kw))
+    return exchange.exchange(ExchangeRequest(subject_token=token, subject_token_type=TOKEN_TYPE_JWT, **kw), by=ANYONE)
 
 
 def downscope(exchange: TokenExchange, token: str, **kw: Any) -> ExchangeResult:
-    return exchange.exchange(ExchangeRequest(subject_token=token, subject_token_type=TOKEN_TYPE_ACCESS, **kw))
+    return exchange.exchange(
+        ExchangeRequest(subject_token=token, subject_token_type=TOKEN_TYPE_ACCESS, **kw), by=ANYONE
+    )
 
 
 def delegate(exchange: TokenExchange, subject: str, actor: str, **kw: Any) -> ExchangeResult:
@@ -79,7 +91,8 @@ def delegate(exchange: TokenExchange, subject: str, actor: str, **kw: Any) -> Ex
             actor_token=actor,
             actor_token_type=TOKEN_TYPE_JWT,
             **kw,
-        )
+        ),
+        by=ANYONE,
     )
 
 
@@ -87,5 +100,6 @@ def claims_of(result: ExchangeResult) -> dict[str, Any]:
     return dict(result.minted.claims)
 
 
-def principal_of(tokens: TokenCore, result: ExchangeResult) -> AccessClaims:
-    return tokens.verify(result.minted.token, audience=None)
+def principal_of(tokens: TokenCore, result: ExchangeResult) -> Principal:
+    """The caller holding the minted token."""
+    return Principal.of_token(tokens.verify(result.minted.token, audience=None))

@@ -15,7 +15,7 @@ from broker.core.exchange import ExchangeRequest, TokenExchange
 from broker.core.identities import ADMIN_SCOPE, IdentityRegistry
 from broker.core.tokens import TOKEN_TYPE_JWT, TokenCore
 from broker.store.sql import SqlStore
-from tests.unit.conftest import ISSUER
+from tests.unit.conftest import ANYONE, ISSUER, OPERATOR
 from tests.unit.exchange_kit import (
     AGENT,
     DOCS,
@@ -54,7 +54,11 @@ def test_the_replay_record_survives_a_restart(
     attest(exchange_a := make_exchange(tokens, registry, auditor, store, clock), assertion)
     del exchange_a
     restarted = make_exchange(
-        tokens, IdentityRegistry(store, clock, max_token_ttl=timedelta(hours=1)), auditor, store, clock
+        tokens,
+        IdentityRegistry(store, clock, Auditor(store, clock), max_token_ttl=timedelta(hours=1)),
+        auditor,
+        store,
+        clock,
     )
     with pytest.raises(Unauthenticated):
         attest(restarted, assertion)
@@ -133,7 +137,7 @@ def test_a_disabled_identity_cannot_attest(
     exchange: TokenExchange, registry: IdentityRegistry, reports: Workload
 ) -> None:
     """Disabling an identity stops its assertions at once."""
-    registry.update("reports", {"disabled": True})
+    registry.update("reports", {"disabled": True}, by=OPERATOR)
     with pytest.raises(Unauthenticated, match="invalid attestation"):
         attest(exchange, reports.assertion())
 
@@ -151,7 +155,7 @@ def test_request_shape_errors_are_invalid_argument(exchange: TokenExchange, repo
     with pytest.raises(InvalidArgument, match="subject_token"):
         attest(exchange, "")
     with pytest.raises(InvalidArgument, match="subject_token_type"):
-        exchange.exchange(ExchangeRequest(subject_token=reports.assertion(), subject_token_type="saml"))
+        exchange.exchange(ExchangeRequest(subject_token=reports.assertion(), subject_token_type="saml"), by=ANYONE)
     with pytest.raises(InvalidArgument, match="requested_token_type"):
         attest(exchange, reports.assertion(), requested_token_type="urn:x")
     with pytest.raises(InvalidArgument, match="actor_token"):
@@ -195,10 +199,10 @@ def test_revoked_disabled_and_deleted_subjects_cannot_be_downscoped(
     with pytest.raises(Unauthenticated) as info:
         downscope(exchange, first.token)
     assert info.value.detail == "revoked"
-    registry.update("reports", {"disabled": True})
+    registry.update("reports", {"disabled": True}, by=OPERATOR)
     with pytest.raises(Unauthenticated, match="invalid token"):
         downscope(exchange, second)
-    registry.delete("reports")
+    registry.delete("reports", by=OPERATOR)
     with pytest.raises(Unauthenticated, match="invalid token"):
         downscope(exchange, second)
 
@@ -270,7 +274,7 @@ def test_agents_without_delegable_scopes_and_disabled_agents_are_refused(
     with pytest.raises(PermissionDenied, match="delegable_scopes"):
         delegate(exchange, subject, plain.assertion())
     delegated = delegate(exchange, subject, agent.assertion()).minted.token
-    registry.update("summarizer", {"disabled": True})
+    registry.update("summarizer", {"disabled": True}, by=OPERATOR)
     with pytest.raises(Unauthenticated, match="invalid attestation"):
         delegate(exchange, subject, agent.assertion())
     with pytest.raises(Unauthenticated, match="invalid token"):

@@ -17,12 +17,14 @@ from broker.core.clock import FakeClock
 from broker.core.errors import InvalidArgument, Unauthenticated, Unavailable
 from broker.core.exchange import TokenExchange
 from broker.core.external import BindingIndex
+from broker.core.generators import Generator
 from broker.core.identities import Binding, Identity, IdentityKind, IdentityRegistry
 from broker.core.issuers import TrustedIssuer
-from broker.core.secrets import Generator, RotationPolicy, SecretManager, VersionState
+from broker.core.secrets import RotationPolicy, SecretManager, VersionState
 from broker.runtime.jwks_fetch import JwksFetcher, redirect_allowed
 from broker.store.sql import SqlStore
 from tests.security.issuer_kit import GITHUB_ISSUER, TestIssuer, jwks_server
+from tests.unit.conftest import ANYONE, OPERATOR
 from tests.unit.exchange_kit import Workload, delegate
 
 MINUTE = timedelta(minutes=1)
@@ -55,10 +57,14 @@ def test_kinds_of_reason_are_sampled_apart_and_caller_text_does_not_make_new_kin
     """A reason with quoted or numbered parts is one kind; another reason is another; the table is bounded."""
     auditor = Auditor(store, clock, max_kinds=3)
     for n in range(50):
-        auditor.record_unauthenticated("token.delegate", error="unauthenticated", reason=f"no identity 'x{n}' at {n}")
-    auditor.record_unauthenticated("token.delegate", error="unauthenticated", reason="replayed jti")
+        auditor.record_unauthenticated(
+            "token.delegate", by=ANYONE, error="unauthenticated", reason=f"no identity 'x{n}' at {n}"
+        )
+    auditor.record_unauthenticated("token.delegate", by=ANYONE, error="unauthenticated", reason="replayed jti")
     for n in range(50):
-        auditor.record_unauthenticated("token.delegate", error="unauthenticated", reason=f"reason{chr(97 + n % 26)}")
+        auditor.record_unauthenticated(
+            "token.delegate", by=ANYONE, error="unauthenticated", reason=f"reason{chr(97 + n % 26)}"
+        )
     assert len(_delegations(auditor)) <= 4
 
 
@@ -66,9 +72,9 @@ def test_events_older_than_the_retention_are_purged_in_bounded_batches(store: Sq
     """purge(before) deletes the old events only, batch by batch."""
     auditor = Auditor(store, clock)
     for n in range(25):
-        auditor.record("identity.create", actor="admin", target=f"old-{n}")
+        auditor.record("identity.create", by=OPERATOR, target=f"old-{n}")
     clock.advance(timedelta(days=2))
-    auditor.record("identity.create", actor="admin", target="new")
+    auditor.record("identity.create", by=OPERATOR, target="new")
     assert auditor.purge(clock.now() - timedelta(days=1), batch=10, batches=2) == 20
     assert auditor.purge(clock.now() - timedelta(days=1), batch=10) == 5
     events, _ = auditor.list(page_size=100, page_token="", flt=AuditFilter())
@@ -175,11 +181,15 @@ def test_binding_lookups_are_one_indexed_read_and_misses_are_remembered(store: S
             return store.bound_identity_ids(issuer, subject)
 
     index = BindingIndex(Counting(), clock, negative_ttl=timedelta(seconds=2))
-    registry = IdentityRegistry(store, clock, max_token_ttl=timedelta(hours=1), on_write=index.forget)
+    registry = IdentityRegistry(
+        store, clock, Auditor(store, clock), max_token_ttl=timedelta(hours=1), on_write=index.forget
+    )
     assert index.candidates("https://k8s", "sa:a") == ()
     assert index.candidates("https://k8s", "sa:a") == ()
     assert len(reads) == 1
-    registry.create(Identity(id="a", kind=IdentityKind.SERVICE_ACCOUNT, bindings=(Binding("https://k8s", "sa:a"),)))
+    registry.create(
+        Identity(id="a", kind=IdentityKind.SERVICE_ACCOUNT, bindings=(Binding("https://k8s", "sa:a"),)), by=OPERATOR
+    )
     assert index.candidates("https://k8s", "sa:a") == ("a",)
     clock.advance(timedelta(seconds=3))
     assert index.candidates("https://k8s", "sa:b") == ()
@@ -188,23 +198,31 @@ def test_binding_lookups_are_one_indexed_read_and_misses_are_remembered(store: S
 
 def test_the_binding_index_follows_updates_and_deletes(store: SqlStore, clock: FakeClock) -> None:
     """Changing an identity's bindings moves its index rows; deleting it drops them."""
-    registry = IdentityRegistry(store, clock, max_token_ttl=timedelta(hours=1))
-    registry.create(Identity(id="a", kind=IdentityKind.SERVICE_ACCOUNT, bindings=(Binding("https://k8s", "sa:a"),)))
-    registry.update("a", {"bindings": (Binding("https://k8s", "sa:b"),)})
+    registry = IdentityRegistry(store, clock, Auditor(store, clock), max_token_ttl=timedelta(hours=1))
+    registry.create(
+        Identity(id="a", kind=IdentityKind.SERVICE_ACCOUNT, bindings=(Binding("https://k8s", "sa:a"),)), by=OPERATOR
+    )
+    registry.update("a", {"bindings": (Binding("https://k8s", "sa:b"),)}, by=OPERATOR)
     assert store.bound_identity_ids("https://k8s", "sa:a") == []
     assert store.bound_identity_ids("https://k8s", "sa:b") == ["a"]
-    registry.delete("a")
+    registry.delete("a", by=OPERATOR)
     assert store.bound_identity_ids("https://k8s", "sa:b") == []
 
 
 def test_a_binding_to_an_issuer_that_does_not_exist_is_refused(store: SqlStore, clock: FakeClock) -> None:
     """FAILED_PRECONDITION naming the binding: it could never match."""
     registry = IdentityRegistry(
-        store, clock, max_token_ttl=timedelta(hours=1), issuer_exists=lambda url: url == "https://k8s"
+        store,
+        clock,
+        Auditor(store, clock),
+        max_token_ttl=timedelta(hours=1),
+        issuer_exists=lambda url: url == "https://k8s",
     )
-    registry.create(Identity(id="a", kind=IdentityKind.SERVICE_ACCOUNT, bindings=(Binding("https://k8s", "sa:a"),)))
+    registry.create(
+        Identity(id="a", kind=IdentityKind.SERVICE_ACCOUNT, bindings=(Binding("https://k8s", "sa:a"),)), by=OPERATOR
+    )
     with pytest.raises(Exception, match=r"bindings\[0\].issuer: 'https://typo' is not a trusted issuer"):
-        registry.update("a", {"bindings": (Binding("https://typo", "sa:a"),)})
+        registry.update("a", {"bindings": (Binding("https://typo", "sa:a"),)}, by=OPERATOR)
 
 
 # item 7: inputs that used to be INTERNAL ---------------------------------------------------------------
@@ -221,13 +239,15 @@ def test_oversize_versions_page_tokens_and_unicode_digits_are_invalid_arguments(
     store: SqlStore, clock: FakeClock
 ) -> None:
     """'²' passes str.isdigit() but is no page token; a version past 2^31 is refused before the store."""
-    secrets = SecretManager(store, clock)
-    secrets.create("db", generator=Generator.PASSWORD, policy=RotationPolicy(interval=None, grace_period=MINUTE))
+    secrets = SecretManager(store, clock, Auditor(store, clock))
+    secrets.create(
+        "db", generator=Generator.PASSWORD, policy=RotationPolicy(interval=None, grace_period=MINUTE), by=OPERATOR
+    )
     for token in ("²", "1" * 40, "-1"):
         with pytest.raises(InvalidArgument, match="page_token"):
             secrets.versions("db", page_size=10, page_token=token)
     with pytest.raises(InvalidArgument, match="version"):
-        secrets.access("db", 2**40)
+        secrets.access("db", 2**40, by=OPERATOR)
     with pytest.raises(InvalidArgument, match="page_token"):
         Auditor(store, clock).list(page_size=1, page_token="x" * 10_000, flt=AuditFilter())
 
@@ -238,17 +258,17 @@ def test_an_expired_value_is_named_while_its_material_is_retained_and_unknown_on
 ) -> None:
     """Past its grace, the old value answers valid=False with its version and EXPIRED (retention keeps the
     material); after the retention it is destroyed and reads as any unknown value."""
-    secrets = SecretManager(store, clock)
+    secrets = SecretManager(store, clock, Auditor(store, clock))
     policy = RotationPolicy(interval=None, grace_period=MINUTE, retention=timedelta(hours=1))
-    secrets.create("db", generator=Generator.PASSWORD, policy=policy)
-    old = secrets.access("db").value
+    secrets.create("db", generator=Generator.PASSWORD, policy=policy, by=OPERATOR)
+    old = secrets.access("db", by=OPERATOR).value
     assert old is not None
-    secrets.rotate("db")
+    secrets.rotate("db", by=OPERATOR)
     clock.advance(2 * MINUTE)
     secrets.expire(clock.now())
-    answer = secrets.verify("db", old.reveal())
+    answer = secrets.verify("db", old.reveal(), by=OPERATOR)
     assert (answer.valid, answer.version, answer.state) == (False, 1, VersionState.EXPIRED)
     clock.advance(timedelta(hours=2))
     secrets.expire(clock.now())
-    gone = secrets.verify("db", old.reveal())
+    gone = secrets.verify("db", old.reveal(), by=OPERATOR)
     assert (gone.valid, gone.version, gone.state) == (False, 0, None)

@@ -6,12 +6,14 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from broker.core.audit import Auditor
 from broker.core.clock import FakeClock
 from broker.core.errors import NotFound
 from broker.core.identities import Identity, IdentityKind, IdentityRegistry
 from broker.runtime import inline
 from broker.runtime.blocking import blocking
 from broker.store.sql import SqlStore
+from tests.unit.conftest import OPERATOR
 
 NOW = datetime(2030, 1, 1)
 
@@ -44,8 +46,8 @@ def test_single_use_records_are_deferred_inline_and_written_outside() -> None:
 def test_identity_cache_miss_would_block_inline(store: SqlStore, clock: FakeClock) -> None:
     """A cached identity is served inline; a miss (even of an unknown id) asks for the thread path
     (the registry reads its store through ``blocking``, as assemble.py wires it)."""
-    registry = IdentityRegistry(blocking(store), clock, max_token_ttl=timedelta(hours=1))
-    registry.create(Identity(id="svc", kind=IdentityKind.SERVICE_ACCOUNT))
+    registry = IdentityRegistry(blocking(store), clock, Auditor(store, clock), max_token_ttl=timedelta(hours=1))
+    registry.create(Identity(id="svc", kind=IdentityKind.SERVICE_ACCOUNT), by=OPERATOR)
     with inline.inline(), pytest.raises(inline.WouldBlock):
         registry.lookup("svc")
     registry.lookup("svc")

@@ -13,6 +13,7 @@ import jwt
 import pytest
 
 from broker.core import jws
+from broker.core.audit import Auditor
 from broker.core.clock import FakeClock
 from broker.core.errors import (
     AlreadyExists,
@@ -46,7 +47,7 @@ from tests.security.issuer_kit import (
     kubernetes_claims,
     kubernetes_token,
 )
-from tests.unit.conftest import ISSUER
+from tests.unit.conftest import ISSUER, OPERATOR
 
 ALGS = frozenset({"ES256", "RS256", "PS256", "EdDSA"})
 
@@ -193,12 +194,14 @@ def configured(k8s: TestIssuer) -> TrustedIssuer:
 
 @pytest.fixture
 def issuers(store: SqlStore, clock: FakeClock, configured: TrustedIssuer) -> IssuerRegistry:
-    return IssuerRegistry(store, clock, reserved=ISSUER, configured=[configured], keys=JwksFetcher(timeout=2))
+    return IssuerRegistry(
+        store, clock, Auditor(store, clock), reserved=ISSUER, configured=[configured], keys=JwksFetcher(timeout=2)
+    )
 
 
 def test_api_issuers_are_stored_and_listed_with_configured_ones(issuers: IssuerRegistry, github: TestIssuer) -> None:
     """Created issuers get a create_time and etag; list merges them with configured ones by URL."""
-    created = issuers.create(_trusted(github))
+    created = issuers.create(_trusted(github), by=OPERATOR)
     assert created.create_time is not None and created.etag and created.etag != CONFIG_ETAG
     assert issuers.get(GITHUB_ISSUER) == created
     items, token = issuers.list(page_size=0, page_token="")
@@ -213,16 +216,16 @@ def test_configured_issuers_cannot_be_created_or_deleted_through_the_api(
 ) -> None:
     """The configuration file owns its issuers: ALREADY_EXISTS on create, FAILED_PRECONDITION on delete."""
     with pytest.raises(AlreadyExists):
-        issuers.create(_trusted(k8s))
+        issuers.create(_trusted(k8s), by=OPERATOR)
     with pytest.raises(FailedPrecondition):
-        issuers.delete(K8S_ISSUER)
+        issuers.delete(K8S_ISSUER, by=OPERATOR)
     assert issuers.get(K8S_ISSUER).etag == CONFIG_ETAG
 
 
 def test_deleting_an_unknown_issuer_is_not_found(issuers: IssuerRegistry) -> None:
     """Delete and get of an absent issuer are NOT_FOUND."""
     with pytest.raises(NotFound):
-        issuers.delete("https://nobody.example")
+        issuers.delete("https://nobody.example", by=OPERATOR)
     with pytest.raises(NotFound):
         issuers.get("https://nobody.example")
 
@@ -233,15 +236,16 @@ def test_create_loads_url_keys_and_warns_without_mapping_the_network(
     """A JWKS URL that answers gives no warning; one that fails is created anyway with a warning naming
     jwks_url, which says neither 404 nor refused (the log has the reason)."""
     with jwks_server(github.jwks_json()) as server:
-        created = issuers.create(_trusted(github, jwks_json="", jwks_url=server.url))
+        created = issuers.create(_trusted(github, jwks_json="", jwks_url=server.url), by=OPERATOR)
         assert issuers.key_warning(created) == ""
         server.status = 404
         failing = issuers.create(
-            _trusted(github, issuer="https://ci.example", jwks_json="", jwks_url=server.url + "?x")
+            _trusted(github, issuer="https://ci.example", jwks_json="", jwks_url=server.url + "?x"), by=OPERATOR
         )
         warning_404 = issuers.key_warning(failing)
     refused = issuers.create(
-        _trusted(github, issuer="https://ci2.example", jwks_json="", jwks_url=f"http://127.0.0.1:{free_port()}/jwks")
+        _trusted(github, issuer="https://ci2.example", jwks_json="", jwks_url=f"http://127.0.0.1:{free_port()}/jwks"),
+        by=OPERATOR,
     )
     warning_refused = issuers.key_warning(refused)
     assert warning_404.startswith("jwks_url: the issuer's keys could not be loaded now")
@@ -258,7 +262,7 @@ def test_other_replicas_issuers_are_seen_after_the_refresh_interval(
     assert issuers.lookup(GITHUB_ISSUER) is None
     clock.advance(timedelta(seconds=10))
     assert issuers.lookup(GITHUB_ISSUER) is not None
-    issuers.delete(GITHUB_ISSUER)
+    issuers.delete(GITHUB_ISSUER, by=OPERATOR)
     assert issuers.lookup(GITHUB_ISSUER) is None
     assert issuers.lookup("payments") is None  # not a URL: never a store read
 
@@ -289,7 +293,7 @@ def test_required_claims_match_exact_strings_only() -> None:
 # the verifier -------------------------------------------------------------------------------------------
 @pytest.fixture
 def registry(store: SqlStore, clock: FakeClock) -> IdentityRegistry:
-    return IdentityRegistry(store, clock, max_token_ttl=timedelta(hours=1))
+    return IdentityRegistry(store, clock, Auditor(store, clock), max_token_ttl=timedelta(hours=1))
 
 
 @pytest.fixture
@@ -303,7 +307,7 @@ def verifier(
 
 def _bind(registry: IdentityRegistry, ident: str, issuer: str, subject: str, **claims: str) -> Identity:
     return registry.create(
-        Identity(id=ident, kind=IdentityKind.SERVICE_ACCOUNT, bindings=(Binding(issuer, subject, claims),))
+        Identity(id=ident, kind=IdentityKind.SERVICE_ACCOUNT, bindings=(Binding(issuer, subject, claims),)), by=OPERATOR
     )
 
 
@@ -366,11 +370,11 @@ def test_a_disabled_bound_identity_and_an_ambiguous_binding_are_refused(
 ) -> None:
     """A disabled identity proves nothing; two identities bound to one subject fail closed."""
     _bind(registry, "payments-api", K8S_ISSUER, K8S_SUB)
-    registry.update("payments-api", {"disabled": True})
+    registry.update("payments-api", {"disabled": True}, by=OPERATOR)
     token = kubernetes_token(k8s, namespace="payments", service_account="api", now=_now(clock))
     with pytest.raises(Unauthenticated, match="invalid attestation"):
         _verify(verifier, token)
-    registry.update("payments-api", {"disabled": False})
+    registry.update("payments-api", {"disabled": False}, by=OPERATOR)
     _bind(registry, "payments-twin", K8S_ISSUER, K8S_SUB)
     clock.advance(timedelta(seconds=61))
     token = kubernetes_token(k8s, namespace="payments", service_account="api", now=_now(clock))
@@ -387,7 +391,7 @@ def test_a_github_actions_token_maps_by_sub_and_repository(
     clock: FakeClock,
 ) -> None:
     """A CI OIDC token (typ JWT, x5t, 6 h life) binds by sub and repository; another repository is refused."""
-    issuers.create(_trusted(github, single_use=True))
+    issuers.create(_trusted(github, single_use=True), by=OPERATOR)
     sub = "repo:org/app:ref:refs/heads/main"
     _bind(registry, "app-deploy", GITHUB_ISSUER, sub, repository="org/app", ref="refs/heads/main")
     assert _verify(verifier, github_token(github, repository="org/app", now=_now(clock))).id == "app-deploy"
@@ -404,7 +408,7 @@ def test_single_use_issuers_accept_each_jti_once(
     clock: FakeClock,
 ) -> None:
     """The second presentation of the same token is a replay; a token without jti is refused."""
-    issuers.create(_trusted(github, single_use=True))
+    issuers.create(_trusted(github, single_use=True), by=OPERATOR)
     _bind(registry, "app-deploy", GITHUB_ISSUER, "repo:org/app:ref:refs/heads/main")
     token = github_token(github, repository="org/app", now=_now(clock))
     _verify(verifier, token)
@@ -455,7 +459,7 @@ def test_max_token_age_bounds_the_issuers_token_lifetime(
     clock: FakeClock,
 ) -> None:
     """exp - iat above max_token_age is refused; within it passes."""
-    issuers.create(_trusted(github, max_token_age=timedelta(hours=1)))
+    issuers.create(_trusted(github, max_token_age=timedelta(hours=1)), by=OPERATOR)
     _bind(registry, "app-deploy", GITHUB_ISSUER, "repo:org/app:ref:refs/heads/main")
     with pytest.raises(Unauthenticated, match="invalid attestation"):
         _verify(verifier, github_token(github, repository="org/app", now=_now(clock)))

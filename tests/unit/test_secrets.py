@@ -13,22 +13,13 @@ from broker.api.secret import generator_from_proto
 from broker.core.audit import Auditor
 from broker.core.clock import FakeClock
 from broker.core.errors import FailedPrecondition, InvalidArgument, NotFound
+from broker.core.generators import API_KEY_PREFIX, Generator, is_api_key, mistyped_api_key, new_api_key, new_password
 from broker.core.keys import Keyring
-from broker.core.secrets import (
-    API_KEY_PREFIX,
-    EventType,
-    Generator,
-    RotationPolicy,
-    SecretManager,
-    VersionState,
-    is_api_key,
-    mistyped_api_key,
-    new_api_key,
-    new_password,
-)
+from broker.core.secrets import EventType, RotationPolicy, SecretManager, VersionState
 from broker.core.sensitive import Sensitive
 from broker.scheduler import Scheduler
 from broker.store.sql import SqlStore
+from tests.unit.conftest import OPERATOR
 
 HOUR = timedelta(hours=1)
 GRACE = timedelta(minutes=10)
@@ -38,7 +29,7 @@ BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 @pytest.fixture
 def manager(store: SqlStore, clock: FakeClock) -> SecretManager:
-    return SecretManager(store, clock)
+    return SecretManager(store, clock, Auditor(store, clock))
 
 
 def hourly(grace: timedelta = GRACE, retention: timedelta = timedelta(0)) -> RotationPolicy:
@@ -46,7 +37,7 @@ def hourly(grace: timedelta = GRACE, retention: timedelta = timedelta(0)) -> Rot
 
 
 def value_of(manager: SecretManager, secret_id: str, version: int = 0) -> bytes:
-    found = manager.access(secret_id, version)
+    found = manager.access(secret_id, version, by=OPERATOR)
     assert found.value is not None
     return found.value.reveal()
 
@@ -105,9 +96,9 @@ def test_passwords_mix_every_character_class_and_are_not_repeated() -> None:
 
 def test_created_secrets_get_generated_values_of_the_asked_length(manager: SecretManager) -> None:
     """random_bytes/password/api_key secrets start at version 1 with a value of their generator."""
-    manager.create("raw", generator=Generator.RANDOM_BYTES, policy=hourly(), length=48)
-    manager.create("pw", generator=Generator.PASSWORD, policy=hourly())
-    created = manager.create("key", generator=Generator.API_KEY, policy=hourly())
+    manager.create("raw", generator=Generator.RANDOM_BYTES, policy=hourly(), length=48, by=OPERATOR)
+    manager.create("pw", generator=Generator.PASSWORD, policy=hourly(), by=OPERATOR)
+    created = manager.create("key", generator=Generator.API_KEY, policy=hourly(), by=OPERATOR)
     assert len(value_of(manager, "raw")) == 48
     assert len(value_of(manager, "pw")) == 32
     assert is_api_key(value_of(manager, "key"))
@@ -116,15 +107,17 @@ def test_created_secrets_get_generated_values_of_the_asked_length(manager: Secre
 
 def test_external_secrets_take_their_value_and_generated_ones_refuse_one(manager: SecretManager) -> None:
     """An EXTERNAL secret needs a value; a generated secret refuses one, naming the field."""
-    manager.create("db", generator=Generator.EXTERNAL, policy=RotationPolicy(None, GRACE), value=Sensitive(b"pw-1"))
+    manager.create(
+        "db", generator=Generator.EXTERNAL, policy=RotationPolicy(None, GRACE), value=Sensitive(b"pw-1"), by=OPERATOR
+    )
     assert value_of(manager, "db") == b"pw-1"
-    manager.rotate("db", value=Sensitive(b"pw-2"))
+    manager.rotate("db", value=Sensitive(b"pw-2"), by=OPERATOR)
     assert value_of(manager, "db") == b"pw-2"
     with pytest.raises(InvalidArgument, match=r"^value: "):
-        manager.rotate("db")
-    manager.create("key", generator=Generator.API_KEY, policy=hourly())
+        manager.rotate("db", by=OPERATOR)
+    manager.create("key", generator=Generator.API_KEY, policy=hourly(), by=OPERATOR)
     with pytest.raises(InvalidArgument, match=r"^value: "):
-        manager.rotate("key", value=Sensitive(b"chosen"))
+        manager.rotate("key", value=Sensitive(b"chosen"), by=OPERATOR)
 
 
 # policy validation -------------------------------------------------------------------------
@@ -150,15 +143,17 @@ def test_a_bad_policy_is_refused_naming_the_field(
     """Grace longer than the interval, a zero interval, a bad length...: InvalidArgument naming the field."""
     value = Sensitive(b"outside") if generator is Generator.EXTERNAL else None
     with pytest.raises(InvalidArgument, match=rf"^{field}: "):
-        manager.create("s", generator=generator, policy=policy, length=length, value=value)
+        manager.create("s", generator=generator, policy=policy, length=length, value=value, by=OPERATOR)
     with pytest.raises(NotFound):
         manager.get("s")
 
 
 def test_a_grace_equal_to_the_interval_and_manual_rotation_are_accepted(manager: SecretManager) -> None:
     """The boundaries next to the refused cases: grace == interval, and no interval (by hand only)."""
-    assert manager.create("a", generator=Generator.API_KEY, policy=RotationPolicy(HOUR, HOUR)).policy.grace_period
-    manual = manager.create("b", generator=Generator.API_KEY, policy=RotationPolicy(None, GRACE))
+    assert manager.create(
+        "a", generator=Generator.API_KEY, policy=RotationPolicy(HOUR, HOUR), by=OPERATOR
+    ).policy.grace_period
+    manual = manager.create("b", generator=Generator.API_KEY, policy=RotationPolicy(None, GRACE), by=OPERATOR)
     assert manual.next_rotation_time is None
 
 
@@ -176,13 +171,13 @@ def test_an_unknown_generator_on_the_wire_is_refused_naming_the_field() -> None:
 def test_rotation_happens_exactly_at_the_due_time_not_one_tick_before(manager: SecretManager, clock: FakeClock) -> None:
     """rotate_due at due - 1µs rotates nothing; at due it rotates once; again at due, nothing."""
     start = clock.now()
-    manager.create("key", generator=Generator.API_KEY, policy=hourly())
+    manager.create("key", generator=Generator.API_KEY, policy=hourly(), by=OPERATOR)
     clock.set(start + HOUR - TICK)
-    assert manager.rotate_due(clock.now()) == []
+    assert manager.rotate_due(clock.now(), by=OPERATOR) == []
     clock.set(start + HOUR)
-    (rotated,) = manager.rotate_due(clock.now())
+    (rotated,) = manager.rotate_due(clock.now(), by=OPERATOR)
     assert rotated.version == 2 and rotated.value is None
-    assert manager.rotate_due(clock.now()) == []
+    assert manager.rotate_due(clock.now(), by=OPERATOR) == []
     secret = manager.get("key")
     assert secret.current_version == 2
     assert secret.next_rotation_time == start + 2 * HOUR  # the cadence is kept
@@ -191,9 +186,9 @@ def test_rotation_happens_exactly_at_the_due_time_not_one_tick_before(manager: S
 def test_a_late_rotation_keeps_the_cadence(manager: SecretManager, clock: FakeClock) -> None:
     """Rotated 20 minutes late, the next rotation is still due one interval after the missed due time."""
     start = clock.now()
-    manager.create("key", generator=Generator.API_KEY, policy=hourly())
+    manager.create("key", generator=Generator.API_KEY, policy=hourly(), by=OPERATOR)
     clock.set(start + HOUR + timedelta(minutes=20))
-    assert len(manager.rotate_due(clock.now())) == 1
+    assert len(manager.rotate_due(clock.now(), by=OPERATOR)) == 1
     assert manager.get("key").next_rotation_time == start + 2 * HOUR
 
 
@@ -202,10 +197,10 @@ def test_after_downtime_a_due_secret_rotates_once_not_once_per_missed_interval(
 ) -> None:
     """Five and a half missed intervals: one catch-up rotation, and the schedule restarts from now."""
     start = clock.now()
-    manager.create("key", generator=Generator.API_KEY, policy=hourly())
+    manager.create("key", generator=Generator.API_KEY, policy=hourly(), by=OPERATOR)
     clock.set(start + 5 * HOUR + timedelta(minutes=30))
-    assert len(manager.rotate_due(clock.now())) == 1
-    assert manager.rotate_due(clock.now()) == []
+    assert len(manager.rotate_due(clock.now(), by=OPERATOR)) == 1
+    assert manager.rotate_due(clock.now(), by=OPERATOR) == []
     secret = manager.get("key")
     assert secret.current_version == 2
     assert secret.next_rotation_time == clock.now() + HOUR
@@ -215,55 +210,57 @@ def test_old_value_is_accepted_one_tick_before_grace_expiry_and_refused_at_and_a
     manager: SecretManager, clock: FakeClock
 ) -> None:
     """PREVIOUS until grace_expire_time (exclusive); from that instant EXPIRED, unreadable, refused."""
-    manager.create("key", generator=Generator.API_KEY, policy=hourly())
+    manager.create("key", generator=Generator.API_KEY, policy=hourly(), by=OPERATOR)
     old = value_of(manager, "key")
     rotated_at = clock.now()
-    manager.rotate("key")
+    manager.rotate("key", by=OPERATOR)
     new = value_of(manager, "key")
     grace_end = rotated_at + GRACE
 
     clock.set(grace_end - TICK)
-    answer = manager.verify("key", old)
+    answer = manager.verify("key", old, by=OPERATOR)
     assert (answer.valid, answer.version, answer.state) == (True, 1, VersionState.PREVIOUS)
-    assert manager.access("key", 1).grace_expire_time == grace_end
-    assert manager.verify("key", new).state is VersionState.CURRENT
+    assert manager.access("key", 1, by=OPERATOR).grace_expire_time == grace_end
+    assert manager.verify("key", new, by=OPERATOR).state is VersionState.CURRENT
 
     for when in (grace_end, grace_end + TICK):
         clock.set(when)
-        answer = manager.verify("key", old)
+        answer = manager.verify("key", old, by=OPERATOR)
         assert (answer.valid, answer.version, answer.state) == (False, 1, VersionState.EXPIRED)
         with pytest.raises(FailedPrecondition, match=re.escape(f"expired at {grace_end.isoformat()}")):
-            manager.access("key", 1)
-        assert manager.verify("key", new).valid
+            manager.access("key", 1, by=OPERATOR)
+        assert manager.verify("key", new, by=OPERATOR).valid
 
 
 def test_the_expiry_job_records_grace_expired_and_destroys_material_after_retention(
     manager: SecretManager, clock: FakeClock
 ) -> None:
     """At grace end: one GRACE_EXPIRED event; after the retention the material is gone for good."""
-    manager.create("key", generator=Generator.API_KEY, policy=hourly(retention=HOUR))
+    manager.create("key", generator=Generator.API_KEY, policy=hourly(retention=HOUR), by=OPERATOR)
     old = value_of(manager, "key")
-    manager.rotate("key")
+    manager.rotate("key", by=OPERATOR)
     clock.advance(GRACE - TICK)
     assert manager.expire(clock.now()) == ([], 0)
     clock.advance(TICK)
     events, destroyed = manager.expire(clock.now())
     assert [(e.type, e.version, e.current_version) for e in events] == [(EventType.GRACE_EXPIRED, 1, 2)]
     assert destroyed == 0
-    assert manager.verify("key", old).state is VersionState.EXPIRED  # still recognised, not accepted
+    assert manager.verify("key", old, by=OPERATOR).state is VersionState.EXPIRED  # still recognised, not accepted
     clock.advance(HOUR)
     assert manager.expire(clock.now()) == ([], 1)
     (listed,) = [v for v in manager.versions("key", page_size=10, page_token="")[0] if v.version == 1]
     assert listed.destroyed and listed.state is VersionState.EXPIRED
-    assert manager.verify("key", old).valid is False and manager.verify("key", old).version == 0
+    assert (
+        manager.verify("key", old, by=OPERATOR).valid is False and manager.verify("key", old, by=OPERATOR).version == 0
+    )
 
 
 def test_every_version_is_kept_and_exactly_one_is_current(manager: SecretManager, clock: FakeClock) -> None:
     """After many rotations the versions are 1..n, newest first: n CURRENT, n-1 PREVIOUS, the rest EXPIRED."""
-    manager.create("key", generator=Generator.PASSWORD, policy=hourly())
+    manager.create("key", generator=Generator.PASSWORD, policy=hourly(), by=OPERATOR)
     for _ in range(6):
         clock.advance(HOUR)
-        manager.rotate_due(clock.now())
+        manager.rotate_due(clock.now(), by=OPERATOR)
     versions, token = manager.versions("key", page_size=4, page_token="")
     more, end = manager.versions("key", page_size=4, page_token=token)
     assert end == ""
@@ -277,14 +274,16 @@ def test_every_version_is_kept_and_exactly_one_is_current(manager: SecretManager
 
 def test_replicas_racing_on_one_due_time_rotate_once(store: SqlStore, clock: FakeClock) -> None:
     """Eight managers (replicas) call rotate_due at the same due time: one new version in total."""
-    SecretManager(store, clock).create("key", generator=Generator.API_KEY, policy=hourly())
+    SecretManager(store, clock, Auditor(store, clock)).create(
+        "key", generator=Generator.API_KEY, policy=hourly(), by=OPERATOR
+    )
     clock.advance(HOUR)
     barrier = threading.Barrier(8)
     results: list[int] = []
 
     def replica() -> None:
         barrier.wait()
-        results.append(len(SecretManager(store, clock).rotate_due(clock.now())))
+        results.append(len(SecretManager(store, clock, Auditor(store, clock)).rotate_due(clock.now(), by=OPERATOR)))
 
     threads = [threading.Thread(target=replica) for _ in range(8)]
     for t in threads:
@@ -299,20 +298,20 @@ def test_a_mistyped_api_key_is_refused_before_any_store_lookup(manager: SecretMa
     """For a secret that does not exist: a bad checksum answers invalid; a good one needs the store (NotFound)."""
     good = new_api_key(40)
     typo = good[:-1] + ("0" if good[-1] != "0" else "1")
-    assert manager.verify("no-such-secret", typo.encode()).valid is False
+    assert manager.verify("no-such-secret", typo.encode(), by=OPERATOR).valid is False
     with pytest.raises(NotFound):
-        manager.verify("no-such-secret", good.encode())
+        manager.verify("no-such-secret", good.encode(), by=OPERATOR)
 
 
 def test_unknown_values_and_unknown_secrets(manager: SecretManager) -> None:
     """A wrong value is simply invalid; an unknown secret is NotFound for every operation."""
-    manager.create("key", generator=Generator.PASSWORD, policy=hourly())
-    assert manager.verify("key", b"not-the-password").valid is False
+    manager.create("key", generator=Generator.PASSWORD, policy=hourly(), by=OPERATOR)
+    assert manager.verify("key", b"not-the-password", by=OPERATOR).valid is False
     for call in (
         lambda: manager.get("nope"),
-        lambda: manager.access("nope"),
-        lambda: manager.rotate("nope"),
-        lambda: manager.delete("nope"),
+        lambda: manager.access("nope", by=OPERATOR),
+        lambda: manager.rotate("nope", by=OPERATOR),
+        lambda: manager.delete("nope", by=OPERATOR),
         lambda: manager.versions("nope", page_size=1, page_token=""),
     ):
         with pytest.raises(NotFound):
@@ -325,27 +324,27 @@ def test_unknown_values_and_unknown_secrets(manager: SecretManager) -> None:
 def test_changing_the_interval_reschedules_from_the_last_rotation(manager: SecretManager, clock: FakeClock) -> None:
     """24h -> 1h on a secret rotated 3h ago: due now; a change that keeps the interval keeps the schedule."""
     daily = RotationPolicy(timedelta(days=1), GRACE)
-    manager.create("key", generator=Generator.API_KEY, policy=daily)
+    manager.create("key", generator=Generator.API_KEY, policy=daily, by=OPERATOR)
     clock.advance(3 * HOUR)
-    updated = manager.update("key", {"rotation.interval": HOUR})
+    updated = manager.update("key", {"rotation.interval": HOUR}, by=OPERATOR)
     assert updated.next_rotation_time == clock.now()
-    kept = manager.update("key", {"rotation.grace_period": timedelta(minutes=5)})
+    kept = manager.update("key", {"rotation.grace_period": timedelta(minutes=5)}, by=OPERATOR)
     assert kept.next_rotation_time == clock.now()
-    manual = manager.update("key", {"rotation.interval": None})
+    manual = manager.update("key", {"rotation.interval": None}, by=OPERATOR)
     assert manual.next_rotation_time is None
     with pytest.raises(InvalidArgument, match=r"^rotation.grace_period: "):
-        manager.update("key", {"rotation.interval": timedelta(minutes=1)})
+        manager.update("key", {"rotation.interval": timedelta(minutes=1)}, by=OPERATOR)
     with pytest.raises(InvalidArgument, match=r"^update_mask: "):
-        manager.update("key", {"generator": Generator.PASSWORD})
+        manager.update("key", {"generator": Generator.PASSWORD}, by=OPERATOR)
 
 
 def test_delete_removes_the_secret_and_tells_watchers(manager: SecretManager) -> None:
     """After delete, the secret is NotFound and a DELETED event is in the log."""
-    manager.create("key", generator=Generator.API_KEY, policy=hourly())
+    manager.create("key", generator=Generator.API_KEY, policy=hourly(), by=OPERATOR)
     before = manager.last_event_seq()
-    manager.delete("key")
+    manager.delete("key", by=OPERATOR)
     with pytest.raises(NotFound):
-        manager.access("key")
+        manager.access("key", by=OPERATOR)
     (event,) = manager.events(after_seq=before, limit=10)
     assert (event.type, event.secret_id) == (EventType.DELETED, "key")
 
@@ -355,19 +354,21 @@ def test_delete_removes_the_secret_and_tells_watchers(manager: SecretManager) ->
 
 def test_values_never_appear_in_reprs_or_error_messages(manager: SecretManager, clock: FakeClock) -> None:
     """repr/str of versions and secrets, and the errors on them, never contain the value."""
-    manager.create("db", generator=Generator.EXTERNAL, policy=RotationPolicy(None, GRACE), value=Sensitive(b"s3cr3t"))
-    found = manager.access("db")
+    manager.create(
+        "db", generator=Generator.EXTERNAL, policy=RotationPolicy(None, GRACE), value=Sensitive(b"s3cr3t"), by=OPERATOR
+    )
+    found = manager.access("db", by=OPERATOR)
     assert "s3cr3t" not in repr(found) and "s3cr3t" not in str(found)
     assert "s3cr3t" not in repr(manager.get("db"))
-    manager.rotate("db", value=Sensitive(b"n3w-s3cr3t"))
+    manager.rotate("db", value=Sensitive(b"n3w-s3cr3t"), by=OPERATOR)
     clock.advance(GRACE)
     with pytest.raises(FailedPrecondition) as expired:
-        manager.access("db", 1)
+        manager.access("db", 1, by=OPERATOR)
     assert "s3cr3t" not in str(expired.value)
     shaped = API_KEY_PREFIX + "A" * 30 + "000000"  # a key with a wrong checksum
     assert mistyped_api_key(shaped.encode())
     with pytest.raises(InvalidArgument, match=r"^value: ") as refused:
-        manager.rotate("db", value=Sensitive(shaped.encode()))
+        manager.rotate("db", value=Sensitive(shaped.encode()), by=OPERATOR)
     assert "AAAAAAAAAA" not in str(refused.value)
 
 
@@ -378,7 +379,7 @@ def test_only_the_lease_holder_rotates_and_a_follower_takes_over_when_the_lease_
     store: SqlStore, manager: SecretManager, clock: FakeClock
 ) -> None:
     """Two schedulers: the first to take the lease rotates; the other only after the lease expired."""
-    manager.create("key", generator=Generator.API_KEY, policy=hourly())
+    manager.create("key", generator=Generator.API_KEY, policy=hourly(), by=OPERATOR)
     leader = scheduler_for(store, manager, clock, "a")
     follower = scheduler_for(store, manager, clock, "b")
     leader.renew_lease(clock.now())

@@ -140,7 +140,7 @@ def test_only_the_leader_rotates_and_every_replica_learns_the_next_key_before_it
     """Two schedulers on one store: the leader adds the key; the follower's refresh job publishes it too."""
     other = Keyring(store, clock, alg="ES256", max_token_ttl=MAX_TTL)
     other.refresh()
-    secrets = SecretManager(store, clock)
+    secrets = SecretManager(store, clock, Auditor(store, clock))
 
     def scheduler(ring: Keyring, holder: str) -> Scheduler:
         return Scheduler(

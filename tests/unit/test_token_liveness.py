@@ -16,19 +16,20 @@ from broker.core.clock import FakeClock
 from broker.core.errors import PermissionDenied, Unauthenticated
 from broker.core.exchange import TokenExchange
 from broker.core.identities import ADMIN_SCOPE, IdentityRegistry
+from broker.core.liveness import LiveTokens
 from broker.core.tokens import REVOCATION_MARGIN, TokenCore
 from broker.store.sql import SqlStore
 from broker_client import keys
-from tests.unit.conftest import ISSUER
+from tests.unit.conftest import ISSUER, OPERATOR
 from tests.unit.exchange_kit import DOCS, SA, Workload, attest, delegate, downscope, principal_of
 
 SECOND = timedelta(seconds=1)
 
 
-def _every_path_refuses(exchange: TokenExchange, token: str) -> None:
+def _every_path_refuses(exchange: TokenExchange, live: LiveTokens, token: str) -> None:
     """The token is dead as a bearer, as a subject token, and for introspection."""
     with pytest.raises(Unauthenticated):
-        exchange.verify_broker_token(token)
+        live.verify(token)
     with pytest.raises(Unauthenticated):
         downscope(exchange, token)
     assert exchange.introspect(token) is None
@@ -36,7 +37,7 @@ def _every_path_refuses(exchange: TokenExchange, token: str) -> None:
 
 # item 1: revoked tokens, expiry ------------------------------------------------------------------
 def test_a_revoked_token_stays_dead_past_its_exp_and_its_record_outlives_every_check(
-    exchange: TokenExchange, tokens: TokenCore, reports: Workload, store: SqlStore, clock: FakeClock
+    live: LiveTokens, exchange: TokenExchange, tokens: TokenCore, reports: Workload, store: SqlStore, clock: FakeClock
 ) -> None:
     """Revoked, then checked at exp - 1 s, at exp and 10 s after (the old 30 s leeway window):
     refused each time; the revocation record is kept until exp + the margin."""
@@ -46,7 +47,7 @@ def test_a_revoked_token_stays_dead_past_its_exp_and_its_record_outlives_every_c
         clock.set(minted.expires_at - timedelta(seconds=60) + offset)
         assert exchange.introspect(minted.token) is None
         with pytest.raises(Unauthenticated):
-            exchange.verify_broker_token(minted.token)
+            live.verify(minted.token)
     assert store.is_token_revoked(minted.jti, minted.expires_at + REVOCATION_MARGIN - SECOND)
     assert not store.is_token_revoked(minted.jti, minted.expires_at + REVOCATION_MARGIN)
 
@@ -71,31 +72,31 @@ Change = Callable[[IdentityRegistry, Workload], None]
 
 
 def _disable_then_enable(registry: IdentityRegistry, who: Workload) -> None:
-    registry.update(who.id, {"disabled": True})
-    registry.update(who.id, {"disabled": False})
+    registry.update(who.id, {"disabled": True}, by=OPERATOR)
+    registry.update(who.id, {"disabled": False}, by=OPERATOR)
 
 
 def _remove_key_cut_scopes_enable(registry: IdentityRegistry, who: Workload) -> None:
-    registry.update(who.id, {"disabled": True})
-    registry.remove_key(who.id, keys.thumbprint(keys.public_jwk(who.key)))
-    registry.update(who.id, {"allowed_scopes": ("docs.read",)})
-    registry.update(who.id, {"disabled": False})
+    registry.update(who.id, {"disabled": True}, by=OPERATOR)
+    registry.remove_key(who.id, keys.thumbprint(keys.public_jwk(who.key)), by=OPERATOR)
+    registry.update(who.id, {"allowed_scopes": ("docs.read",)}, by=OPERATOR)
+    registry.update(who.id, {"disabled": False}, by=OPERATOR)
 
 
 def _cut_then_restore_a_scope(registry: IdentityRegistry, who: Workload) -> None:
-    registry.update(who.id, {"allowed_scopes": ("docs.read",)})
-    registry.update(who.id, {"allowed_scopes": (ADMIN_SCOPE, "docs.read")})
+    registry.update(who.id, {"allowed_scopes": ("docs.read",)}, by=OPERATOR)
+    registry.update(who.id, {"allowed_scopes": (ADMIN_SCOPE, "docs.read")}, by=OPERATOR)
 
 
 def _delete_and_recreate(registry: IdentityRegistry, who: Workload) -> None:
     before = registry.get(who.id)
-    registry.delete(who.id)
-    registry.create(dataclasses.replace(before, etag="", create_time=None, tokens_valid_from=None))
+    registry.delete(who.id, by=OPERATOR)
+    registry.create(dataclasses.replace(before, etag="", create_time=None, tokens_valid_from=None), by=OPERATOR)
 
 
 def _move_tenant(registry: IdentityRegistry, who: Workload) -> None:
-    registry.update(who.id, {"tenant": "other"})
-    registry.update(who.id, {"tenant": ""})
+    registry.update(who.id, {"tenant": "other"}, by=OPERATOR)
+    registry.update(who.id, {"tenant": ""}, by=OPERATOR)
 
 
 @pytest.mark.parametrize(
@@ -109,25 +110,25 @@ def _move_tenant(registry: IdentityRegistry, who: Workload) -> None:
     ],
 )
 def test_a_token_issued_before_its_identity_was_narrowed_is_dead_for_good(
-    exchange: TokenExchange, registry: IdentityRegistry, clock: FakeClock, change: Change
+    live: LiveTokens, exchange: TokenExchange, registry: IdentityRegistry, clock: FakeClock, change: Change
 ) -> None:
     """A stolen broker.admin token from before the change never works again, though the identity
     ends up allowing as much as before; a token issued after the change works."""
     ops = _admin(registry, clock)
     stolen = attest(exchange, ops.assertion()).minted.token
-    assert ADMIN_SCOPE in exchange.verify_broker_token(stolen).scopes
+    assert ADMIN_SCOPE in live.verify(stolen).scopes
     clock.advance(SECOND)
     change(registry, ops)
     clock.advance(SECOND)
-    _every_path_refuses(exchange, stolen)
+    _every_path_refuses(exchange, live, stolen)
     if registry.get(ops.id).key(keys.thumbprint(keys.public_jwk(ops.key))) is None:  # the key was removed
-        registry.add_key(ops.id, registry.make_key(json.dumps(keys.public_jwk(ops.key))))
+        registry.add_key(ops.id, registry.make_key(json.dumps(keys.public_jwk(ops.key))), by=OPERATOR)
     fresh = attest(exchange, ops.assertion(), scopes=["docs.read"]).minted.token
-    assert exchange.verify_broker_token(fresh).scopes == ("docs.read",)
+    assert live.verify(fresh).scopes == ("docs.read",)
 
 
 def test_a_token_issued_in_the_same_second_after_an_enable_works(
-    exchange: TokenExchange, registry: IdentityRegistry, clock: FakeClock
+    live: LiveTokens, exchange: TokenExchange, registry: IdentityRegistry, clock: FakeClock
 ) -> None:
     """The cut-off is to the millisecond (the jti's mint time), not iat's whole second."""
     ops = _admin(registry, clock)
@@ -141,40 +142,45 @@ def test_a_token_issued_in_the_same_second_after_an_enable_works(
         jwt.decode(before, options={"verify_signature": False})["iat"]
         == jwt.decode(after, options={"verify_signature": False})["iat"]
     )
-    _every_path_refuses(exchange, before)
-    assert exchange.verify_broker_token(after).subject == "ops"
+    _every_path_refuses(exchange, live, before)
+    assert live.verify(after).subject == "ops"
 
 
 def test_a_scope_removed_from_the_identity_kills_the_tokens_carrying_it(
-    exchange: TokenExchange, registry: IdentityRegistry, reports: Workload, clock: FakeClock
+    live: LiveTokens, exchange: TokenExchange, registry: IdentityRegistry, reports: Workload, clock: FakeClock
 ) -> None:
     """Even a token cached by a stale replica (issued after the cut) may not carry a scope no longer allowed."""
     token = attest(exchange, reports.assertion(), scopes=["docs.write"]).minted.token
-    registry.update(reports.id, {"allowed_scopes": ("docs.read",)})
-    _every_path_refuses(exchange, token)
+    registry.update(reports.id, {"allowed_scopes": ("docs.read",)}, by=OPERATOR)
+    _every_path_refuses(exchange, live, token)
     stale = registry.get(reports.id)
     assert "docs.write" not in stale.allowed_scopes
 
 
 def test_an_agent_disabled_and_enabled_again_ends_its_delegated_tokens(
-    exchange: TokenExchange, registry: IdentityRegistry, reports: Workload, agent: Workload, clock: FakeClock
+    live: LiveTokens,
+    exchange: TokenExchange,
+    registry: IdentityRegistry,
+    reports: Workload,
+    agent: Workload,
+    clock: FakeClock,
 ) -> None:
     """The actor chain is held to the same rule: the delegated token dies with the agent's disable."""
     subject = attest(exchange, reports.assertion(), scopes=["docs.read"], audiences=[DOCS]).minted.token
     delegated = delegate(exchange, subject, agent.assertion()).minted.token
-    assert exchange.verify_broker_token(delegated).actors[0]["client_id"] == "summarizer"
+    assert live.verify(delegated).actors[0]["client_id"] == "summarizer"
     clock.advance(SECOND)
     _disable_then_enable(registry, agent)
-    _every_path_refuses(exchange, delegated)
-    registry.update(agent.id, {"delegable_scopes": ("docs.read", "docs.write")})
+    _every_path_refuses(exchange, live, delegated)
+    registry.update(agent.id, {"delegable_scopes": ("docs.read", "docs.write")}, by=OPERATOR)
     fresh = delegate(exchange, subject, agent.assertion()).minted.token
-    assert exchange.verify_broker_token(fresh).subject == "reports"
-    registry.update(agent.id, {"delegable_scopes": ("docs.write",)})
-    _every_path_refuses(exchange, fresh)
+    assert live.verify(fresh).subject == "reports"
+    registry.update(agent.id, {"delegable_scopes": ("docs.write",)}, by=OPERATOR)
+    _every_path_refuses(exchange, live, fresh)
 
 
 def test_an_unknown_kind_or_a_foreign_trust_domain_names_no_identity(
-    exchange: TokenExchange, tokens: TokenCore
+    live: LiveTokens, exchange: TokenExchange, tokens: TokenCore
 ) -> None:
     """A validly signed token whose subject the broker cannot re-check is refused, failing closed."""
     forged = tokens.mint(
@@ -182,7 +188,7 @@ def test_an_unknown_kind_or_a_foreign_trust_domain_names_no_identity(
         ttl=timedelta(minutes=5),
     )  # fmt: skip
     with pytest.raises(Unauthenticated):
-        exchange.verify_broker_token(forged.token)
+        live.verify(forged.token)
 
 
 # item 16: wildcard scopes ---------------------------------------------------------------------------
@@ -212,7 +218,7 @@ def test_an_assertion_without_a_kid_uses_the_one_active_key_of_its_alg(
     assert jwt.get_unverified_header(plain).get("kid") is None
     assert attest(exchange, plain).minted.claims["sub"] == "reports"
     second = Workload(registry, clock, "spare", SA)
-    registry.add_key(reports.id, registry.make_key(json.dumps(keys.public_jwk(second.key))))
+    registry.add_key(reports.id, registry.make_key(json.dumps(keys.public_jwk(second.key))), by=OPERATOR)
     again = jwt.encode({**claims, "exp": claims["iat"] + 60, "jti": "a2"}, reports.key, algorithm="ES256")
     with pytest.raises(Unauthenticated) as refused:
         attest(exchange, again)

@@ -1,0 +1,98 @@
+"""The one "is this broker token still good" check, for every path that accepts one.
+
+A broker token presented to the broker (bearer, subject token, actor chain,
+introspection) counts only while it verifies (signature, claims, not revoked) and every
+identity it names (its subject, each actor of its chain) still exists, is enabled, was
+not narrowed since the token was issued (``Identity.valid_from``: re-created, disabled,
+a scope or audience removed, ...), and still allows every scope and audience the token
+carries. So a token never carries more than its identities allow now.
+
+Which holders a token names depends on its ``kind``; each kind has its check here, and
+a kind without one (a person's, before people exist) fails closed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from .attestation import IdentityLookup
+from .errors import InvalidArgument, NotFound
+from .identities import Identity, IdentityKind, covers
+from .tokens import AccessClaims, TokenCore, invalid
+
+#: SPIFFE trust domain names: lowercase letters, digits, '.', '-' and '_'.
+TRUST_DOMAIN = re.compile(r"^[a-z0-9._-]{1,255}$")
+
+
+class LiveTokens:
+    """Verifies broker tokens and checks that their holders still allow what they carry."""
+
+    def __init__(self, tokens: TokenCore, lookup: IdentityLookup, *, trust_domain: str = "") -> None:
+        if trust_domain and not TRUST_DOMAIN.match(trust_domain):
+            raise ValueError(
+                f"trust domain {trust_domain!r} is not a SPIFFE trust domain (lowercase letters, digits, '.', '-', '_')"
+            )
+        self._tokens = tokens
+        self._lookup = lookup
+        self._spiffe_prefix = f"spiffe://{trust_domain}/identity/" if trust_domain else ""
+        self._checks: dict[str, Callable[[AccessClaims], None]] = {
+            k.value: self._identities_allow for k in IdentityKind
+        }
+
+    # identity <-> subject -----------------------------------------------------------
+    def subject_of(self, identity: Identity) -> str:
+        """The sub claim for an identity: its id, or its SPIFFE ID with a trust domain."""
+        return f"{self._spiffe_prefix}{identity.id}"
+
+    def _identity_id_of(self, subject: str) -> str | None:
+        """The identity id a machine token's sub names, or None if it names none."""
+        if not self._spiffe_prefix:
+            return subject
+        return subject.removeprefix(self._spiffe_prefix) if subject.startswith(self._spiffe_prefix) else None
+
+    # the check -------------------------------------------------------------------------
+    def verify(self, token: str) -> AccessClaims:
+        """A broker token that verifies and that its every named holder still allows (module docstring)."""
+        claims = self._tokens.verify(token, audience=None)
+        check = self._checks.get(claims.kind)
+        if check is None:
+            raise invalid(f"kind {claims.kind[:40]!r} names no holder this broker checks")
+        check(claims)
+        return claims
+
+    def _identities_allow(self, claims: AccessClaims) -> None:
+        """A machine token: its subject identity and every agent of its chain still allow it."""
+        subject_id = self._identity_id_of(claims.subject)
+        if subject_id is None:
+            raise invalid("sub is not an identity of this trust domain")
+        subject = self._holder(subject_id, claims)
+        self._still_allowed(claims, subject, subject.allowed_scopes)
+        for act in claims.actors:
+            client_id = act.get("client_id")
+            if not isinstance(client_id, str):
+                raise invalid("malformed act claim")
+            agent = self._holder(client_id, claims)
+            self._still_allowed(claims, agent, agent.delegable_scopes)
+
+    def _holder(self, identity_id: str, claims: AccessClaims) -> Identity:
+        """The identity a token names, if it exists, is enabled and was not narrowed since the token was issued."""
+        try:
+            identity = self._lookup(identity_id)
+        except (NotFound, InvalidArgument):
+            raise invalid(f"identity {identity_id[:80]} no longer exists") from None
+        if identity.disabled:
+            raise invalid(f"identity {identity.id} is disabled")
+        valid_from = identity.valid_from()
+        if valid_from is not None and claims.issued_at < valid_from:
+            raise invalid(f"issued before identity {identity.id} was created, disabled or narrowed")
+        return identity
+
+    def _still_allowed(self, claims: AccessClaims, identity: Identity, scopes: Sequence[str]) -> None:
+        """Every scope and audience of the token is still allowed to ``identity``."""
+        for scope in claims.scopes:
+            if not covers(scopes, scope):
+                raise invalid(f"scope {scope[:80]} is no longer allowed for {identity.id}")
+        for audience in claims.audiences:
+            if audience != self._tokens.issuer and audience not in identity.allowed_audiences:
+                raise invalid(f"audience {audience[:80]} is no longer allowed for {identity.id}")
