@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from . import pages
 from .clock import Clock
 from .errors import InvalidArgument
 from .principals import ANONYMOUS, Principal
@@ -197,8 +198,6 @@ class Auditor:
         """One page, newest first, and the next page token ('' at the end)."""
         if page_token and not EVENT_ID.match(page_token):
             raise InvalidArgument("page_token: not a token this server issued")
-        size = min(page_size or 100, 1000)
+        size = pages.page_size(page_size)
         items = self._store.list_audit_events(before=page_token, limit=size + 1, flt=flt)
-        if len(items) > size:
-            return items[:size], items[size - 1].id
-        return items, ""
+        return pages.page(items, size, lambda event: event.id)

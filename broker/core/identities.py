@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from broker_client.keys import thumbprint
 
 from . import jwk as jwks
+from . import pages
 from .audit import Auditor
 from .clock import Clock
 from .errors import FailedPrecondition, InvalidArgument, NotFound
@@ -371,16 +372,12 @@ class IdentityRegistry:
 
     def list(self, *, page_size: int, page_token: str, filter_text: str) -> tuple[list[Identity], str]:
         """One page ordered by id, and the token of the next page ('' at the end)."""
-        if page_size < 0:
-            raise InvalidArgument("page_size: must not be negative")
-        size = min(page_size or 100, 1000)
+        size = pages.page_size(page_size)
         if page_token and not ID_PATTERN.match(page_token):
             raise InvalidArgument("page_token: not a token this server issued")
         flt = IdentityFilter.parse(filter_text)
         items = self._store.list_identities(after=page_token, limit=size + 1, flt=flt)
-        if len(items) > size:
-            return items[:size], items[size - 1].id
-        return items, ""
+        return pages.page(items, size, lambda identity: identity.id)
 
     def update(self, identity_id: str, changes: Mapping[str, Any], *, by: Principal, etag: str = "") -> Identity:
         """Apply ``changes`` (field -> new value); a non-empty etag must match the stored one."""

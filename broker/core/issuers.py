@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from . import jwk as jwks
-from . import jws
+from . import jws, pages
 from .algorithms import DEFAULT_EXTERNAL_ALGORITHMS, EXTERNAL
 from .audit import Auditor
 from .clock import Clock
@@ -443,18 +443,14 @@ class IssuerRegistry:
 
     def list(self, *, page_size: int, page_token: str) -> tuple[list[TrustedIssuer], str]:
         """One page ordered by URL (configured and stored merged), and the next page token."""
-        if page_size < 0:
-            raise InvalidArgument("page_size: must not be negative")
         if len(page_token) > MAX_URL:
             raise InvalidArgument("page_token: not a token this server issued")
-        size = min(page_size or 100, 1000)
+        size = pages.page_size(page_size)
         stored = self._store.list_issuers(after=page_token, limit=size + 1 + len(self._configured))
         merged = {i.issuer: i for i in stored if i.issuer not in self._configured}
         merged.update((url, i) for url, i in self._configured.items() if url > page_token)
         items = [merged[url] for url in sorted(merged)]
-        if len(items) > size:
-            return items[:size], items[size - 1].issuer
-        return items, ""
+        return pages.page(items, size, lambda issuer: issuer.issuer)
 
     def delete(self, url: str, *, by: Principal) -> None:
         """Stop trusting a stored issuer (NotFound if absent; configured ones are refused)."""

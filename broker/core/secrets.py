@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
+from . import pages
 from .audit import Auditor
 from .clock import Clock
 from .durations import format_duration
@@ -124,7 +125,6 @@ MAX_DURATION = timedelta(days=3650)
 #: Verification compares the presented value with at most this many newest versions.
 VERIFY_WINDOW = 32
 MUTABLE_FIELDS = frozenset({"rotation.interval", "rotation.grace_period", "rotation.retention", "length"})
-_MAX_PAGE = 1000
 _CURRENT_READ_ATTEMPTS = 3
 
 
@@ -318,24 +318,22 @@ class SecretManager:
 
     def list(self, *, page_size: int, page_token: str) -> tuple[builtins.list[Secret], str]:
         """One page ordered by id, and the token of the next page ('' at the end)."""
-        size = _page_size(page_size)
+        size = pages.page_size(page_size)
         if page_token and not ID_PATTERN.match(page_token):
             raise InvalidArgument("page_token: not a token this server issued")
         items = self._store.list_secrets(after=page_token, limit=size + 1)
-        if len(items) > size:
-            return items[:size], items[size - 1].id
-        return items, ""
+        return pages.page(items, size, lambda secret: secret.id)
 
     def versions(self, secret_id: str, *, page_size: int, page_token: str) -> tuple[builtins.list[SecretVersion], str]:
         """One page of versions, newest first, as they stand now (no values)."""
         validate_id(secret_id, "secret_id")
-        size = _page_size(page_size)
+        size = pages.page_size(page_size)
         if page_token and not re.fullmatch(r"[0-9]{1,9}", page_token):
             raise InvalidArgument("page_token: not a token this server issued")
         items = self._store.list_secret_versions(secret_id, before=int(page_token or 0), limit=size + 1)
         now = self._clock.now()
-        seen = [as_of(v, now) for v in items[:size]]
-        return seen, str(items[size - 1].version) if len(items) > size else ""
+        listed, token = pages.page(items, size, lambda version: str(version.version))
+        return [as_of(v, now) for v in listed], token
 
     def update(self, secret_id: str, changes: Mapping[str, Any], *, by: Principal, etag: str = "") -> Secret:
         """Apply ``changes`` (``rotation.interval``, ``rotation.grace_period``, ``rotation.retention``,
@@ -543,9 +541,3 @@ def _next_rotation(secret: Secret, now: datetime, *, scheduled: bool) -> datetim
     if scheduled and due is not None and due + interval > now:
         return due + interval
     return now + interval
-
-
-def _page_size(page_size: int) -> int:
-    if page_size < 0:
-        raise InvalidArgument("page_size: must not be negative")
-    return min(page_size or 100, _MAX_PAGE)
