@@ -21,8 +21,7 @@ import stat
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
-from enum import Enum
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,15 +48,16 @@ from sqlalchemy.engine import URL, Connection, Engine, Row, make_url
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 from ..core.audit import AuditEvent, AuditFilter, event_id_floor
-from ..core.durations import from_seconds, whole_seconds
 from ..core.errors import AlreadyExists, BrokerError, Conflict, NotFound
-from ..core.identities import Binding, Identity, IdentityFilter, IdentityKey, IdentityKind
+from ..core.identities import Identity, IdentityFilter
 from ..core.issuers import TrustedIssuer
 from ..core.keys import SigningKeyRecord
-from ..core.secrets import EventType, Generator, RotationPolicy, Secret, SecretEvent, SecretVersion, VersionState
+from ..core.secrets import EventType, Secret, SecretEvent, SecretVersion, VersionState
 from ..core.sensitive import Sensitive
+from . import records
 from .migrations import BEGIN_IMMEDIATE, upgrade_to_head
-from .sealing import Sealer, secret_context, signing_key_context
+from .records import DATETIME, RELEASED, Record
+from .sealing import Sealer, signing_key_context
 from .sql_errors import translate_errors
 from .sql_replay import ReplayWriter
 from .sql_schema import (
@@ -88,8 +88,6 @@ _SQLITE_PRAGMAS = (
 _POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
 #: The counters row that hands out secret event seqs (created by migration 0002).
 _EVENT_COUNTER = "secret_events"
-#: expires_at of a released lease: long past, so anyone may take it.
-_RELEASED = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class SqlStore:
@@ -128,7 +126,7 @@ class SqlStore:
     # identities -------------------------------------------------------------
     def create_identity(self, identity: Identity) -> Identity:
         """Insert with revision 1; AlreadyExists if the id is taken."""
-        values = {"id": identity.id, **_identity_values(identity), "revision": 1}
+        values = {"id": identity.id, **records.identity_fields(identity, DATETIME), "revision": 1}
         with self._transaction() as conn:
             if not self._insert_new(conn, identities, values):
                 raise AlreadyExists(f"identity {identity.id!r} already exists")
@@ -160,7 +158,7 @@ class SqlStore:
         stmt = (
             update(identities)
             .where(identities.c.id == identity.id, identities.c.revision == revision)
-            .values(**_identity_values(identity), revision=revision + 1)
+            .values(**records.identity_fields(identity, DATETIME), revision=revision + 1)
         )
         with self._transaction() as conn:
             if conn.execute(stmt).rowcount == 0:
@@ -195,12 +193,10 @@ class SqlStore:
         with self._transaction() as conn:
             rows = conn.execute(stmt).all()
         return [
-            SigningKeyRecord(
-                kid=row.kid,
-                alg=row.alg,
+            records.signing_key_from_record(
+                row._mapping,
+                DATETIME,
                 private_pem=Sensitive(self._sealer.open(row.sealed_private_key, signing_key_context(row.kid))),
-                create_time=row.create_time,
-                activate_time=row.activate_time,
             )
             for row in rows
         ]
@@ -208,13 +204,7 @@ class SqlStore:
     def add_signing_key(self, record: SigningKeyRecord) -> None:
         """Insert a key, its private part sealed; AlreadyExists if the kid is taken."""
         sealed = self._sealer.seal(record.private_pem.reveal(), signing_key_context(record.kid))
-        values = {
-            "kid": record.kid,
-            "alg": record.alg,
-            "sealed_private_key": sealed,
-            "create_time": record.create_time,
-            "activate_time": record.activate_time,
-        }
+        values = {**records.signing_key_fields(record, DATETIME), "sealed_private_key": sealed}
         with self._transaction() as conn:
             if not self._insert_new(conn, signing_keys, values):
                 raise AlreadyExists(f"signing key {record.kid!r} already exists")
@@ -272,7 +262,7 @@ class SqlStore:
     # trusted external issuers -----------------------------------------------
     def create_issuer(self, issuer: TrustedIssuer) -> TrustedIssuer:
         """Insert with revision 1; AlreadyExists if the issuer URL is taken."""
-        values = {"issuer": issuer.issuer, **_issuer_values(issuer), "revision": 1}
+        values = {"issuer": issuer.issuer, **records.issuer_fields(issuer, DATETIME), "revision": 1}
         with self._transaction() as conn:
             if not self._insert_new(conn, trusted_issuers, values):
                 raise AlreadyExists(f"issuer {issuer.issuer!r} already exists")
@@ -305,7 +295,9 @@ class SqlStore:
         created = dataclasses.replace(secret, current_version=first.version, etag="1")
         version_row = self._version_values(first, VersionState.CURRENT)
         with self._transaction() as conn:
-            if not self._insert_new(conn, secrets, {"id": secret.id, **_secret_values(created), "revision": 1}):
+            if not self._insert_new(
+                conn, secrets, {"id": secret.id, **records.secret_fields(created, DATETIME), "revision": 1}
+            ):
                 raise AlreadyExists(f"secret {secret.id!r} already exists")
             conn.execute(insert(secret_versions).values(version_row))
         return created
@@ -326,7 +318,7 @@ class SqlStore:
 
     def update_secret(self, secret: Secret, *, expected_etag: str) -> Secret:
         """Replace the metadata if the etag matches; the current version is rotate_secret's alone."""
-        values = _secret_values(secret)
+        values = records.secret_fields(secret, DATETIME)
         del values["current_version"]
         stmt = (
             update(secrets)
@@ -413,9 +405,7 @@ class SqlStore:
             row = conn.execute(stmt).first()
         if row is None:
             raise NotFound(f"secret {secret_id!r} has no version {version}")
-        sealed = row.sealed_value
-        value = None if sealed is None else Sensitive(self._sealer.open(sealed, secret_context(secret_id, version)))
-        return _version_from_row(row, value=value)
+        return _version_from_row(row, value=records.open_version(self._sealer, secret_id, version, row.sealed_value))
 
     def expire_secret_versions(self, now: datetime) -> list[SecretEvent]:
         """PREVIOUS versions whose grace ended by ``now`` become EXPIRED; one GRACE_EXPIRED event each."""
@@ -473,7 +463,7 @@ class SqlStore:
         """Events with seq > ``after_seq`` in seq order."""
         stmt = select(secret_events).where(secret_events.c.seq > after_seq).order_by(secret_events.c.seq).limit(limit)
         with self._transaction() as conn:
-            return [_event_from_row(row) for row in conn.execute(stmt)]
+            return [_event_from_record(row._mapping) for row in conn.execute(stmt)]
 
     def last_secret_event_seq(self) -> int:
         """The highest event seq handed out so far (0 when none)."""
@@ -491,7 +481,7 @@ class SqlStore:
             .limit(limit)
         )
         with self._transaction() as conn:
-            return [_event_from_row(row) for row in conn.execute(stmt)]
+            return [_event_from_record(row._mapping) for row in conn.execute(stmt)]
 
     def last_secret_event_of(self, secret_id: str) -> int:
         """The secret_seq of the newest event of ``secret_id`` (0 when none)."""
@@ -522,7 +512,7 @@ class SqlStore:
         stmt = (
             update(leases)
             .where(leases.c.name == name, leases.c.holder == holder)
-            .values(holder="", expires_at=_RELEASED)
+            .values(holder="", expires_at=RELEASED)
         )
         with self._transaction() as conn:
             conn.execute(stmt)
@@ -530,18 +520,8 @@ class SqlStore:
     # audit ------------------------------------------------------------------
     def append_audit_event(self, event: AuditEvent) -> None:
         """Insert one event; AlreadyExists if its id is taken."""
-        values = {
-            "id": event.id,
-            "event_time": event.event_time,
-            "action": event.action,
-            "actor": event.actor,
-            "target": event.target,
-            "outcome": event.outcome,
-            "request_id": event.request_id,
-            "details": dict(event.details),
-        }
         with self._transaction() as conn:
-            if not self._insert_new(conn, audit_events, values):
+            if not self._insert_new(conn, audit_events, records.audit_fields(event, DATETIME)):
                 raise AlreadyExists(f"audit event {event.id!r} already exists")
 
     def list_audit_events(self, *, before: str, limit: int, flt: AuditFilter) -> list[AuditEvent]:
@@ -552,19 +532,7 @@ class SqlStore:
         stmt = stmt.order_by(audit_events.c.id.desc()).limit(limit)
         with self._transaction() as conn:
             rows = conn.execute(stmt).all()
-        return [
-            AuditEvent(
-                id=row.id,
-                event_time=row.event_time,
-                action=row.action,
-                actor=row.actor,
-                target=row.target,
-                outcome=row.outcome,
-                request_id=row.request_id,
-                details=row.details,
-            )
-            for row in rows
-        ]
+        return [records.audit_from_record(row._mapping, DATETIME) for row in rows]
 
     def purge_audit_events(self, before: datetime, *, limit: int) -> int:
         """Delete up to ``limit`` of the oldest events older than ``before`` (ids sort by time)."""
@@ -604,18 +572,10 @@ class SqlStore:
 
     def _version_values(self, version: SecretVersion, state: VersionState) -> dict[str, Any]:
         """A secret_versions row in ``state``, the value sealed to (secret id, version)."""
-        if version.value is None:
-            raise ValueError("a new secret version needs a value")
-        sealed = self._sealer.seal(version.value.reveal(), secret_context(version.secret_id, version.version))
         return {
             "secret_id": version.secret_id,
-            "version": version.version,
-            "state": state.value,
-            "create_time": version.create_time,
-            "grace_expire_time": version.grace_expire_time,
-            "expire_time": version.expire_time,
-            "destroyed": False,
-            "sealed_value": sealed,
+            **records.version_fields(version, state, DATETIME),
+            "sealed_value": records.seal_version(self._sealer, version),
         }
 
     def _insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
@@ -716,11 +676,7 @@ def _sqlite_on_begin(conn: Connection) -> None:
 
 def _equal_to(table: Table, flt: IdentityFilter | AuditFilter) -> list[ColumnElement[bool]]:
     """One equality condition per filter field that is set (field names are column names)."""
-    return [
-        table.c[name] == (value.value if isinstance(value, Enum) else value)
-        for name, value in dataclasses.asdict(flt).items()
-        if value is not None
-    ]
+    return [table.c[name] == value for name, value in records.filter_fields(flt).items()]
 
 
 def _revision(etag: str) -> int:
@@ -761,58 +717,13 @@ def _record_events(conn: Connection, items: list[tuple[str, EventType, int, int,
     for sid in dict.fromkeys(sid for sid, *_ in items):  # under the counter row's lock: no race
         last = select(func.max(secret_events.c.secret_seq)).where(secret_events.c.secret_id == sid)
         numbers[sid] = int(conn.execute(last).scalar_one_or_none() or 0)
-    events = []
+    rows = []
     for i, (sid, kind, version, current, when) in enumerate(items):
         numbers[sid] += 1
-        events.append(
-            SecretEvent(
-                seq=first + i,
-                secret_id=sid,
-                type=kind,
-                version=version,
-                current_version=current,
-                event_time=when,
-                secret_seq=numbers[sid],
-            )
-        )
-    conn.execute(
-        insert(secret_events),
-        [
-            {
-                "seq": e.seq,
-                "secret_id": e.secret_id,
-                "type": e.type.value,
-                "version": e.version,
-                "current_version": e.current_version,
-                "event_time": e.event_time,
-                "secret_seq": e.secret_seq,
-            }
-            for e in events
-        ],
-    )
-    return events
-
-
-def _identity_values(identity: Identity) -> dict[str, Any]:
-    """Every column but id and revision."""
-    return {
-        "kind": identity.kind.value,
-        "tenant": identity.tenant,
-        "display_name": identity.display_name,
-        "disabled": identity.disabled,
-        "max_token_ttl_seconds": whole_seconds(identity.max_token_ttl, "max_token_ttl"),
-        "allowed_scopes": list(identity.allowed_scopes),
-        "allowed_audiences": list(identity.allowed_audiences),
-        "bindings": [
-            {"issuer": b.issuer, "subject": b.subject, "required_claims": dict(b.required_claims)}
-            for b in identity.bindings
-        ],
-        "public_keys": [_key_json(k) for k in identity.public_keys],
-        "delegable_scopes": list(identity.delegable_scopes),
-        "create_time": identity.create_time,
-        "update_time": identity.update_time,
-        "tokens_valid_from": identity.tokens_valid_from,
-    }
+        fields = records.event_fields(kind, version, current, when, DATETIME)
+        rows.append({"seq": first + i, "secret_id": sid, **fields, "secret_seq": numbers[sid]})
+    conn.execute(insert(secret_events), rows)
+    return [_event_from_record(row) for row in rows]
 
 
 def _index_bindings(conn: Connection, identity: Identity) -> None:
@@ -826,132 +737,20 @@ def _index_bindings(conn: Connection, identity: Identity) -> None:
 
 
 def _identity_from_row(row: Row[Any]) -> Identity:
-    return Identity(
-        id=row.id,
-        kind=IdentityKind(row.kind),
-        tenant=row.tenant,
-        display_name=row.display_name,
-        allowed_scopes=tuple(row.allowed_scopes),
-        allowed_audiences=tuple(row.allowed_audiences),
-        max_token_ttl=from_seconds(row.max_token_ttl_seconds),
-        bindings=tuple(Binding(**b) for b in row.bindings),
-        public_keys=tuple(_key_from_json(k) for k in row.public_keys),
-        delegable_scopes=tuple(row.delegable_scopes),
-        disabled=row.disabled,
-        create_time=row.create_time,
-        update_time=row.update_time,
-        etag=str(row.revision),
-        tokens_valid_from=row.tokens_valid_from,
-    )
-
-
-def _issuer_values(issuer: TrustedIssuer) -> dict[str, Any]:
-    """Every column but issuer and revision."""
-    return {
-        "jwks_json": issuer.jwks_json,
-        "jwks_file": issuer.jwks_file,
-        "jwks_url": issuer.jwks_url,
-        "algorithms": list(issuer.algorithms),
-        "audience": issuer.audience,
-        "single_use": issuer.single_use,
-        "max_token_age_seconds": whole_seconds(issuer.max_token_age, "max_token_age"),
-        "create_time": issuer.create_time,
-    }
+    return records.identity_from_record(row._mapping, DATETIME, etag=str(row.revision))
 
 
 def _issuer_from_row(row: Row[Any]) -> TrustedIssuer:
-    return TrustedIssuer(
-        issuer=row.issuer,
-        jwks_json=row.jwks_json,
-        jwks_file=row.jwks_file,
-        jwks_url=row.jwks_url,
-        algorithms=tuple(row.algorithms),
-        audience=row.audience,
-        single_use=row.single_use,
-        max_token_age=from_seconds(row.max_token_age_seconds),
-        create_time=row.create_time,
-        etag=str(row.revision),
-    )
-
-
-def _secret_values(secret: Secret) -> dict[str, Any]:
-    """Every column but id and revision."""
-    return {
-        "generator": secret.generator.value,
-        "length": secret.length,
-        "rotation_interval_seconds": whole_seconds(secret.policy.interval, "rotation.interval"),
-        "grace_period_seconds": whole_seconds(secret.policy.grace_period, "rotation.grace_period"),
-        "retention_seconds": whole_seconds(secret.policy.retention, "rotation.retention"),
-        "current_version": secret.current_version,
-        "next_rotation_time": secret.next_rotation_time,
-        "create_time": secret.create_time,
-        "update_time": secret.update_time,
-    }
+    return records.issuer_from_record(row._mapping, DATETIME, etag=str(row.revision))
 
 
 def _secret_from_row(row: Row[Any]) -> Secret:
-    return Secret(
-        id=row.id,
-        generator=Generator(row.generator),
-        length=row.length,
-        policy=RotationPolicy(
-            interval=from_seconds(row.rotation_interval_seconds),
-            grace_period=timedelta(seconds=row.grace_period_seconds),
-            retention=timedelta(seconds=row.retention_seconds),
-        ),
-        current_version=row.current_version,
-        next_rotation_time=row.next_rotation_time,
-        create_time=row.create_time,
-        update_time=row.update_time,
-        etag=str(row.revision),
-    )
+    return records.secret_from_record(row._mapping, DATETIME)
 
 
 def _version_from_row(row: Row[Any], *, value: Sensitive | None) -> SecretVersion:
-    return SecretVersion(
-        secret_id=row.secret_id,
-        version=row.version,
-        state=VersionState(row.state),
-        create_time=row.create_time,
-        grace_expire_time=row.grace_expire_time,
-        expire_time=row.expire_time,
-        destroyed=row.destroyed,
-        value=value,
-    )
+    return records.version_from_record(row.secret_id, row._mapping, DATETIME, value=value)
 
 
-def _event_from_row(row: Row[Any]) -> SecretEvent:
-    return SecretEvent(
-        seq=row.seq,
-        secret_id=row.secret_id,
-        type=EventType(row.type),
-        version=row.version,
-        current_version=row.current_version,
-        event_time=row.event_time,
-        secret_seq=row.secret_seq,
-    )
-
-
-def _key_json(key: IdentityKey) -> dict[str, Any]:
-    return {
-        "kid": key.kid,
-        "jwk": dict(key.jwk),
-        "create_time": _iso(key.create_time),
-        "expire_time": None if key.expire_time is None else _iso(key.expire_time),
-    }
-
-
-def _key_from_json(data: Mapping[str, Any]) -> IdentityKey:
-    expire = data["expire_time"]
-    return IdentityKey(
-        kid=data["kid"],
-        jwk=data["jwk"],
-        create_time=datetime.fromisoformat(data["create_time"]),
-        expire_time=None if expire is None else datetime.fromisoformat(expire),
-    )
-
-
-def _iso(when: datetime) -> str:
-    if when.tzinfo is None:
-        raise ValueError("naive datetime: the store takes timezone-aware datetimes")
-    return when.astimezone(UTC).isoformat()
+def _event_from_record(d: Record) -> SecretEvent:
+    return records.event_from_record(d, DATETIME, seq=d["seq"], secret_id=d["secret_id"], secret_seq=d["secret_seq"])

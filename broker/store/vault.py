@@ -66,7 +66,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -77,7 +77,6 @@ import hvac.exceptions
 import requests
 
 from ..core.audit import AuditEvent, AuditFilter, event_id_floor
-from ..core.durations import from_seconds, whole_seconds
 from ..core.errors import (
     AlreadyExists,
     BrokerError,
@@ -87,12 +86,14 @@ from ..core.errors import (
     NotFound,
     StoreUnavailable,
 )
-from ..core.identities import Binding, Identity, IdentityFilter, IdentityKey, IdentityKind
+from ..core.identities import Identity, IdentityFilter
 from ..core.issuers import TrustedIssuer
 from ..core.keys import SigningKeyRecord
-from ..core.secrets import EventType, Generator, RotationPolicy, Secret, SecretEvent, SecretVersion, VersionState
+from ..core.secrets import EventType, Secret, SecretEvent, SecretVersion, VersionState
 from ..core.sensitive import Sensitive
-from .sealing import Sealer, secret_context, signing_key_context
+from . import records
+from .records import ISO_8601, RELEASED, b64, from_iso, to_iso, to_iso_or_none, unb64
+from .sealing import Sealer, signing_key_context
 
 __all__ = [
     "DEFAULT_K8S_TOKEN_FILE",
@@ -124,7 +125,6 @@ _AUDIT_BUCKET = 6
 _BATCH_WORKERS = 8
 _CAS_MISMATCH = "check-and-set parameter did not match"
 _TOMBSTONE = "deleted"
-_RELEASED = datetime(1970, 1, 1, tzinfo=UTC)
 _SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 T = TypeVar("T")
 
@@ -296,7 +296,7 @@ class VaultStore:
 
     def list_identities(self, *, after: str, limit: int, flt: IdentityFilter) -> list[Identity]:
         """Up to ``limit`` identities with id > ``after`` matching ``flt``, ordered by id."""
-        wanted = {k: (v.value if isinstance(v, StrEnum) else v) for k, v in _set_fields(flt).items()}
+        wanted = records.filter_fields(flt)
         found: list[Identity] = []
         for doc in self._scan("identities", after=after):
             if all(doc.data.get(k) == v for k, v in wanted.items()):
@@ -364,29 +364,22 @@ class VaultStore:
     # signing keys -----------------------------------------------------------
     def list_signing_keys(self) -> list[SigningKeyRecord]:
         """Every signing key, unsealed, oldest activation first."""
-        records = [
-            SigningKeyRecord(
-                kid=doc.data["kid"],
-                alg=doc.data["alg"],
+        keys = [
+            records.signing_key_from_record(
+                doc.data,
+                ISO_8601,
                 private_pem=Sensitive(
-                    self._sealer.open(_unb64(doc.data["sealed"]), signing_key_context(doc.data["kid"]))
+                    self._sealer.open(unb64(doc.data["sealed"]), signing_key_context(doc.data["kid"]))
                 ),
-                create_time=_time(doc.data["create_time"]),
-                activate_time=_time(doc.data["activate_time"]),
             )
             for doc in self._scan("signing-keys", after="")
         ]
-        return sorted(records, key=lambda r: (r.activate_time, r.kid))
+        return sorted(keys, key=lambda r: (r.activate_time, r.kid))
 
     def add_signing_key(self, record: SigningKeyRecord) -> None:
         """Create only; the private key sealed; AlreadyExists if the kid is taken."""
-        data = {
-            "kid": record.kid,
-            "alg": record.alg,
-            "sealed": _b64(self._sealer.seal(record.private_pem.reveal(), signing_key_context(record.kid))),
-            "create_time": _iso(record.create_time),
-            "activate_time": _iso(record.activate_time),
-        }
+        sealed = self._sealer.seal(record.private_pem.reveal(), signing_key_context(record.kid))
+        data = {**records.signing_key_fields(record, ISO_8601), "sealed": b64(sealed)}
         if self._insert(self._path("signing-keys", _name(record.kid)), data) is None:
             raise AlreadyExists(f"signing key {record.kid!r} already exists")
 
@@ -398,7 +391,7 @@ class VaultStore:
     def consume_jti(self, key: str, expires_at: datetime, now: datetime) -> bool:
         """Create the record with cas=0 (or replace an expired one at its version): one racer wins."""
         path = self._path("replay", _digest(key))
-        data = {"expires_at": _iso(expires_at)}
+        data = {"expires_at": to_iso(expires_at)}
         cas = 0
         for _ in range(_MAX_ATTEMPTS):
             try:
@@ -407,7 +400,7 @@ class VaultStore:
             except _CasMismatch:
                 pass
             doc = self._read(path)
-            if doc is not None and doc.live and _time(doc.data["expires_at"]) > now:
+            if doc is not None and doc.live and from_iso(doc.data["expires_at"]) > now:
                 return False
             cas = doc.version if doc is not None else 0
         raise _contention(self._shown(path))
@@ -435,10 +428,10 @@ class VaultStore:
         path = self._path("revocations", _digest(jti))
         for _ in range(_MAX_ATTEMPTS):
             doc = self._read(path)
-            if doc is not None and doc.live and _time(doc.data["expires_at"]) >= expires_at:
+            if doc is not None and doc.live and from_iso(doc.data["expires_at"]) >= expires_at:
                 return
             try:
-                self._write(path, {"expires_at": _iso(expires_at)}, cas=doc.version if doc else 0)
+                self._write(path, {"expires_at": to_iso(expires_at)}, cas=doc.version if doc else 0)
                 return
             except _CasMismatch:
                 continue
@@ -447,7 +440,7 @@ class VaultStore:
     def is_token_revoked(self, jti: str, now: datetime) -> bool:
         """True while a revocation of ``jti`` has not expired."""
         doc = self._read(self._path("revocations", _digest(jti)))
-        return doc is not None and doc.live and _time(doc.data["expires_at"]) > now
+        return doc is not None and doc.live and from_iso(doc.data["expires_at"]) > now
 
     def purge_expired(self, now: datetime) -> int:
         """Remove replay and revocation records expired at ``now``; returns how many.
@@ -461,7 +454,7 @@ class VaultStore:
             for name in self._names(folder):
                 path = self._path(folder, name)
                 doc = self._read(path)
-                if doc is not None and (not doc.live or _time(doc.data["expires_at"]) <= now):
+                if doc is not None and (not doc.live or from_iso(doc.data["expires_at"]) <= now):
                     self._purge(path)
                     purged += 1
         return purged
@@ -579,7 +572,7 @@ class VaultStore:
             if any(v["version"] == new.version for v in data["versions"]):
                 raise AlreadyExists(f"secret {secret_id!r} already has a version {new.version}")
             versions = [
-                {**v, "state": VersionState.PREVIOUS.value, "grace_expire_time": _iso(grace_expire_time)}
+                {**v, "state": VersionState.PREVIOUS.value, "grace_expire_time": to_iso(grace_expire_time)}
                 if v["version"] == expected_version
                 else v
                 for v in data["versions"]
@@ -588,8 +581,8 @@ class VaultStore:
                 **data,
                 "versions": [*versions, sealed_new],
                 "current_version": new.version,
-                "next_rotation_time": _iso_or_none(next_rotation_time),
-                "update_time": _iso(new.create_time),
+                "next_rotation_time": to_iso_or_none(next_rotation_time),
+                "update_time": to_iso(new.create_time),
                 "revision": data["revision"] + 1,
             }
             return changed, [_outbox_entry(EventType.ROTATED, new.version, new.version, new.create_time)]
@@ -614,9 +607,7 @@ class VaultStore:
         if not found:
             raise NotFound(f"secret {secret_id!r} has no version {version}")
         sealed = found[0]["sealed"]
-        value = (
-            None if sealed is None else Sensitive(self._sealer.open(_unb64(sealed), secret_context(secret_id, version)))
-        )
+        value = records.open_version(self._sealer, secret_id, version, None if sealed is None else unb64(sealed))
         return _version_from_doc(secret_id, found[0], value=value)
 
     def expire_secret_versions(self, now: datetime) -> list[SecretEvent]:
@@ -659,7 +650,9 @@ class VaultStore:
         due = [
             _secret_from_doc(doc)
             for _, doc in self._secret_docs()
-            if doc.live and doc.data["next_rotation_time"] is not None and _time(doc.data["next_rotation_time"]) <= now
+            if doc.live
+            and doc.data["next_rotation_time"] is not None
+            and from_iso(doc.data["next_rotation_time"]) <= now
         ]
         due.sort(key=lambda s: (s.next_rotation_time, s.id))
         return due[:limit]
@@ -718,11 +711,11 @@ class VaultStore:
                 token = 1
             elif doc.data["holder"] == holder:
                 token = doc.data["token"]
-            elif _time(doc.data["expires_at"]) <= now:
+            elif from_iso(doc.data["expires_at"]) <= now:
                 token = doc.data["token"] + 1
             else:
                 return None
-            data = {"holder": holder, "expires_at": _iso(now + ttl), "token": token}
+            data = {"holder": holder, "expires_at": to_iso(now + ttl), "token": token}
             try:
                 self._write(path, data, cas=doc.version if doc else 0)
                 return int(token)
@@ -738,7 +731,7 @@ class VaultStore:
             if doc is None or not doc.live or doc.data["holder"] != holder:
                 return
             try:
-                self._write(path, {**doc.data, "holder": "", "expires_at": _iso(_RELEASED)}, cas=doc.version)
+                self._write(path, {**doc.data, "holder": "", "expires_at": to_iso(RELEASED)}, cas=doc.version)
                 return
             except _CasMismatch:
                 continue
@@ -747,22 +740,13 @@ class VaultStore:
     # audit ------------------------------------------------------------------
     def append_audit_event(self, event: AuditEvent) -> None:
         """Create only; AlreadyExists if the id is taken."""
-        data = {
-            "id": event.id,
-            "event_time": _iso(event.event_time),
-            "action": event.action,
-            "actor": event.actor,
-            "target": event.target,
-            "outcome": event.outcome,
-            "request_id": event.request_id,
-            "details": dict(event.details),
-        }
+        data = records.audit_fields(event, ISO_8601)
         if self._insert(self._path("audit", _name(event.id[:_AUDIT_BUCKET]), _name(event.id)), data) is None:
             raise AlreadyExists(f"audit event {event.id!r} already exists")
 
     def list_audit_events(self, *, before: str, limit: int, flt: AuditFilter) -> list[AuditEvent]:
         """Up to ``limit`` events with id < ``before`` ('' = newest) matching ``flt``, newest first."""
-        wanted = _set_fields(flt)
+        wanted = records.filter_fields(flt)
         found: list[AuditEvent] = []
         buckets = sorted((_unname(b.rstrip("/")) for b in self._names("audit")), reverse=True)
         for bucket in buckets:
@@ -899,18 +883,8 @@ class VaultStore:
 
     def _version_doc(self, version: SecretVersion, state: VersionState) -> dict[str, Any]:
         """A version entry in ``state``, the value sealed to (secret id, version)."""
-        if version.value is None:
-            raise ValueError("a new secret version needs a value")
-        sealed = self._sealer.seal(version.value.reveal(), secret_context(version.secret_id, version.version))
-        return {
-            "version": version.version,
-            "state": state.value,
-            "create_time": _iso(version.create_time),
-            "grace_expire_time": _iso_or_none(version.grace_expire_time),
-            "expire_time": _iso_or_none(version.expire_time),
-            "destroyed": False,
-            "sealed": _b64(sealed),
-        }
+        sealed = records.seal_version(self._sealer, version)
+        return {**records.version_fields(version, state, ISO_8601), "sealed": b64(sealed)}
 
     # documents --------------------------------------------------------------
     def _insert(self, path: str, data: dict[str, Any]) -> int | None:
@@ -1210,67 +1184,11 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.b64decode(text)
-
-
-def _iso(when: datetime) -> str:
-    if when.tzinfo is None:
-        raise ValueError("naive datetime: the store takes timezone-aware datetimes")
-    return when.astimezone(UTC).isoformat()
-
-
-def _iso_or_none(when: datetime | None) -> str | None:
-    return None if when is None else _iso(when)
-
-
-def _time(text: str) -> datetime:
-    return datetime.fromisoformat(text)
-
-
-def _time_or_none(text: str | None) -> datetime | None:
-    return None if text is None else _time(text)
-
-
-def _set_fields(flt: IdentityFilter | AuditFilter) -> dict[str, Any]:
-    return {k: v for k, v in dataclasses.asdict(flt).items() if v is not None}
-
-
 # documents <-> domain objects ---------------------------------------------------
 
 
 def _identity_doc(identity: Identity) -> dict[str, Any]:
-    return {
-        "id": identity.id,
-        "kind": identity.kind.value,
-        "tenant": identity.tenant,
-        "display_name": identity.display_name,
-        "disabled": identity.disabled,
-        "max_token_ttl_seconds": whole_seconds(identity.max_token_ttl, "max_token_ttl"),
-        "allowed_scopes": list(identity.allowed_scopes),
-        "allowed_audiences": list(identity.allowed_audiences),
-        "bindings": [
-            {"issuer": b.issuer, "subject": b.subject, "required_claims": dict(b.required_claims)}
-            for b in identity.bindings
-        ],
-        "public_keys": [
-            {
-                "kid": k.kid,
-                "jwk": dict(k.jwk),
-                "create_time": _iso(k.create_time),
-                "expire_time": _iso_or_none(k.expire_time),
-            }
-            for k in identity.public_keys
-        ],
-        "delegable_scopes": list(identity.delegable_scopes),
-        "create_time": _iso_or_none(identity.create_time),
-        "update_time": _iso_or_none(identity.update_time),
-        "tokens_valid_from": _iso_or_none(identity.tokens_valid_from),
-    }
+    return {"id": identity.id, **records.identity_fields(identity, ISO_8601)}
 
 
 def _binding_pairs(identity: Identity) -> set[tuple[str, str]]:
@@ -1286,78 +1204,20 @@ def _binding_digest(pair: tuple[str, str]) -> str:
 
 
 def _identity_from_doc(doc: _Doc) -> Identity:
-    d = doc.data
-    return Identity(
-        id=d["id"],
-        kind=IdentityKind(d["kind"]),
-        tenant=d["tenant"],
-        display_name=d["display_name"],
-        allowed_scopes=tuple(d["allowed_scopes"]),
-        allowed_audiences=tuple(d["allowed_audiences"]),
-        max_token_ttl=from_seconds(d["max_token_ttl_seconds"]),
-        bindings=tuple(Binding(**b) for b in d["bindings"]),
-        public_keys=tuple(
-            IdentityKey(
-                kid=k["kid"],
-                jwk=k["jwk"],
-                create_time=_time(k["create_time"]),
-                expire_time=_time_or_none(k["expire_time"]),
-            )
-            for k in d["public_keys"]
-        ),
-        delegable_scopes=tuple(d["delegable_scopes"]),
-        disabled=d["disabled"],
-        create_time=_time_or_none(d["create_time"]),
-        update_time=_time_or_none(d["update_time"]),
-        etag=str(doc.version),
-        tokens_valid_from=_time_or_none(d.get("tokens_valid_from")),
-    )
+    return records.identity_from_record(doc.data, ISO_8601, etag=str(doc.version))
 
 
 def _issuer_doc(issuer: TrustedIssuer) -> dict[str, Any]:
-    return {
-        "issuer": issuer.issuer,
-        "jwks_json": issuer.jwks_json,
-        "jwks_file": issuer.jwks_file,
-        "jwks_url": issuer.jwks_url,
-        "algorithms": list(issuer.algorithms),
-        "audience": issuer.audience,
-        "single_use": issuer.single_use,
-        "max_token_age_seconds": whole_seconds(issuer.max_token_age, "max_token_age"),
-        "create_time": _iso_or_none(issuer.create_time),
-    }
+    return {"issuer": issuer.issuer, **records.issuer_fields(issuer, ISO_8601)}
 
 
 def _issuer_from_doc(doc: _Doc) -> TrustedIssuer:
-    d = doc.data
-    return TrustedIssuer(
-        issuer=d["issuer"],
-        jwks_json=d["jwks_json"],
-        jwks_file=d["jwks_file"],
-        jwks_url=d["jwks_url"],
-        algorithms=tuple(d["algorithms"]),
-        audience=d["audience"],
-        single_use=d["single_use"],
-        max_token_age=from_seconds(d["max_token_age_seconds"]),
-        create_time=_time_or_none(d["create_time"]),
-        etag=str(doc.version),
-    )
+    return records.issuer_from_record(doc.data, ISO_8601, etag=str(doc.version))
 
 
 def _secret_fields(secret: Secret) -> dict[str, Any]:
     """A secret document's metadata fields (everything but revision, versions and outbox)."""
-    return {
-        "id": secret.id,
-        "generator": secret.generator.value,
-        "length": secret.length,
-        "rotation_interval_seconds": whole_seconds(secret.policy.interval, "rotation.interval"),
-        "grace_period_seconds": whole_seconds(secret.policy.grace_period, "rotation.grace_period"),
-        "retention_seconds": whole_seconds(secret.policy.retention, "rotation.retention"),
-        "current_version": secret.current_version,
-        "next_rotation_time": _iso_or_none(secret.next_rotation_time),
-        "create_time": _iso_or_none(secret.create_time),
-        "update_time": _iso_or_none(secret.update_time),
-    }
+    return {"id": secret.id, **records.secret_fields(secret, ISO_8601)}
 
 
 def _secret_from_doc(doc: _Doc) -> Secret:
@@ -1365,41 +1225,18 @@ def _secret_from_doc(doc: _Doc) -> Secret:
 
 
 def _secret_from_data(d: Mapping[str, Any]) -> Secret:
-    return Secret(
-        id=d["id"],
-        generator=Generator(d["generator"]),
-        length=d["length"],
-        policy=RotationPolicy(
-            interval=from_seconds(d["rotation_interval_seconds"]),
-            grace_period=timedelta(seconds=d["grace_period_seconds"]),
-            retention=timedelta(seconds=d["retention_seconds"]),
-        ),
-        current_version=d["current_version"],
-        next_rotation_time=_time_or_none(d["next_rotation_time"]),
-        create_time=_time_or_none(d["create_time"]),
-        update_time=_time_or_none(d["update_time"]),
-        etag=str(d["revision"]),
-    )
+    return records.secret_from_record(d, ISO_8601)
 
 
 def _version_from_doc(secret_id: str, v: Mapping[str, Any], *, value: Sensitive | None) -> SecretVersion:
-    return SecretVersion(
-        secret_id=secret_id,
-        version=v["version"],
-        state=VersionState(v["state"]),
-        create_time=_time(v["create_time"]),
-        grace_expire_time=_time_or_none(v["grace_expire_time"]),
-        expire_time=_time_or_none(v["expire_time"]),
-        destroyed=v["destroyed"],
-        value=value,
-    )
+    return records.version_from_record(secret_id, v, ISO_8601, value=value)
 
 
 def _grace_ended(v: Mapping[str, Any], now: datetime) -> bool:
     return (
         v["state"] == VersionState.PREVIOUS.value
         and v["grace_expire_time"] is not None
-        and _time(v["grace_expire_time"]) <= now
+        and from_iso(v["grace_expire_time"]) <= now
     )
 
 
@@ -1412,7 +1249,7 @@ def _destruction_due(v: Mapping[str, Any], retention_seconds: int, now: datetime
         v["state"] == VersionState.EXPIRED.value
         and not v["destroyed"]
         and v["expire_time"] is not None
-        and _time(v["expire_time"]) + timedelta(seconds=retention_seconds) <= now
+        and from_iso(v["expire_time"]) + timedelta(seconds=retention_seconds) <= now
     )
 
 
@@ -1457,36 +1294,13 @@ class _Destroy:
 
 def _outbox_entry(kind: EventType, version: int, current: int, when: datetime) -> dict[str, Any]:
     """An event waiting in a secret's outbox, with a unique id for its mark."""
-    return {
-        "id": secrets.token_hex(16),
-        "type": kind.value,
-        "version": version,
-        "current_version": current,
-        "event_time": _iso(when),
-    }
+    return {"id": secrets.token_hex(16), **records.event_fields(kind, version, current, when, ISO_8601)}
 
 
 def _event(seq: int, secret_id: str, entry: Mapping[str, Any]) -> SecretEvent:
-    return SecretEvent(
-        seq=seq,
-        secret_id=secret_id,
-        type=EventType(entry["type"]),
-        version=entry["version"],
-        current_version=entry["current_version"],
-        event_time=_time(entry["event_time"]),
-        secret_seq=entry.get("n", 0),
-    )
+    """An outbox entry, slot or per-secret copy as the event (``n``: its secret's number; 0 in old documents)."""
+    return records.event_from_record(entry, ISO_8601, seq=seq, secret_id=secret_id, secret_seq=entry.get("n", 0))
 
 
 def _audit_from_doc(doc: _Doc) -> AuditEvent:
-    d = doc.data
-    return AuditEvent(
-        id=d["id"],
-        event_time=_time(d["event_time"]),
-        action=d["action"],
-        actor=d["actor"],
-        target=d["target"],
-        outcome=d["outcome"],
-        request_id=d["request_id"],
-        details=d["details"],
-    )
+    return records.audit_from_record(doc.data, ISO_8601)
