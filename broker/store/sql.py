@@ -52,7 +52,7 @@ from ..core.errors import AlreadyExists, BrokerError, Conflict, NotFound
 from ..core.identities import Identity, IdentityFilter
 from ..core.issuers import TrustedIssuer
 from ..core.keys import SigningKeyRecord
-from ..core.secrets import EventType, Secret, SecretEvent, SecretVersion, VersionState
+from ..core.secrets import EventType, Secret, SecretEvent, SecretVersion, VersionState, material_due
 from ..core.sensitive import Sensitive
 from . import records
 from .migrations import BEGIN_IMMEDIATE, upgrade_to_head
@@ -410,6 +410,7 @@ class SqlStore:
     def expire_secret_versions(self, now: datetime) -> list[SecretEvent]:
         """PREVIOUS versions whose grace ended by ``now`` become EXPIRED; one GRACE_EXPIRED event each."""
         versions = secret_versions
+        # core.secrets.grace_ended, in the database: one UPDATE picks and changes them atomically.
         stmt = (
             update(versions)
             .where(versions.c.state == VersionState.PREVIOUS.value, versions.c.grace_expire_time <= now)
@@ -430,7 +431,7 @@ class SqlStore:
         """Erase the sealed value of EXPIRED versions once their secret's retention has passed."""
         versions = secret_versions
         candidates = (
-            select(versions.c.secret_id, versions.c.version, versions.c.expire_time, secrets.c.retention_seconds)
+            select(*(c for c in versions.c if c is not versions.c.sealed_value), secrets.c.retention_seconds)
             .join(secrets, secrets.c.id == versions.c.secret_id)
             .where(versions.c.state == VersionState.EXPIRED.value, versions.c.destroyed.is_(False))
         )
@@ -438,7 +439,7 @@ class SqlStore:
             due = [
                 (row.secret_id, row.version)
                 for row in conn.execute(candidates)
-                if row.expire_time is not None and row.expire_time + timedelta(seconds=row.retention_seconds) <= now
+                if material_due(_version_from_row(row, value=None), timedelta(seconds=row.retention_seconds), now)
             ]
             if due:
                 conn.execute(
@@ -748,7 +749,7 @@ def _secret_from_row(row: Row[Any]) -> Secret:
     return records.secret_from_record(row._mapping, DATETIME)
 
 
-def _version_from_row(row: Row[Any], *, value: Sensitive | None) -> SecretVersion:
+def _version_from_row(row: Row[*tuple[Any, ...]], *, value: Sensitive | None) -> SecretVersion:
     return records.version_from_record(row.secret_id, row._mapping, DATETIME, value=value)
 
 

@@ -89,7 +89,7 @@ from ..core.errors import (
 from ..core.identities import Identity, IdentityFilter
 from ..core.issuers import TrustedIssuer
 from ..core.keys import SigningKeyRecord
-from ..core.secrets import EventType, Secret, SecretEvent, SecretVersion, VersionState
+from ..core.secrets import EventType, Secret, SecretEvent, SecretVersion, VersionState, grace_ended, material_due
 from ..core.sensitive import Sensitive
 from . import records
 from .records import ISO_8601, RELEASED, b64, from_iso, to_iso, to_iso_or_none, unb64
@@ -1232,29 +1232,21 @@ def _version_from_doc(secret_id: str, v: Mapping[str, Any], *, value: Sensitive 
     return records.version_from_record(secret_id, v, ISO_8601, value=value)
 
 
-def _grace_ended(v: Mapping[str, Any], now: datetime) -> bool:
-    return (
-        v["state"] == VersionState.PREVIOUS.value
-        and v["grace_expire_time"] is not None
-        and from_iso(v["grace_expire_time"]) <= now
-    )
+def _stored_version(data: Mapping[str, Any], v: Mapping[str, Any]) -> SecretVersion:
+    """A version entry of a live secret document, without its value."""
+    return _version_from_doc(data["id"], v, value=None)
 
 
 def _graces_ended(data: Mapping[str, Any], now: datetime) -> bool:
-    return any(_grace_ended(v, now) for v in data["versions"])
+    return any(grace_ended(_stored_version(data, v), now) for v in data["versions"])
 
 
-def _destruction_due(v: Mapping[str, Any], retention_seconds: int, now: datetime) -> bool:
-    return (
-        v["state"] == VersionState.EXPIRED.value
-        and not v["destroyed"]
-        and v["expire_time"] is not None
-        and from_iso(v["expire_time"]) + timedelta(seconds=retention_seconds) <= now
-    )
+def _destruction_due(data: Mapping[str, Any], v: Mapping[str, Any], now: datetime) -> bool:
+    return material_due(_stored_version(data, v), timedelta(seconds=data["retention_seconds"]), now)
 
 
 def _due_for_destruction(data: Mapping[str, Any], now: datetime) -> bool:
-    return any(_destruction_due(v, data["retention_seconds"], now) for v in data["versions"])
+    return any(_destruction_due(data, v, now) for v in data["versions"])
 
 
 _Change = Callable[[dict[str, Any]], tuple[dict[str, Any], list[dict[str, Any]]]]
@@ -1267,7 +1259,7 @@ class _Expire:
         self._now = now
 
     def __call__(self, data: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        ended = sorted(v["version"] for v in data["versions"] if _grace_ended(v, self._now))
+        ended = sorted(v["version"] for v in data["versions"] if grace_ended(_stored_version(data, v), self._now))
         versions = [
             {**v, "state": VersionState.EXPIRED.value, "expire_time": v["grace_expire_time"]}
             if v["version"] in ended
@@ -1286,7 +1278,7 @@ class _Destroy:
         self.count = 0
 
     def __call__(self, data: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        due = {v["version"] for v in data["versions"] if _destruction_due(v, data["retention_seconds"], self._now)}
+        due = {v["version"] for v in data["versions"] if _destruction_due(data, v, self._now)}
         self.count = len(due)
         versions = [{**v, "destroyed": True, "sealed": None} if v["version"] in due else v for v in data["versions"]]
         return {**data, "versions": versions}, []
