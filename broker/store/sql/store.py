@@ -2,7 +2,7 @@
 
 Every method runs in its own transaction on a pooled connection, so one ``SqlStore``
 serves a thread pool. Driver errors that mean "cannot reach the database" become
-``Unavailable`` in one place (``sql_errors.translate_errors``). Concurrency rests on single
+``Unavailable`` in one place (``errors.translate_errors``). Concurrency rests on single
 statements that both backends run atomically: compare-and-set is
 ``UPDATE ... WHERE revision = :etag`` (or ``current_version`` for rotations), single-use
 records and leases are ``INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING``.
@@ -47,20 +47,20 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine, Row, make_url
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
-from ..core.audit import AuditEvent, AuditFilter, event_id_floor
-from ..core.errors import AlreadyExists, BrokerError, Conflict, NotFound
-from ..core.identities import Identity, IdentityFilter
-from ..core.issuers import TrustedIssuer
-from ..core.keys import SigningKeyRecord
-from ..core.secrets import EventType, Secret, SecretEvent, SecretVersion, VersionState, material_due
-from ..core.sensitive import Sensitive
-from . import records
-from .migrations import BEGIN_IMMEDIATE, upgrade_to_head
-from .records import DATETIME, RELEASED, Record
-from .sealing import Sealer, signing_key_context
-from .sql_errors import translate_errors
-from .sql_replay import ReplayWriter
-from .sql_schema import (
+from ...core.audit import AuditEvent, AuditFilter, event_id_floor
+from ...core.errors import AlreadyExists, BrokerError, Conflict, NotFound
+from ...core.identities import Identity, IdentityFilter
+from ...core.issuers import TrustedIssuer
+from ...core.keys import SigningKeyRecord
+from ...core.secrets import EventType, Secret, SecretEvent, SecretVersion, VersionState, material_due
+from ...core.sensitive import Sensitive
+from .. import records
+from ..migrations import BEGIN_IMMEDIATE, upgrade_to_head
+from ..records import DATETIME, RELEASED, Record
+from ..sealing import Sealer, signing_key_context
+from .errors import translate_errors
+from .replay import ReplayWriter
+from .schema import (
     audit_events,
     counters,
     identities,
