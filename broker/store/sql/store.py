@@ -1,4 +1,4 @@
-"""The Store on SQLite (embedded default) or PostgreSQL, with SQLAlchemy 2 Core.
+"""``SqlStore``: the Store on SQLite (embedded default) or PostgreSQL, with SQLAlchemy 2 Core.
 
 Every method runs in its own transaction on a pooled connection, so one ``SqlStore``
 serves a thread pool. Driver errors that mean "cannot reach the database" become
@@ -7,34 +7,24 @@ statements that both backends run atomically: compare-and-set is
 ``UPDATE ... WHERE revision = :etag`` (or ``current_version`` for rotations), single-use
 records and leases are ``INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING``.
 Secret events take their seq from a counter row locked until commit, so readers
-polling ``seq > n`` never miss one. Secret material is sealed (``sealing.py``) with a
-context naming its row.
+polling ``seq > n`` never miss one. Secret material is sealed (store/sealing.py) with a
+context naming its row. Engines are opened by ``engine.py``; the helpers every method
+shares on rows (codecs, etags, compare-and-set misses, event seqs) are ``rows.py``'s.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import re
-import sqlite3
-import stat
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import structlog
 from sqlalchemy import (
-    Column,
-    ColumnElement,
     Table,
     bindparam,
     case,
-    create_engine,
     delete,
-    event,
     func,
     insert,
     or_,
@@ -44,11 +34,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, Connection, Engine, Row, make_url
-from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
+from sqlalchemy.engine import Connection
 
 from ...core.audit import AuditEvent, AuditFilter, event_id_floor
-from ...core.errors import AlreadyExists, BrokerError, Conflict, NotFound
+from ...core.errors import AlreadyExists, NotFound
 from ...core.identities import Identity, IdentityFilter
 from ...core.issuers import TrustedIssuer
 from ...core.keys import SigningKeyRecord
@@ -56,10 +45,25 @@ from ...core.secrets import EventType, Secret, SecretEvent, SecretVersion, Versi
 from ...core.sensitive import Sensitive
 from .. import records
 from ..migrations import BEGIN_IMMEDIATE, upgrade_to_head
-from ..records import DATETIME, RELEASED, Record
+from ..records import DATETIME, RELEASED
 from ..sealing import Sealer, signing_key_context
+from .engine import engine_url, open_engine
 from .errors import translate_errors
 from .replay import ReplayWriter
+from .rows import (
+    EVENT_COUNTER,
+    equal_to,
+    etag_revision,
+    event_from_record,
+    identity_from_row,
+    index_bindings,
+    issuer_from_row,
+    missing_or_changed,
+    missing_or_rotated,
+    record_events,
+    secret_from_row,
+    version_from_row,
+)
 from .schema import (
     audit_events,
     counters,
@@ -77,28 +81,14 @@ from .schema import (
 
 __all__ = ["SqlStore"]
 
-_log = structlog.get_logger("broker.store")
-
-_SQLITE_BUSY_TIMEOUT_SECONDS = 5
-_SQLITE_PRAGMAS = (
-    f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_SECONDS * 1000}",
-    "PRAGMA synchronous=NORMAL",
-    "PRAGMA foreign_keys=ON",
-)
-_POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
-#: The counters row that hands out secret event seqs (created by migration 0002).
-_EVENT_COUNTER = "secret_events"
-
 
 class SqlStore:
     """The Store protocol on SQLite (``sqlite:///path``) or PostgreSQL (``postgresql+psycopg://``)."""
 
     def __init__(self, url: str, sealer: Sealer, *, echo: bool = False) -> None:
-        self._url = make_url(url)
-        if self._url.drivername == "postgresql":
-            self._url = self._url.set(drivername="postgresql+psycopg")
+        self._url = engine_url(url)
         self._sealer = sealer
-        self._engine = _create_engine(self._url, echo=echo)
+        self._engine = open_engine(self._url, echo=echo)
         self._dialect = self._url.get_backend_name()
         # The exchange hot path: its replay records, and its identity read (on a cache miss).
         self._replay = ReplayWriter(self._engine)
@@ -130,7 +120,7 @@ class SqlStore:
         with self._transaction() as conn:
             if not self._insert_new(conn, identities, values):
                 raise AlreadyExists(f"identity {identity.id!r} already exists")
-            _index_bindings(conn, identity)
+            index_bindings(conn, identity)
         return dataclasses.replace(identity, etag="1")
 
     def get_identity(self, identity_id: str) -> Identity:
@@ -139,22 +129,22 @@ class SqlStore:
             row = conn.execute(self._get_identity_stmt, {"id": identity_id}).first()
         if row is None:
             raise NotFound(f"identity {identity_id!r} not found")
-        return _identity_from_row(row)
+        return identity_from_row(row)
 
     def list_identities(self, *, after: str, limit: int, flt: IdentityFilter) -> list[Identity]:
         """Up to ``limit`` identities with id > ``after`` matching ``flt``, ordered by id."""
         stmt = (
             select(identities)
-            .where(identities.c.id > after, *_equal_to(identities, flt))
+            .where(identities.c.id > after, *equal_to(identities, flt))
             .order_by(identities.c.id)
             .limit(limit)
         )
         with self._transaction() as conn:
-            return [_identity_from_row(row) for row in conn.execute(stmt)]
+            return [identity_from_row(row) for row in conn.execute(stmt)]
 
     def update_identity(self, identity: Identity, *, expected_etag: str) -> Identity:
         """Replace the row if its revision is ``expected_etag``; the new etag is the next revision."""
-        revision = _revision(expected_etag)
+        revision = etag_revision(expected_etag)
         stmt = (
             update(identities)
             .where(identities.c.id == identity.id, identities.c.revision == revision)
@@ -162,19 +152,19 @@ class SqlStore:
         )
         with self._transaction() as conn:
             if conn.execute(stmt).rowcount == 0:
-                raise _missing_or_changed(conn, identities.c.id, identity.id, "identity")
+                raise missing_or_changed(conn, identities.c.id, identity.id, "identity")
             conn.execute(delete(identity_bindings).where(identity_bindings.c.identity_id == identity.id))
-            _index_bindings(conn, identity)
+            index_bindings(conn, identity)
         return dataclasses.replace(identity, etag=str(revision + 1))
 
     def delete_identity(self, identity_id: str, *, expected_etag: str | None) -> None:
         """Delete the row (if its revision is ``expected_etag``, when given)."""
         stmt = delete(identities).where(identities.c.id == identity_id)
         if expected_etag is not None:
-            stmt = stmt.where(identities.c.revision == _revision(expected_etag))
+            stmt = stmt.where(identities.c.revision == etag_revision(expected_etag))
         with self._transaction() as conn:
             if conn.execute(stmt).rowcount == 0:
-                raise _missing_or_changed(conn, identities.c.id, identity_id, "identity")
+                raise missing_or_changed(conn, identities.c.id, identity_id, "identity")
 
     def bound_identity_ids(self, issuer: str, subject: str) -> list[str]:
         """Ids of the identities with a binding to ``subject`` of ``issuer`` (one indexed read)."""
@@ -274,14 +264,14 @@ class SqlStore:
             row = conn.execute(select(trusted_issuers).where(trusted_issuers.c.issuer == issuer)).first()
         if row is None:
             raise NotFound(f"issuer {issuer!r} not found")
-        return _issuer_from_row(row)
+        return issuer_from_row(row)
 
     def list_issuers(self, *, after: str, limit: int) -> list[TrustedIssuer]:
         """Up to ``limit`` issuers with URL > ``after``, ordered by URL."""
         column = trusted_issuers.c.issuer
         stmt = select(trusted_issuers).where(column > after).order_by(column).limit(limit)
         with self._transaction() as conn:
-            return [_issuer_from_row(row) for row in conn.execute(stmt)]
+            return [issuer_from_row(row) for row in conn.execute(stmt)]
 
     def delete_issuer(self, issuer: str) -> None:
         """Delete; NotFound if absent."""
@@ -308,13 +298,13 @@ class SqlStore:
             row = conn.execute(select(secrets).where(secrets.c.id == secret_id)).first()
         if row is None:
             raise NotFound(f"secret {secret_id!r} not found")
-        return _secret_from_row(row)
+        return secret_from_row(row)
 
     def list_secrets(self, *, after: str, limit: int) -> list[Secret]:
         """Up to ``limit`` secrets with id > ``after``, ordered by id."""
         stmt = select(secrets).where(secrets.c.id > after).order_by(secrets.c.id).limit(limit)
         with self._transaction() as conn:
-            return [_secret_from_row(row) for row in conn.execute(stmt)]
+            return [secret_from_row(row) for row in conn.execute(stmt)]
 
     def update_secret(self, secret: Secret, *, expected_etag: str) -> Secret:
         """Replace the metadata if the etag matches; the current version is rotate_secret's alone."""
@@ -322,26 +312,26 @@ class SqlStore:
         del values["current_version"]
         stmt = (
             update(secrets)
-            .where(secrets.c.id == secret.id, secrets.c.revision == _revision(expected_etag))
+            .where(secrets.c.id == secret.id, secrets.c.revision == etag_revision(expected_etag))
             .values(**values, revision=secrets.c.revision + 1)
             .returning(*secrets.c)
         )
         with self._transaction() as conn:
             row = conn.execute(stmt).first()
             if row is None:
-                raise _missing_or_changed(conn, secrets.c.id, secret.id, "secret")
-        return _secret_from_row(row)
+                raise missing_or_changed(conn, secrets.c.id, secret.id, "secret")
+        return secret_from_row(row)
 
     def delete_secret(self, secret_id: str, *, expected_etag: str | None, now: datetime) -> None:
         """Delete the secret; its versions go with it (ON DELETE CASCADE); records DELETED."""
         stmt = delete(secrets).where(secrets.c.id == secret_id)
         if expected_etag is not None:
-            stmt = stmt.where(secrets.c.revision == _revision(expected_etag))
+            stmt = stmt.where(secrets.c.revision == etag_revision(expected_etag))
         with self._transaction() as conn:
             row = conn.execute(stmt.returning(secrets.c.current_version)).first()
             if row is None:
-                raise _missing_or_changed(conn, secrets.c.id, secret_id, "secret")
-            _record_events(conn, [(secret_id, EventType.DELETED, row.current_version, 0, now)])
+                raise missing_or_changed(conn, secrets.c.id, secret_id, "secret")
+            record_events(conn, [(secret_id, EventType.DELETED, row.current_version, 0, now)])
 
     def rotate_secret(
         self,
@@ -373,11 +363,11 @@ class SqlStore:
         with self._transaction() as conn:
             row = conn.execute(promote).first()
             if row is None:
-                raise _missing_or_rotated(conn, secret_id, expected_version)
+                raise missing_or_rotated(conn, secret_id, expected_version)
             conn.execute(demote)
             conn.execute(insert(secret_versions).values(version_row))
-            _record_events(conn, [(secret_id, EventType.ROTATED, new.version, new.version, new.create_time)])
-        return _secret_from_row(row)
+            record_events(conn, [(secret_id, EventType.ROTATED, new.version, new.version, new.create_time)])
+        return secret_from_row(row)
 
     def list_secret_versions(self, secret_id: str, *, before: int, limit: int) -> list[SecretVersion]:
         """Versions below ``before`` (0: all), newest first, without values; NotFound for no secret."""
@@ -394,7 +384,7 @@ class SqlStore:
             rows = conn.execute(stmt).all()
             if not rows and conn.execute(select(secrets.c.id).where(secrets.c.id == secret_id)).first() is None:
                 raise NotFound(f"secret {secret_id!r} not found")
-        return [_version_from_row(row, value=None) for row in rows]
+        return [version_from_row(row, value=None) for row in rows]
 
     def get_secret_version(self, secret_id: str, version: int) -> SecretVersion:
         """One version with its value unsealed (None once destroyed), or NotFound."""
@@ -405,7 +395,7 @@ class SqlStore:
             row = conn.execute(stmt).first()
         if row is None:
             raise NotFound(f"secret {secret_id!r} has no version {version}")
-        return _version_from_row(row, value=records.open_version(self._sealer, secret_id, version, row.sealed_value))
+        return version_from_row(row, value=records.open_version(self._sealer, secret_id, version, row.sealed_value))
 
     def expire_secret_versions(self, now: datetime) -> list[SecretEvent]:
         """PREVIOUS versions whose grace ended by ``now`` become EXPIRED; one GRACE_EXPIRED event each."""
@@ -423,7 +413,7 @@ class SqlStore:
                 return []
             owners = select(secrets.c.id, secrets.c.current_version).where(secrets.c.id.in_({s for s, _ in expired}))
             current = {row.id: row.current_version for row in conn.execute(owners)}
-            return _record_events(
+            return record_events(
                 conn, [(sid, EventType.GRACE_EXPIRED, version, current[sid], now) for sid, version in expired]
             )
 
@@ -439,7 +429,7 @@ class SqlStore:
             due = [
                 (row.secret_id, row.version)
                 for row in conn.execute(candidates)
-                if material_due(_version_from_row(row, value=None), timedelta(seconds=row.retention_seconds), now)
+                if material_due(version_from_row(row, value=None), timedelta(seconds=row.retention_seconds), now)
             ]
             if due:
                 conn.execute(
@@ -458,17 +448,17 @@ class SqlStore:
             .limit(limit)
         )
         with self._transaction() as conn:
-            return [_secret_from_row(row) for row in conn.execute(stmt)]
+            return [secret_from_row(row) for row in conn.execute(stmt)]
 
     def list_secret_events(self, *, after_seq: int, limit: int) -> list[SecretEvent]:
         """Events with seq > ``after_seq`` in seq order."""
         stmt = select(secret_events).where(secret_events.c.seq > after_seq).order_by(secret_events.c.seq).limit(limit)
         with self._transaction() as conn:
-            return [_event_from_record(row._mapping) for row in conn.execute(stmt)]
+            return [event_from_record(row._mapping) for row in conn.execute(stmt)]
 
     def last_secret_event_seq(self) -> int:
         """The highest event seq handed out so far (0 when none)."""
-        stmt = select(counters.c.value).where(counters.c.name == _EVENT_COUNTER)
+        stmt = select(counters.c.value).where(counters.c.name == EVENT_COUNTER)
         with self._transaction() as conn:
             return int(conn.execute(stmt).scalar_one())
 
@@ -482,7 +472,7 @@ class SqlStore:
             .limit(limit)
         )
         with self._transaction() as conn:
-            return [_event_from_record(row._mapping) for row in conn.execute(stmt)]
+            return [event_from_record(row._mapping) for row in conn.execute(stmt)]
 
     def last_secret_event_of(self, secret_id: str) -> int:
         """The secret_seq of the newest event of ``secret_id`` (0 when none)."""
@@ -527,7 +517,7 @@ class SqlStore:
 
     def list_audit_events(self, *, before: str, limit: int, flt: AuditFilter) -> list[AuditEvent]:
         """Up to ``limit`` events with id < ``before`` ('' = newest) matching ``flt``, newest first."""
-        stmt = select(audit_events).where(*_equal_to(audit_events, flt))
+        stmt = select(audit_events).where(*equal_to(audit_events, flt))
         if before:
             stmt = stmt.where(audit_events.c.id < before)
         stmt = stmt.order_by(audit_events.c.id.desc()).limit(limit)
@@ -582,176 +572,3 @@ class SqlStore:
     def _insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
         """An INSERT that knows ON CONFLICT, in this backend's dialect."""
         return sqlite.insert(table) if self._dialect == "sqlite" else postgresql.insert(table)
-
-
-# engines ---------------------------------------------------------------------
-
-
-def _create_engine(url: URL, *, echo: bool) -> Engine:
-    backend = url.get_backend_name()
-    if backend == "sqlite":
-        return _sqlite_engine(url, echo=echo)
-    if backend == "postgresql":
-        connect_args: dict[str, Any] = {"application_name": "identity-broker"}
-        if "connect_timeout" not in url.query:
-            connect_args["connect_timeout"] = _POSTGRES_CONNECT_TIMEOUT_SECONDS
-        # pool_pre_ping: a connection the server dropped (a restart) is replaced at checkout, not
-        # handed to the first caller after the restart as an error.
-        return create_engine(url, echo=echo, hide_parameters=True, connect_args=connect_args, pool_pre_ping=True)
-    raise ValueError(f"store URL: {backend!r} is not supported (use sqlite:///PATH or postgresql+psycopg://...)")
-
-
-def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
-    """A file database in WAL mode, shared by a thread pool; SQLAlchemy emits BEGIN itself."""
-    database = url.database or ""
-    if database in ("", ":memory:") or url.query.get("mode") == "memory":
-        raise ValueError("store URL: SQLite needs a file (sqlite:///PATH/broker.db), not an in-memory database")
-    Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _private_file(Path(database))
-    engine = create_engine(
-        url,
-        echo=echo,
-        hide_parameters=True,
-        poolclass=QueuePool,
-        connect_args={"check_same_thread": False},
-    )
-    event.listen(engine, "connect", _sqlite_on_connect)
-    event.listen(engine, "begin", _sqlite_on_begin)
-    return engine
-
-
-def _private_file(path: Path) -> None:
-    """Create the database file 0600 (SQLite gives its -wal and -shm files the same mode), or
-    narrow an existing one that others can read, with a log line."""
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        return
-    except FileExistsError:
-        pass
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        for file in (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))):
-            if file.exists():
-                file.chmod(0o600)
-        _log.warning("database file was open to others; narrowed to 0600", path=str(path), was=f"{mode:04o}")
-
-
-def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
-    # Stop the driver from issuing (or skipping) BEGIN on its own: _sqlite_on_begin does it,
-    # so reads are consistent and DDL (migrations) is transactional.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    try:
-        for pragma in _SQLITE_PRAGMAS:
-            cursor.execute(pragma)
-        _enable_wal(cursor)
-    finally:
-        cursor.close()
-
-
-def _enable_wal(cursor: sqlite3.Cursor) -> None:
-    """Put the file in WAL mode (a persistent setting of the database file).
-
-    Switching a new file can fail at once with "database is locked" while another
-    connection (another broker starting) switches or migrates it; SQLite's busy
-    handler does not cover that case, so retry until the busy timeout.
-    """
-    deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT_SECONDS
-    while True:
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
-
-
-def _sqlite_on_begin(conn: Connection) -> None:
-    immediate = conn.get_execution_options().get(BEGIN_IMMEDIATE, False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-# rows <-> domain objects -------------------------------------------------------
-
-
-def _equal_to(table: Table, flt: IdentityFilter | AuditFilter) -> list[ColumnElement[bool]]:
-    """One equality condition per filter field that is set (field names are column names)."""
-    return [table.c[name] == value for name, value in records.filter_fields(flt).items()]
-
-
-def _revision(etag: str) -> int:
-    """The revision an etag names; -1 (matches nothing) for an etag this store never issued."""
-    return int(etag) if re.fullmatch(r"[0-9]{1,9}", etag) else -1
-
-
-def _missing_or_changed(conn: Connection, key: Column[Any], value: str, what: str) -> BrokerError:
-    """After a compare-and-set matched no row: NotFound if the row is gone, else Conflict."""
-    if conn.execute(select(key).where(key == value)).first() is None:
-        return NotFound(f"{what} {value!r} not found")
-    return Conflict(f"{what} {value!r} was changed by someone else (etag mismatch); read it again")
-
-
-def _missing_or_rotated(conn: Connection, secret_id: str, expected_version: int) -> BrokerError:
-    if conn.execute(select(secrets.c.id).where(secrets.c.id == secret_id)).first() is None:
-        return NotFound(f"secret {secret_id!r} not found")
-    return Conflict(
-        f"secret {secret_id!r} was rotated by someone else (version {expected_version} is no longer current); "
-        "read it again"
-    )
-
-
-def _record_events(conn: Connection, items: list[tuple[str, EventType, int, int, datetime]]) -> list[SecretEvent]:
-    """Append secret events (secret id, type, version, current version, time) with the next seqs.
-
-    Taking the seqs updates the counter row, which stays locked until this transaction
-    commits: event writers queue there, so seqs become visible in order, without gaps.
-    """
-    take = (
-        update(counters)
-        .where(counters.c.name == _EVENT_COUNTER)
-        .values(value=counters.c.value + len(items))
-        .returning(counters.c.value)
-    )
-    first = int(conn.execute(take).scalar_one()) - len(items) + 1
-    numbers: dict[str, int] = {}
-    for sid in dict.fromkeys(sid for sid, *_ in items):  # under the counter row's lock: no race
-        last = select(func.max(secret_events.c.secret_seq)).where(secret_events.c.secret_id == sid)
-        numbers[sid] = int(conn.execute(last).scalar_one_or_none() or 0)
-    rows = []
-    for i, (sid, kind, version, current, when) in enumerate(items):
-        numbers[sid] += 1
-        fields = records.event_fields(kind, version, current, when, DATETIME)
-        rows.append({"seq": first + i, "secret_id": sid, **fields, "secret_seq": numbers[sid]})
-    conn.execute(insert(secret_events), rows)
-    return [_event_from_record(row) for row in rows]
-
-
-def _index_bindings(conn: Connection, identity: Identity) -> None:
-    """One identity_bindings row per distinct (issuer, subject) of the identity's bindings."""
-    pairs = dict.fromkeys((b.issuer, b.subject) for b in identity.bindings)
-    if pairs:
-        conn.execute(
-            insert(identity_bindings),
-            [{"issuer": i, "subject": s, "identity_id": identity.id} for i, s in pairs],
-        )
-
-
-def _identity_from_row(row: Row[Any]) -> Identity:
-    return records.identity_from_record(row._mapping, DATETIME, etag=str(row.revision))
-
-
-def _issuer_from_row(row: Row[Any]) -> TrustedIssuer:
-    return records.issuer_from_record(row._mapping, DATETIME, etag=str(row.revision))
-
-
-def _secret_from_row(row: Row[Any]) -> Secret:
-    return records.secret_from_record(row._mapping, DATETIME)
-
-
-def _version_from_row(row: Row[*tuple[Any, ...]], *, value: Sensitive | None) -> SecretVersion:
-    return records.version_from_record(row.secret_id, row._mapping, DATETIME, value=value)
-
-
-def _event_from_record(d: Record) -> SecretEvent:
-    return records.event_from_record(d, DATETIME, seq=d["seq"], secret_id=d["secret_id"], secret_seq=d["secret_seq"])
