@@ -50,7 +50,7 @@ while; a binding the identity has is never missing.
 Every hvac and transport failure is translated in one place (``_translate``): sealed or
 unreachable is ``Unavailable``, permission denied is ``FailedPrecondition``; messages
 name paths, never tokens or values. Private keys and secret values are sealed
-(``sealing.py``) before they are written, so Vault holds only their ciphertext.
+(store/sealing.py) before they are written, so Vault holds only their ciphertext.
 """
 
 from __future__ import annotations
@@ -76,8 +76,8 @@ import hvac
 import hvac.exceptions
 import requests
 
-from ..core.audit import AuditEvent, AuditFilter, event_id_floor
-from ..core.errors import (
+from ...core.audit import AuditEvent, AuditFilter, event_id_floor
+from ...core.errors import (
     AlreadyExists,
     BrokerError,
     Conflict,
@@ -86,14 +86,14 @@ from ..core.errors import (
     NotFound,
     StoreUnavailable,
 )
-from ..core.identities import Identity, IdentityFilter
-from ..core.issuers import TrustedIssuer
-from ..core.keys import SigningKeyRecord
-from ..core.secrets import EventType, Secret, SecretEvent, SecretVersion, VersionState, grace_ended, material_due
-from ..core.sensitive import Sensitive
-from . import records
-from .records import ISO_8601, RELEASED, b64, from_iso, to_iso, to_iso_or_none, unb64
-from .sealing import Sealer, signing_key_context
+from ...core.identities import Identity, IdentityFilter
+from ...core.issuers import TrustedIssuer
+from ...core.keys import SigningKeyRecord
+from ...core.secrets import EventType, Secret, SecretEvent, SecretVersion, VersionState, grace_ended, material_due
+from ...core.sensitive import Sensitive
+from .. import records
+from ..records import ISO_8601, RELEASED, b64, from_iso, to_iso, to_iso_or_none, unb64
+from ..sealing import Sealer, signing_key_context
 
 __all__ = [
     "DEFAULT_K8S_TOKEN_FILE",
