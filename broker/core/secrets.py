@@ -8,6 +8,8 @@ its material is destroyed once the policy's retention has passed.
 States are read through the clock: a PREVIOUS version whose grace_expire_time is at or
 before ``now`` is EXPIRED for every reader, whether or not the expiry job has marked it
 yet; the job only records the GRACE_EXPIRED event and destroys material later.
+``grace_ended`` and ``material_due`` state these two rules once: ``as_of`` (every
+reader) and the stores' expiry and destruction sweeps apply them.
 
 Rotation is decided from stored state alone (``next_rotation_time`` and a
 compare-and-set on the CURRENT version number), so restarts, crashes and downtime
@@ -172,11 +174,27 @@ def _external_value(value: Sensitive | None) -> Sensitive:
     return value
 
 
+def grace_ended(version: SecretVersion, now: datetime) -> bool:
+    """True for a PREVIOUS version whose grace ended at or before ``now``: EXPIRED to every reader."""
+    grace_end = version.grace_expire_time
+    return version.state is VersionState.PREVIOUS and grace_end is not None and grace_end <= now
+
+
+def material_due(version: SecretVersion, retention: timedelta, now: datetime) -> bool:
+    """True for an EXPIRED version whose value is still kept though ``retention`` has passed since it expired."""
+    expired = version.expire_time
+    return (
+        version.state is VersionState.EXPIRED
+        and not version.destroyed
+        and expired is not None
+        and expired + retention <= now
+    )
+
+
 def as_of(version: SecretVersion, now: datetime) -> SecretVersion:
     """The version as it stands at ``now``: a PREVIOUS one whose grace has ended is EXPIRED."""
-    grace_end = version.grace_expire_time
-    if version.state is VersionState.PREVIOUS and grace_end is not None and grace_end <= now:
-        return dataclasses.replace(version, state=VersionState.EXPIRED, expire_time=grace_end)
+    if grace_ended(version, now):
+        return dataclasses.replace(version, state=VersionState.EXPIRED, expire_time=version.grace_expire_time)
     return version
 
 

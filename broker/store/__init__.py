@@ -1,7 +1,7 @@
 """Persistence: one Store protocol (base.py), SQL (SQLite, Postgres) and Vault backends.
 
 ``open_store`` picks the backend from ``BROKER_STORE_URL``: ``vault://`` or ``vaults://``
-(TLS) is Vault/OpenBao (vault.py), anything else a SQLAlchemy URL (sql.py).
+(TLS) is Vault/OpenBao (vault/), anything else a SQLAlchemy URL (sql/).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import grpc
 import pytest
 import sqlalchemy as sa
 
-from broker.store.sql_schema import identities, identity_bindings
+from broker.store.sql.schema import identities, identity_bindings
 from broker_client import keys
 from broker_client.v1 import identity_pb2, identity_pb2_grpc, issuer_pb2, issuer_pb2_grpc, token_pb2, token_pb2_grpc
 from tests.e2e.harness import BROKER, TOKEN_TYPE_JWT, BrokerProcess

@@ -21,7 +21,7 @@ from broker.core.identities import Binding, Identity, IdentityFilter, IdentityKi
 from broker.store.migrations import ADVISORY_LOCK_KEY, alembic_config, head_revision
 from broker.store.sealing import Sealer
 from broker.store.sql import SqlStore
-from broker.store.sql_schema import metadata
+from broker.store.sql.schema import metadata
 
 from .conftest import TEST_KEK
 
@@ -76,7 +76,7 @@ def test_a_fresh_database_upgrades_to_head(sql_url: str) -> None:
 
 
 def test_migrations_build_exactly_the_table_definitions(sql_url: str) -> None:
-    """The migrated schema and sql_schema's Table objects do not differ (no missing migration)."""
+    """The migrated schema and sql/schema.py's Table objects do not differ (no missing migration)."""
     with open_store(sql_url) as store:
         store.migrate()
     with connect(sql_url) as conn:

@@ -109,7 +109,7 @@ def test_a_connection_killed_by_postgres_is_replaced_before_the_next_call(postgr
 def test_the_replay_connection_killed_by_postgres_is_replaced_and_the_batch_written(
     postgres_server: PostgresServer,
 ) -> None:
-    """Single-use records have their own connection (sql_replay.py); when it died, the batch runs once more
+    """Single-use records have their own connection (sql/replay.py); when it died, the batch runs once more
     on a fresh one, and every key is still recorded exactly once."""
     url = postgres_server.create_database()
     database = url.rsplit("/", 1)[1]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from broker.store.sql_schema import metadata
+from broker.store.sql.schema import metadata
 
 connection = context.config.attributes.get("connection")
 if not isinstance(connection, Connection):

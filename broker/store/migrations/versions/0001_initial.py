@@ -16,7 +16,7 @@ branch_labels = None
 depends_on = None
 
 # Frozen copies of the types at this revision (never import the live schema here):
-# UTCDateTime and JSONText from sql_schema are stored as these.
+# UTCDateTime and JSONText from sql/schema.py are stored as these.
 _TIME = sa.DateTime(timezone=True)
 _JSON = sa.Text()
 

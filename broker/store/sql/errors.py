@@ -9,7 +9,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from ..core.errors import StoreUnavailable
+from ...core.errors import StoreUnavailable
 
 _MAX_REASON = 200
 
@@ -18,7 +18,7 @@ _MAX_REASON = 200
 def translate_errors(url: URL, driver_disconnects: tuple[type[Exception], ...] = ()) -> Iterator[None]:
     """Turn "cannot reach the database" errors into StoreUnavailable, credentials left out.
 
-    Errors come wrapped by SQLAlchemy, or, on a raw DB-API connection (sql_replay.py),
+    Errors come wrapped by SQLAlchemy, or, on a raw DB-API connection (replay.py),
     as the driver's own ``driver_disconnects``.
     """
     try:

@@ -27,9 +27,9 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import PoolProxiedConnection
 
-from ..core.errors import StoreUnavailable
-from .sql_errors import translate_errors
-from .sql_schema import replay_records
+from ...core.errors import StoreUnavailable
+from .errors import translate_errors
+from .schema import replay_records
 
 
 def _unchanged(value: datetime) -> datetime:

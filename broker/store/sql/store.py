@@ -1,41 +1,30 @@
-"""The Store on SQLite (embedded default) or PostgreSQL, with SQLAlchemy 2 Core.
+"""``SqlStore``: the Store on SQLite (embedded default) or PostgreSQL, with SQLAlchemy 2 Core.
 
 Every method runs in its own transaction on a pooled connection, so one ``SqlStore``
 serves a thread pool. Driver errors that mean "cannot reach the database" become
-``Unavailable`` in one place (``sql_errors.translate_errors``). Concurrency rests on single
+``Unavailable`` in one place (``errors.translate_errors``). Concurrency rests on single
 statements that both backends run atomically: compare-and-set is
 ``UPDATE ... WHERE revision = :etag`` (or ``current_version`` for rotations), single-use
 records and leases are ``INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING``.
 Secret events take their seq from a counter row locked until commit, so readers
-polling ``seq > n`` never miss one. Secret material is sealed (``sealing.py``) with a
-context naming its row.
+polling ``seq > n`` never miss one. Secret material is sealed (store/sealing.py) with a
+context naming its row. Engines are opened by ``engine.py``; the helpers every method
+shares on rows (codecs, etags, compare-and-set misses, event seqs) are ``rows.py``'s.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import re
-import sqlite3
-import stat
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
-from enum import Enum
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
-import structlog
 from sqlalchemy import (
-    Column,
-    ColumnElement,
     Table,
     bindparam,
     case,
-    create_engine,
     delete,
-    event,
     func,
     insert,
     or_,
@@ -45,23 +34,37 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, Connection, Engine, Row, make_url
-from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
+from sqlalchemy.engine import Connection
 
-from ..core.audit import AuditEvent, AuditFilter, event_id_floor
-from ..core.durations import from_seconds, whole_seconds
-from ..core.errors import AlreadyExists, BrokerError, Conflict, NotFound
-from ..core.generators import Generator
-from ..core.identities import Binding, Identity, IdentityFilter, IdentityKey, IdentityKind
-from ..core.issuers import TrustedIssuer
-from ..core.keys import SigningKeyRecord
-from ..core.secrets import EventType, RotationPolicy, Secret, SecretEvent, SecretVersion, VersionState
-from ..core.sensitive import Sensitive
-from .migrations import BEGIN_IMMEDIATE, upgrade_to_head
-from .sealing import Sealer, secret_context, signing_key_context
-from .sql_errors import translate_errors
-from .sql_replay import ReplayWriter
-from .sql_schema import (
+from ...core.audit import AuditEvent, AuditFilter, event_id_floor
+from ...core.errors import AlreadyExists, NotFound
+from ...core.identities import Identity, IdentityFilter
+from ...core.issuers import TrustedIssuer
+from ...core.keys import SigningKeyRecord
+from ...core.secrets import EventType, Secret, SecretEvent, SecretVersion, VersionState, material_due
+from ...core.sensitive import Sensitive
+from .. import records
+from ..migrations import BEGIN_IMMEDIATE, upgrade_to_head
+from ..records import DATETIME, RELEASED
+from ..sealing import Sealer, signing_key_context
+from .engine import engine_url, open_engine
+from .errors import translate_errors
+from .replay import ReplayWriter
+from .rows import (
+    EVENT_COUNTER,
+    equal_to,
+    etag_revision,
+    event_from_record,
+    identity_from_row,
+    index_bindings,
+    issuer_from_row,
+    missing_or_changed,
+    missing_or_rotated,
+    record_events,
+    secret_from_row,
+    version_from_row,
+)
+from .schema import (
     audit_events,
     counters,
     identities,
@@ -78,30 +81,14 @@ from .sql_schema import (
 
 __all__ = ["SqlStore"]
 
-_log = structlog.get_logger("broker.store")
-
-_SQLITE_BUSY_TIMEOUT_SECONDS = 5
-_SQLITE_PRAGMAS = (
-    f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_SECONDS * 1000}",
-    "PRAGMA synchronous=NORMAL",
-    "PRAGMA foreign_keys=ON",
-)
-_POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
-#: The counters row that hands out secret event seqs (created by migration 0002).
-_EVENT_COUNTER = "secret_events"
-#: expires_at of a released lease: long past, so anyone may take it.
-_RELEASED = datetime(1970, 1, 1, tzinfo=UTC)
-
 
 class SqlStore:
     """The Store protocol on SQLite (``sqlite:///path``) or PostgreSQL (``postgresql+psycopg://``)."""
 
     def __init__(self, url: str, sealer: Sealer, *, echo: bool = False) -> None:
-        self._url = make_url(url)
-        if self._url.drivername == "postgresql":
-            self._url = self._url.set(drivername="postgresql+psycopg")
+        self._url = engine_url(url)
         self._sealer = sealer
-        self._engine = _create_engine(self._url, echo=echo)
+        self._engine = open_engine(self._url, echo=echo)
         self._dialect = self._url.get_backend_name()
         # The exchange hot path: its replay records, and its identity read (on a cache miss).
         self._replay = ReplayWriter(self._engine)
@@ -129,11 +116,11 @@ class SqlStore:
     # identities -------------------------------------------------------------
     def create_identity(self, identity: Identity) -> Identity:
         """Insert with revision 1; AlreadyExists if the id is taken."""
-        values = {"id": identity.id, **_identity_values(identity), "revision": 1}
+        values = {"id": identity.id, **records.identity_fields(identity, DATETIME), "revision": 1}
         with self._transaction() as conn:
             if not self._insert_new(conn, identities, values):
                 raise AlreadyExists(f"identity {identity.id!r} already exists")
-            _index_bindings(conn, identity)
+            index_bindings(conn, identity)
         return dataclasses.replace(identity, etag="1")
 
     def get_identity(self, identity_id: str) -> Identity:
@@ -142,42 +129,42 @@ class SqlStore:
             row = conn.execute(self._get_identity_stmt, {"id": identity_id}).first()
         if row is None:
             raise NotFound(f"identity {identity_id!r} not found")
-        return _identity_from_row(row)
+        return identity_from_row(row)
 
     def list_identities(self, *, after: str, limit: int, flt: IdentityFilter) -> list[Identity]:
         """Up to ``limit`` identities with id > ``after`` matching ``flt``, ordered by id."""
         stmt = (
             select(identities)
-            .where(identities.c.id > after, *_equal_to(identities, flt))
+            .where(identities.c.id > after, *equal_to(identities, flt))
             .order_by(identities.c.id)
             .limit(limit)
         )
         with self._transaction() as conn:
-            return [_identity_from_row(row) for row in conn.execute(stmt)]
+            return [identity_from_row(row) for row in conn.execute(stmt)]
 
     def update_identity(self, identity: Identity, *, expected_etag: str) -> Identity:
         """Replace the row if its revision is ``expected_etag``; the new etag is the next revision."""
-        revision = _revision(expected_etag)
+        revision = etag_revision(expected_etag)
         stmt = (
             update(identities)
             .where(identities.c.id == identity.id, identities.c.revision == revision)
-            .values(**_identity_values(identity), revision=revision + 1)
+            .values(**records.identity_fields(identity, DATETIME), revision=revision + 1)
         )
         with self._transaction() as conn:
             if conn.execute(stmt).rowcount == 0:
-                raise _missing_or_changed(conn, identities.c.id, identity.id, "identity")
+                raise missing_or_changed(conn, identities.c.id, identity.id, "identity")
             conn.execute(delete(identity_bindings).where(identity_bindings.c.identity_id == identity.id))
-            _index_bindings(conn, identity)
+            index_bindings(conn, identity)
         return dataclasses.replace(identity, etag=str(revision + 1))
 
     def delete_identity(self, identity_id: str, *, expected_etag: str | None) -> None:
         """Delete the row (if its revision is ``expected_etag``, when given)."""
         stmt = delete(identities).where(identities.c.id == identity_id)
         if expected_etag is not None:
-            stmt = stmt.where(identities.c.revision == _revision(expected_etag))
+            stmt = stmt.where(identities.c.revision == etag_revision(expected_etag))
         with self._transaction() as conn:
             if conn.execute(stmt).rowcount == 0:
-                raise _missing_or_changed(conn, identities.c.id, identity_id, "identity")
+                raise missing_or_changed(conn, identities.c.id, identity_id, "identity")
 
     def bound_identity_ids(self, issuer: str, subject: str) -> list[str]:
         """Ids of the identities with a binding to ``subject`` of ``issuer`` (one indexed read)."""
@@ -196,12 +183,10 @@ class SqlStore:
         with self._transaction() as conn:
             rows = conn.execute(stmt).all()
         return [
-            SigningKeyRecord(
-                kid=row.kid,
-                alg=row.alg,
+            records.signing_key_from_record(
+                row._mapping,
+                DATETIME,
                 private_pem=Sensitive(self._sealer.open(row.sealed_private_key, signing_key_context(row.kid))),
-                create_time=row.create_time,
-                activate_time=row.activate_time,
             )
             for row in rows
         ]
@@ -209,13 +194,7 @@ class SqlStore:
     def add_signing_key(self, record: SigningKeyRecord) -> None:
         """Insert a key, its private part sealed; AlreadyExists if the kid is taken."""
         sealed = self._sealer.seal(record.private_pem.reveal(), signing_key_context(record.kid))
-        values = {
-            "kid": record.kid,
-            "alg": record.alg,
-            "sealed_private_key": sealed,
-            "create_time": record.create_time,
-            "activate_time": record.activate_time,
-        }
+        values = {**records.signing_key_fields(record, DATETIME), "sealed_private_key": sealed}
         with self._transaction() as conn:
             if not self._insert_new(conn, signing_keys, values):
                 raise AlreadyExists(f"signing key {record.kid!r} already exists")
@@ -273,7 +252,7 @@ class SqlStore:
     # trusted external issuers -----------------------------------------------
     def create_issuer(self, issuer: TrustedIssuer) -> TrustedIssuer:
         """Insert with revision 1; AlreadyExists if the issuer URL is taken."""
-        values = {"issuer": issuer.issuer, **_issuer_values(issuer), "revision": 1}
+        values = {"issuer": issuer.issuer, **records.issuer_fields(issuer, DATETIME), "revision": 1}
         with self._transaction() as conn:
             if not self._insert_new(conn, trusted_issuers, values):
                 raise AlreadyExists(f"issuer {issuer.issuer!r} already exists")
@@ -285,14 +264,14 @@ class SqlStore:
             row = conn.execute(select(trusted_issuers).where(trusted_issuers.c.issuer == issuer)).first()
         if row is None:
             raise NotFound(f"issuer {issuer!r} not found")
-        return _issuer_from_row(row)
+        return issuer_from_row(row)
 
     def list_issuers(self, *, after: str, limit: int) -> list[TrustedIssuer]:
         """Up to ``limit`` issuers with URL > ``after``, ordered by URL."""
         column = trusted_issuers.c.issuer
         stmt = select(trusted_issuers).where(column > after).order_by(column).limit(limit)
         with self._transaction() as conn:
-            return [_issuer_from_row(row) for row in conn.execute(stmt)]
+            return [issuer_from_row(row) for row in conn.execute(stmt)]
 
     def delete_issuer(self, issuer: str) -> None:
         """Delete; NotFound if absent."""
@@ -306,7 +285,9 @@ class SqlStore:
         created = dataclasses.replace(secret, current_version=first.version, etag="1")
         version_row = self._version_values(first, VersionState.CURRENT)
         with self._transaction() as conn:
-            if not self._insert_new(conn, secrets, {"id": secret.id, **_secret_values(created), "revision": 1}):
+            if not self._insert_new(
+                conn, secrets, {"id": secret.id, **records.secret_fields(created, DATETIME), "revision": 1}
+            ):
                 raise AlreadyExists(f"secret {secret.id!r} already exists")
             conn.execute(insert(secret_versions).values(version_row))
         return created
@@ -317,40 +298,40 @@ class SqlStore:
             row = conn.execute(select(secrets).where(secrets.c.id == secret_id)).first()
         if row is None:
             raise NotFound(f"secret {secret_id!r} not found")
-        return _secret_from_row(row)
+        return secret_from_row(row)
 
     def list_secrets(self, *, after: str, limit: int) -> list[Secret]:
         """Up to ``limit`` secrets with id > ``after``, ordered by id."""
         stmt = select(secrets).where(secrets.c.id > after).order_by(secrets.c.id).limit(limit)
         with self._transaction() as conn:
-            return [_secret_from_row(row) for row in conn.execute(stmt)]
+            return [secret_from_row(row) for row in conn.execute(stmt)]
 
     def update_secret(self, secret: Secret, *, expected_etag: str) -> Secret:
         """Replace the metadata if the etag matches; the current version is rotate_secret's alone."""
-        values = _secret_values(secret)
+        values = records.secret_fields(secret, DATETIME)
         del values["current_version"]
         stmt = (
             update(secrets)
-            .where(secrets.c.id == secret.id, secrets.c.revision == _revision(expected_etag))
+            .where(secrets.c.id == secret.id, secrets.c.revision == etag_revision(expected_etag))
             .values(**values, revision=secrets.c.revision + 1)
             .returning(*secrets.c)
         )
         with self._transaction() as conn:
             row = conn.execute(stmt).first()
             if row is None:
-                raise _missing_or_changed(conn, secrets.c.id, secret.id, "secret")
-        return _secret_from_row(row)
+                raise missing_or_changed(conn, secrets.c.id, secret.id, "secret")
+        return secret_from_row(row)
 
     def delete_secret(self, secret_id: str, *, expected_etag: str | None, now: datetime) -> None:
         """Delete the secret; its versions go with it (ON DELETE CASCADE); records DELETED."""
         stmt = delete(secrets).where(secrets.c.id == secret_id)
         if expected_etag is not None:
-            stmt = stmt.where(secrets.c.revision == _revision(expected_etag))
+            stmt = stmt.where(secrets.c.revision == etag_revision(expected_etag))
         with self._transaction() as conn:
             row = conn.execute(stmt.returning(secrets.c.current_version)).first()
             if row is None:
-                raise _missing_or_changed(conn, secrets.c.id, secret_id, "secret")
-            _record_events(conn, [(secret_id, EventType.DELETED, row.current_version, 0, now)])
+                raise missing_or_changed(conn, secrets.c.id, secret_id, "secret")
+            record_events(conn, [(secret_id, EventType.DELETED, row.current_version, 0, now)])
 
     def rotate_secret(
         self,
@@ -382,11 +363,11 @@ class SqlStore:
         with self._transaction() as conn:
             row = conn.execute(promote).first()
             if row is None:
-                raise _missing_or_rotated(conn, secret_id, expected_version)
+                raise missing_or_rotated(conn, secret_id, expected_version)
             conn.execute(demote)
             conn.execute(insert(secret_versions).values(version_row))
-            _record_events(conn, [(secret_id, EventType.ROTATED, new.version, new.version, new.create_time)])
-        return _secret_from_row(row)
+            record_events(conn, [(secret_id, EventType.ROTATED, new.version, new.version, new.create_time)])
+        return secret_from_row(row)
 
     def list_secret_versions(self, secret_id: str, *, before: int, limit: int) -> list[SecretVersion]:
         """Versions below ``before`` (0: all), newest first, without values; NotFound for no secret."""
@@ -403,7 +384,7 @@ class SqlStore:
             rows = conn.execute(stmt).all()
             if not rows and conn.execute(select(secrets.c.id).where(secrets.c.id == secret_id)).first() is None:
                 raise NotFound(f"secret {secret_id!r} not found")
-        return [_version_from_row(row, value=None) for row in rows]
+        return [version_from_row(row, value=None) for row in rows]
 
     def get_secret_version(self, secret_id: str, version: int) -> SecretVersion:
         """One version with its value unsealed (None once destroyed), or NotFound."""
@@ -414,13 +395,12 @@ class SqlStore:
             row = conn.execute(stmt).first()
         if row is None:
             raise NotFound(f"secret {secret_id!r} has no version {version}")
-        sealed = row.sealed_value
-        value = None if sealed is None else Sensitive(self._sealer.open(sealed, secret_context(secret_id, version)))
-        return _version_from_row(row, value=value)
+        return version_from_row(row, value=records.open_version(self._sealer, secret_id, version, row.sealed_value))
 
     def expire_secret_versions(self, now: datetime) -> list[SecretEvent]:
         """PREVIOUS versions whose grace ended by ``now`` become EXPIRED; one GRACE_EXPIRED event each."""
         versions = secret_versions
+        # core.secrets.grace_ended, in the database: one UPDATE picks and changes them atomically.
         stmt = (
             update(versions)
             .where(versions.c.state == VersionState.PREVIOUS.value, versions.c.grace_expire_time <= now)
@@ -433,7 +413,7 @@ class SqlStore:
                 return []
             owners = select(secrets.c.id, secrets.c.current_version).where(secrets.c.id.in_({s for s, _ in expired}))
             current = {row.id: row.current_version for row in conn.execute(owners)}
-            return _record_events(
+            return record_events(
                 conn, [(sid, EventType.GRACE_EXPIRED, version, current[sid], now) for sid, version in expired]
             )
 
@@ -441,7 +421,7 @@ class SqlStore:
         """Erase the sealed value of EXPIRED versions once their secret's retention has passed."""
         versions = secret_versions
         candidates = (
-            select(versions.c.secret_id, versions.c.version, versions.c.expire_time, secrets.c.retention_seconds)
+            select(*(c for c in versions.c if c is not versions.c.sealed_value), secrets.c.retention_seconds)
             .join(secrets, secrets.c.id == versions.c.secret_id)
             .where(versions.c.state == VersionState.EXPIRED.value, versions.c.destroyed.is_(False))
         )
@@ -449,7 +429,7 @@ class SqlStore:
             due = [
                 (row.secret_id, row.version)
                 for row in conn.execute(candidates)
-                if row.expire_time is not None and row.expire_time + timedelta(seconds=row.retention_seconds) <= now
+                if material_due(version_from_row(row, value=None), timedelta(seconds=row.retention_seconds), now)
             ]
             if due:
                 conn.execute(
@@ -468,17 +448,17 @@ class SqlStore:
             .limit(limit)
         )
         with self._transaction() as conn:
-            return [_secret_from_row(row) for row in conn.execute(stmt)]
+            return [secret_from_row(row) for row in conn.execute(stmt)]
 
     def list_secret_events(self, *, after_seq: int, limit: int) -> list[SecretEvent]:
         """Events with seq > ``after_seq`` in seq order."""
         stmt = select(secret_events).where(secret_events.c.seq > after_seq).order_by(secret_events.c.seq).limit(limit)
         with self._transaction() as conn:
-            return [_event_from_row(row) for row in conn.execute(stmt)]
+            return [event_from_record(row._mapping) for row in conn.execute(stmt)]
 
     def last_secret_event_seq(self) -> int:
         """The highest event seq handed out so far (0 when none)."""
-        stmt = select(counters.c.value).where(counters.c.name == _EVENT_COUNTER)
+        stmt = select(counters.c.value).where(counters.c.name == EVENT_COUNTER)
         with self._transaction() as conn:
             return int(conn.execute(stmt).scalar_one())
 
@@ -492,7 +472,7 @@ class SqlStore:
             .limit(limit)
         )
         with self._transaction() as conn:
-            return [_event_from_row(row) for row in conn.execute(stmt)]
+            return [event_from_record(row._mapping) for row in conn.execute(stmt)]
 
     def last_secret_event_of(self, secret_id: str) -> int:
         """The secret_seq of the newest event of ``secret_id`` (0 when none)."""
@@ -523,7 +503,7 @@ class SqlStore:
         stmt = (
             update(leases)
             .where(leases.c.name == name, leases.c.holder == holder)
-            .values(holder="", expires_at=_RELEASED)
+            .values(holder="", expires_at=RELEASED)
         )
         with self._transaction() as conn:
             conn.execute(stmt)
@@ -531,41 +511,19 @@ class SqlStore:
     # audit ------------------------------------------------------------------
     def append_audit_event(self, event: AuditEvent) -> None:
         """Insert one event; AlreadyExists if its id is taken."""
-        values = {
-            "id": event.id,
-            "event_time": event.event_time,
-            "action": event.action,
-            "actor": event.actor,
-            "target": event.target,
-            "outcome": event.outcome,
-            "request_id": event.request_id,
-            "details": dict(event.details),
-        }
         with self._transaction() as conn:
-            if not self._insert_new(conn, audit_events, values):
+            if not self._insert_new(conn, audit_events, records.audit_fields(event, DATETIME)):
                 raise AlreadyExists(f"audit event {event.id!r} already exists")
 
     def list_audit_events(self, *, before: str, limit: int, flt: AuditFilter) -> list[AuditEvent]:
         """Up to ``limit`` events with id < ``before`` ('' = newest) matching ``flt``, newest first."""
-        stmt = select(audit_events).where(*_equal_to(audit_events, flt))
+        stmt = select(audit_events).where(*equal_to(audit_events, flt))
         if before:
             stmt = stmt.where(audit_events.c.id < before)
         stmt = stmt.order_by(audit_events.c.id.desc()).limit(limit)
         with self._transaction() as conn:
             rows = conn.execute(stmt).all()
-        return [
-            AuditEvent(
-                id=row.id,
-                event_time=row.event_time,
-                action=row.action,
-                actor=row.actor,
-                target=row.target,
-                outcome=row.outcome,
-                request_id=row.request_id,
-                details=row.details,
-            )
-            for row in rows
-        ]
+        return [records.audit_from_record(row._mapping, DATETIME) for row in rows]
 
     def purge_audit_events(self, before: datetime, *, limit: int) -> int:
         """Delete up to ``limit`` of the oldest events older than ``before`` (ids sort by time)."""
@@ -605,354 +563,12 @@ class SqlStore:
 
     def _version_values(self, version: SecretVersion, state: VersionState) -> dict[str, Any]:
         """A secret_versions row in ``state``, the value sealed to (secret id, version)."""
-        if version.value is None:
-            raise ValueError("a new secret version needs a value")
-        sealed = self._sealer.seal(version.value.reveal(), secret_context(version.secret_id, version.version))
         return {
             "secret_id": version.secret_id,
-            "version": version.version,
-            "state": state.value,
-            "create_time": version.create_time,
-            "grace_expire_time": version.grace_expire_time,
-            "expire_time": version.expire_time,
-            "destroyed": False,
-            "sealed_value": sealed,
+            **records.version_fields(version, state, DATETIME),
+            "sealed_value": records.seal_version(self._sealer, version),
         }
 
     def _insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
         """An INSERT that knows ON CONFLICT, in this backend's dialect."""
         return sqlite.insert(table) if self._dialect == "sqlite" else postgresql.insert(table)
-
-
-# engines ---------------------------------------------------------------------
-
-
-def _create_engine(url: URL, *, echo: bool) -> Engine:
-    backend = url.get_backend_name()
-    if backend == "sqlite":
-        return _sqlite_engine(url, echo=echo)
-    if backend == "postgresql":
-        connect_args: dict[str, Any] = {"application_name": "identity-broker"}
-        if "connect_timeout" not in url.query:
-            connect_args["connect_timeout"] = _POSTGRES_CONNECT_TIMEOUT_SECONDS
-        # pool_pre_ping: a connection the server dropped (a restart) is replaced at checkout, not
-        # handed to the first caller after the restart as an error.
-        return create_engine(url, echo=echo, hide_parameters=True, connect_args=connect_args, pool_pre_ping=True)
-    raise ValueError(f"store URL: {backend!r} is not supported (use sqlite:///PATH or postgresql+psycopg://...)")
-
-
-def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
-    """A file database in WAL mode, shared by a thread pool; SQLAlchemy emits BEGIN itself."""
-    database = url.database or ""
-    if database in ("", ":memory:") or url.query.get("mode") == "memory":
-        raise ValueError("store URL: SQLite needs a file (sqlite:///PATH/broker.db), not an in-memory database")
-    Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _private_file(Path(database))
-    engine = create_engine(
-        url,
-        echo=echo,
-        hide_parameters=True,
-        poolclass=QueuePool,
-        connect_args={"check_same_thread": False},
-    )
-    event.listen(engine, "connect", _sqlite_on_connect)
-    event.listen(engine, "begin", _sqlite_on_begin)
-    return engine
-
-
-def _private_file(path: Path) -> None:
-    """Create the database file 0600 (SQLite gives its -wal and -shm files the same mode), or
-    narrow an existing one that others can read, with a log line."""
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        return
-    except FileExistsError:
-        pass
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        for file in (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))):
-            if file.exists():
-                file.chmod(0o600)
-        _log.warning("database file was open to others; narrowed to 0600", path=str(path), was=f"{mode:04o}")
-
-
-def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
-    # Stop the driver from issuing (or skipping) BEGIN on its own: _sqlite_on_begin does it,
-    # so reads are consistent and DDL (migrations) is transactional.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    try:
-        for pragma in _SQLITE_PRAGMAS:
-            cursor.execute(pragma)
-        _enable_wal(cursor)
-    finally:
-        cursor.close()
-
-
-def _enable_wal(cursor: sqlite3.Cursor) -> None:
-    """Put the file in WAL mode (a persistent setting of the database file).
-
-    Switching a new file can fail at once with "database is locked" while another
-    connection (another broker starting) switches or migrates it; SQLite's busy
-    handler does not cover that case, so retry until the busy timeout.
-    """
-    deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT_SECONDS
-    while True:
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
-
-
-def _sqlite_on_begin(conn: Connection) -> None:
-    immediate = conn.get_execution_options().get(BEGIN_IMMEDIATE, False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-# rows <-> domain objects -------------------------------------------------------
-
-
-def _equal_to(table: Table, flt: IdentityFilter | AuditFilter) -> list[ColumnElement[bool]]:
-    """One equality condition per filter field that is set (field names are column names)."""
-    return [
-        table.c[name] == (value.value if isinstance(value, Enum) else value)
-        for name, value in dataclasses.asdict(flt).items()
-        if value is not None
-    ]
-
-
-def _revision(etag: str) -> int:
-    """The revision an etag names; -1 (matches nothing) for an etag this store never issued."""
-    return int(etag) if re.fullmatch(r"[0-9]{1,9}", etag) else -1
-
-
-def _missing_or_changed(conn: Connection, key: Column[Any], value: str, what: str) -> BrokerError:
-    """After a compare-and-set matched no row: NotFound if the row is gone, else Conflict."""
-    if conn.execute(select(key).where(key == value)).first() is None:
-        return NotFound(f"{what} {value!r} not found")
-    return Conflict(f"{what} {value!r} was changed by someone else (etag mismatch); read it again")
-
-
-def _missing_or_rotated(conn: Connection, secret_id: str, expected_version: int) -> BrokerError:
-    if conn.execute(select(secrets.c.id).where(secrets.c.id == secret_id)).first() is None:
-        return NotFound(f"secret {secret_id!r} not found")
-    return Conflict(
-        f"secret {secret_id!r} was rotated by someone else (version {expected_version} is no longer current); "
-        "read it again"
-    )
-
-
-def _record_events(conn: Connection, items: list[tuple[str, EventType, int, int, datetime]]) -> list[SecretEvent]:
-    """Append secret events (secret id, type, version, current version, time) with the next seqs.
-
-    Taking the seqs updates the counter row, which stays locked until this transaction
-    commits: event writers queue there, so seqs become visible in order, without gaps.
-    """
-    take = (
-        update(counters)
-        .where(counters.c.name == _EVENT_COUNTER)
-        .values(value=counters.c.value + len(items))
-        .returning(counters.c.value)
-    )
-    first = int(conn.execute(take).scalar_one()) - len(items) + 1
-    numbers: dict[str, int] = {}
-    for sid in dict.fromkeys(sid for sid, *_ in items):  # under the counter row's lock: no race
-        last = select(func.max(secret_events.c.secret_seq)).where(secret_events.c.secret_id == sid)
-        numbers[sid] = int(conn.execute(last).scalar_one_or_none() or 0)
-    events = []
-    for i, (sid, kind, version, current, when) in enumerate(items):
-        numbers[sid] += 1
-        events.append(
-            SecretEvent(
-                seq=first + i,
-                secret_id=sid,
-                type=kind,
-                version=version,
-                current_version=current,
-                event_time=when,
-                secret_seq=numbers[sid],
-            )
-        )
-    conn.execute(
-        insert(secret_events),
-        [
-            {
-                "seq": e.seq,
-                "secret_id": e.secret_id,
-                "type": e.type.value,
-                "version": e.version,
-                "current_version": e.current_version,
-                "event_time": e.event_time,
-                "secret_seq": e.secret_seq,
-            }
-            for e in events
-        ],
-    )
-    return events
-
-
-def _identity_values(identity: Identity) -> dict[str, Any]:
-    """Every column but id and revision."""
-    return {
-        "kind": identity.kind.value,
-        "tenant": identity.tenant,
-        "display_name": identity.display_name,
-        "disabled": identity.disabled,
-        "max_token_ttl_seconds": whole_seconds(identity.max_token_ttl, "max_token_ttl"),
-        "allowed_scopes": list(identity.allowed_scopes),
-        "allowed_audiences": list(identity.allowed_audiences),
-        "bindings": [
-            {"issuer": b.issuer, "subject": b.subject, "required_claims": dict(b.required_claims)}
-            for b in identity.bindings
-        ],
-        "public_keys": [_key_json(k) for k in identity.public_keys],
-        "delegable_scopes": list(identity.delegable_scopes),
-        "create_time": identity.create_time,
-        "update_time": identity.update_time,
-        "tokens_valid_from": identity.tokens_valid_from,
-    }
-
-
-def _index_bindings(conn: Connection, identity: Identity) -> None:
-    """One identity_bindings row per distinct (issuer, subject) of the identity's bindings."""
-    pairs = dict.fromkeys((b.issuer, b.subject) for b in identity.bindings)
-    if pairs:
-        conn.execute(
-            insert(identity_bindings),
-            [{"issuer": i, "subject": s, "identity_id": identity.id} for i, s in pairs],
-        )
-
-
-def _identity_from_row(row: Row[Any]) -> Identity:
-    return Identity(
-        id=row.id,
-        kind=IdentityKind(row.kind),
-        tenant=row.tenant,
-        display_name=row.display_name,
-        allowed_scopes=tuple(row.allowed_scopes),
-        allowed_audiences=tuple(row.allowed_audiences),
-        max_token_ttl=from_seconds(row.max_token_ttl_seconds),
-        bindings=tuple(Binding(**b) for b in row.bindings),
-        public_keys=tuple(_key_from_json(k) for k in row.public_keys),
-        delegable_scopes=tuple(row.delegable_scopes),
-        disabled=row.disabled,
-        create_time=row.create_time,
-        update_time=row.update_time,
-        etag=str(row.revision),
-        tokens_valid_from=row.tokens_valid_from,
-    )
-
-
-def _issuer_values(issuer: TrustedIssuer) -> dict[str, Any]:
-    """Every column but issuer and revision."""
-    return {
-        "jwks_json": issuer.jwks_json,
-        "jwks_file": issuer.jwks_file,
-        "jwks_url": issuer.jwks_url,
-        "algorithms": list(issuer.algorithms),
-        "audience": issuer.audience,
-        "single_use": issuer.single_use,
-        "max_token_age_seconds": whole_seconds(issuer.max_token_age, "max_token_age"),
-        "create_time": issuer.create_time,
-    }
-
-
-def _issuer_from_row(row: Row[Any]) -> TrustedIssuer:
-    return TrustedIssuer(
-        issuer=row.issuer,
-        jwks_json=row.jwks_json,
-        jwks_file=row.jwks_file,
-        jwks_url=row.jwks_url,
-        algorithms=tuple(row.algorithms),
-        audience=row.audience,
-        single_use=row.single_use,
-        max_token_age=from_seconds(row.max_token_age_seconds),
-        create_time=row.create_time,
-        etag=str(row.revision),
-    )
-
-
-def _secret_values(secret: Secret) -> dict[str, Any]:
-    """Every column but id and revision."""
-    return {
-        "generator": secret.generator.value,
-        "length": secret.length,
-        "rotation_interval_seconds": whole_seconds(secret.policy.interval, "rotation.interval"),
-        "grace_period_seconds": whole_seconds(secret.policy.grace_period, "rotation.grace_period"),
-        "retention_seconds": whole_seconds(secret.policy.retention, "rotation.retention"),
-        "current_version": secret.current_version,
-        "next_rotation_time": secret.next_rotation_time,
-        "create_time": secret.create_time,
-        "update_time": secret.update_time,
-    }
-
-
-def _secret_from_row(row: Row[Any]) -> Secret:
-    return Secret(
-        id=row.id,
-        generator=Generator(row.generator),
-        length=row.length,
-        policy=RotationPolicy(
-            interval=from_seconds(row.rotation_interval_seconds),
-            grace_period=timedelta(seconds=row.grace_period_seconds),
-            retention=timedelta(seconds=row.retention_seconds),
-        ),
-        current_version=row.current_version,
-        next_rotation_time=row.next_rotation_time,
-        create_time=row.create_time,
-        update_time=row.update_time,
-        etag=str(row.revision),
-    )
-
-
-def _version_from_row(row: Row[Any], *, value: Sensitive | None) -> SecretVersion:
-    return SecretVersion(
-        secret_id=row.secret_id,
-        version=row.version,
-        state=VersionState(row.state),
-        create_time=row.create_time,
-        grace_expire_time=row.grace_expire_time,
-        expire_time=row.expire_time,
-        destroyed=row.destroyed,
-        value=value,
-    )
-
-
-def _event_from_row(row: Row[Any]) -> SecretEvent:
-    return SecretEvent(
-        seq=row.seq,
-        secret_id=row.secret_id,
-        type=EventType(row.type),
-        version=row.version,
-        current_version=row.current_version,
-        event_time=row.event_time,
-        secret_seq=row.secret_seq,
-    )
-
-
-def _key_json(key: IdentityKey) -> dict[str, Any]:
-    return {
-        "kid": key.kid,
-        "jwk": dict(key.jwk),
-        "create_time": _iso(key.create_time),
-        "expire_time": None if key.expire_time is None else _iso(key.expire_time),
-    }
-
-
-def _key_from_json(data: Mapping[str, Any]) -> IdentityKey:
-    expire = data["expire_time"]
-    return IdentityKey(
-        kid=data["kid"],
-        jwk=data["jwk"],
-        create_time=datetime.fromisoformat(data["create_time"]),
-        expire_time=None if expire is None else datetime.fromisoformat(expire),
-    )
-
-
-def _iso(when: datetime) -> str:
-    if when.tzinfo is None:
-        raise ValueError("naive datetime: the store takes timezone-aware datetimes")
-    return when.astimezone(UTC).isoformat()
