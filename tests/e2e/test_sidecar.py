@@ -12,13 +12,15 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
+from google.protobuf import duration_pb2
 
 from broker_client import KeyAttestor, TokenSource, TokenUnavailable
 from broker_client.v1 import secret_pb2, secret_pb2_grpc
-from tests.e2e.harness import BrokerProcess, stop_group
+from tests.e2e.harness import BrokerProcess, stop_group, wait_for
 from tests.e2e.test_client import (
     API,
     VENV_BIN,
@@ -59,7 +61,7 @@ def create_secret(proc: BrokerProcess, secret_id: str, value: bytes) -> None:
     """An externally valued secret with a ten-minute grace period (admin, over gRPC)."""
     secret = secret_pb2.Secret(
         generator=secret_pb2.SECRET_GENERATOR_EXTERNAL,
-        rotation=secret_pb2.RotationPolicy(grace_period={"seconds": 600}),
+        rotation=secret_pb2.RotationPolicy(grace_period=duration_pb2.Duration(seconds=600)),
     )
     with proc.channel() as channel:
         secret_pb2_grpc.SecretServiceStub(channel).CreateSecret(
@@ -78,18 +80,11 @@ def rotate_secret(proc: BrokerProcess, secret_id: str, value: bytes) -> None:
         )
 
 
-def wait_for(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
-
-
-def claims_of(path: Path) -> dict[str, int] | None:
-    """The claims of the token in ``path``, or None if there is no file."""
+def claims_of(path: Path) -> dict[str, Any] | None:
+    """The claims of the token in ``path`` (JSON values), or None if there is no file."""
     try:
-        return jwt.decode(path.read_text(), options={"verify_signature": False})
+        claims: dict[str, Any] = jwt.decode(path.read_text(), options={"verify_signature": False})
+        return claims
     except FileNotFoundError:
         return None
 
