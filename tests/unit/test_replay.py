@@ -113,7 +113,7 @@ def test_event_loop_callers_get_the_store_error() -> None:
     guard = ReplayGuard(_failing_once())
     now = datetime(2030, 1, 1)
 
-    async def main() -> tuple[list[object], bool]:
+    async def main() -> tuple[list[bool | BaseException], bool]:
         failed = await asyncio.gather(*(guard.consume_async(k, now, now) for k in "xy"), return_exceptions=True)
         return failed, await guard.consume_async("z", now, now)
 
