@@ -21,7 +21,7 @@ from google.protobuf import duration_pb2
 
 from broker_client import keys
 from broker_client.v1 import identity_pb2, identity_pb2_grpc, secret_pb2, secret_pb2_grpc, token_pb2
-from tests.e2e.harness import BROKER, TOKEN_TYPE_JWT, BrokerProcess, Metadata, bearer, free_port
+from tests.e2e.harness import BROKER, TOKEN_TYPE_JWT, BrokerProcess, Metadata, bearer, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -260,10 +260,16 @@ def test_the_database_files_are_0600_and_an_open_data_directory_is_narrowed(tmp_
 
 def test_malformed_http_is_logged_as_one_json_line_like_every_other_line(shared_broker: BrokerProcess) -> None:
     """Garbage sent to the HTTP port: every line of the log is still one JSON object."""
+    before = len(shared_broker.log())
     with socket.create_connection(("127.0.0.1", shared_broker.http_port), timeout=5) as raw:
         raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\nX: \x00\x01\r\n\r\n")
         raw.recv(1024)
-    time.sleep(0.3)  # the log line is written after the answer
+
+    def bad_request_logged() -> bool:  # aiohttp writes its line after the answer
+        written = shared_broker.log()[before:]
+        return "Error handling request" in written and written.endswith("\n")
+
+    wait_for(bad_request_logged, 10, "the log line of the malformed request")
     for line in shared_broker.log().splitlines():
         if line.startswith(("identity broker", "  ")):
             continue  # the start-up banner
