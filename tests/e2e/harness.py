@@ -17,7 +17,7 @@ import grpc
 from google.protobuf import duration_pb2
 
 from broker_client import keys
-from broker_client.v1 import token_pb2, token_pb2_grpc
+from broker_client.v1 import audit_pb2, audit_pb2_grpc, token_pb2, token_pb2_grpc
 
 TOKEN_TYPE_JWT = "urn:ietf:params:oauth:token-type:jwt"
 TOKEN_TYPE_ACCESS = "urn:ietf:params:oauth:token-type:access_token"
@@ -221,3 +221,12 @@ class BrokerProcess:
     def admin_metadata(self) -> Metadata:
         """gRPC metadata carrying a fresh admin token."""
         return bearer(self.admin_token())
+
+    def audit_events(self, flt: str, metadata: Metadata | None = None) -> list[audit_pb2.AuditEvent]:
+        """The audit events matching ``flt`` (ListAuditEvents' filter), newest first, read as the admin."""
+        request = audit_pb2.ListAuditEventsRequest(filter=flt, page_size=1000)
+        with self.channel() as channel:
+            reply: audit_pb2.ListAuditEventsResponse = audit_pb2_grpc.AuditServiceStub(channel).ListAuditEvents(
+                request, metadata=metadata or self.admin_metadata(), timeout=10
+            )
+        return list(reply.events)

@@ -44,7 +44,7 @@ from broker_client import (
     token_call_credentials,
 )
 from broker_client.v1 import secret_pb2, secret_pb2_grpc, token_pb2, token_pb2_grpc
-from tests.e2e.harness import BROKER, BrokerProcess
+from tests.e2e.harness import BROKER, BrokerProcess, Metadata, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -240,6 +240,12 @@ def _reason(verifier: Verifier, token: str, scopes: tuple[str, ...] | list[str] 
 
 
 # secrets -------------------------------------------------------------------------------------------
+def subscribed(proc: BrokerProcess, secret_id: str, admin: Metadata) -> bool:
+    """Whether a SecretSource (one, started after the secret was created) follows ``secret_id``: it reads
+    the current version once at start and once more as soon as its WatchSecret stream is subscribed."""
+    return len(proc.audit_events(f"action=secret.access target={secret_id}", admin)) >= 2
+
+
 def test_secret_source_follows_rotations_of_the_real_broker(shared_broker: BrokerProcess, tmp_path: Path) -> None:
     """value() is current; after RotateSecret the new value arrives within about a second, on_rotate
     is called, and verify() accepts the new value as CURRENT and the old one as PREVIOUS."""
@@ -272,7 +278,7 @@ def test_secret_source_follows_rotations_of_the_real_broker(shared_broker: Broke
             secret.on_rotate(on_rotate)
             old = secret.value()
             assert secret.current().version == 1
-            time.sleep(1.0)  # the watcher has subscribed
+            wait_for(lambda: subscribed(shared_broker, "orders-api-key", admin), 10, "the watcher to subscribe")
             secrets.RotateSecret(secret_pb2.RotateSecretRequest(secret_id="orders-api-key"), metadata=admin, timeout=10)
             started = time.monotonic()
             assert arrived.wait(10), "no on_rotate callback"

@@ -356,8 +356,7 @@ def test_sigkill_during_rotations_loses_no_version_and_leaves_one_current(tmp_pa
         proc.stop()
         time.sleep(6.5)  # three missed intervals of "slow"
         proc.start()
-        wait_for(lambda: len(created_since(proc, "slow", down_at)) >= 1, 10, "the catch-up rotation")
-        time.sleep(1.0)
+        wait_for(lambda: len(created_since(proc, "slow", down_at)) >= 2, 10, "the rotation after the catch-up")
         after = created_since(proc, "slow", down_at)
         gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(after)]
         assert all(gap >= 1.5 for gap in gaps), gaps  # the next is one interval (2 s) after the catch-up

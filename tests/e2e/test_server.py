@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,7 +20,7 @@ from grpc_health.v1 import health_pb2
 
 from broker_client import keys
 from broker_client.v1 import auth_pb2, auth_pb2_grpc, identity_pb2, identity_pb2_grpc
-from tests.e2e.harness import BROKER, BrokerProcess
+from tests.e2e.harness import BROKER, BrokerProcess, wait_for
 
 pytestmark = pytest.mark.e2e
 GRPCURL = shutil.which("grpcurl", path=str(Path(sys.executable).parent)) or "grpcurl"
@@ -178,7 +177,7 @@ def test_sigterm_lets_in_flight_rpcs_finish_and_exits_zero(tmp_path: Path) -> No
     for t in threads:
         t.start()
     started.wait()
-    time.sleep(0.5)
+    wait_for(lambda: client_ok >= 50, 30, "the server to be under load")
     assert proc.stop(signal.SIGTERM) == 0
     for t in threads:
         t.join()

@@ -30,6 +30,7 @@ from tests.e2e.test_client import (
     readme_section,
     register,
     run_sh,
+    subscribed,
 )
 
 pytestmark = pytest.mark.e2e
@@ -176,9 +177,11 @@ def test_broker_restart_under_a_running_token_source_and_sidecar(
     watcher.start()
     try:
         with source:
-            time.sleep(1)
+            wait_for(lambda: min(newest_iat.values()) > 0, 10, "a token from the TokenSource and in the file")
             broker_proc.stop()
-            time.sleep(8)  # longer than the tokens' 6 s life
+            wait_for(  # the outage outlasts the tokens' 6 s life
+                lambda: seen["source_failures"] > 0 and seen["file_missing"] > 0, 20, "both tokens to run out"
+            )
             assert sidecar.poll() is None, "the sidecar must ride through the outage"
             restarted = int(time.time())
             broker_proc.start()
@@ -215,14 +218,15 @@ def test_rotation_reaches_the_file_within_about_a_second_and_signals_the_child(
         subprocess.Popen([*args, "--secret", f"id=rotated-db,path={path}", "--", *command], start_new_session=True)
     )
     wait_for(lambda: lines(log) == ["START"], 30, "the child")
-    time.sleep(1)  # the watch is subscribed
+    admin = shared_broker.admin_metadata()
+    wait_for(lambda: subscribed(shared_broker, "rotated-db", admin), 10, "the sidecar's watch to subscribe")
     rotate_secret(shared_broker, "rotated-db", b"second")
     rotated = time.monotonic()
     wait_for(lambda: path.read_bytes() == b"second", 10, "the new value")
     assert time.monotonic() - rotated < 2.0
     wait_for(lambda: lines(log) == ["START", "HUP"], 5, "the signal")
     assert path.stat().st_mode & 0o777 == 0o600
-    time.sleep(1)
+    time.sleep(1)  # not a wait for something: a second SIGHUP, if any, would come within it
     assert lines(log) == ["START", "HUP"]
 
 

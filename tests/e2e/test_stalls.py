@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from broker.store.sql_schema import identities, identity_bindings
 from broker_client import keys
 from broker_client.v1 import identity_pb2, identity_pb2_grpc, issuer_pb2, issuer_pb2_grpc, token_pb2, token_pb2_grpc
-from tests.e2e.harness import BROKER, TOKEN_TYPE_JWT, BrokerProcess, Metadata
+from tests.e2e.harness import BROKER, TOKEN_TYPE_JWT, BrokerProcess, Metadata, wait_for
 from tests.security.issuer_kit import BROKER_AUDIENCE, TestIssuer, jwks_server, kubernetes_claims, kubernetes_token
 from tests.store import openbao
 
@@ -124,7 +124,7 @@ def test_a_black_holed_jwks_url_under_unknown_kid_traffic_stalls_no_one_else(bro
         for flood in floods:
             flood.__enter__()
         try:
-            time.sleep(0.5)
+            wait_for(lambda: all(f.sent >= 5 for f in floods), 15, "the floods to be running")
             during = _timed(unrelated, 80)
         finally:
             for flood in floods:
@@ -191,7 +191,7 @@ def test_unbound_subjects_cost_an_indexed_read_not_a_scan_of_100000_identities(c
             _exchange_external(channel, kubernetes_token(cluster, namespace="nobody", service_account=uuid.uuid4().hex))
 
         with Flood(unbound, rate=70, limit=20) as flood:
-            time.sleep(0.5)
+            wait_for(lambda: flood.sent >= 10, 15, "the flood to be running")
             during = _timed(bound, 100)
     assert first < 1.0, f"the first bound exchange took {first:.2f}s"
     assert flood.sent >= 30
