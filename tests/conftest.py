@@ -21,7 +21,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test without an ``xdist_group`` joins its module's group (before xdist reads the groups)."""
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module else item.nodeid))
+            module = item.module if isinstance(item, pytest.Function) else None
+            item.add_marker(pytest.mark.xdist_group(module.__name__ if module else item.nodeid))
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from google.protobuf import duration_pb2
 
 from broker.assemble import Broker, assemble
 from broker.bootstrap import first_start, open_migrated_store
@@ -30,7 +31,7 @@ from broker.core.clock import FakeClock
 from broker.lifecycle import Listeners, serving
 from broker_client import keys
 from broker_client.v1 import token_pb2
-from tests.e2e.harness import exchange_assertion
+from tests.e2e.harness import Metadata, bearer, exchange_assertion
 
 #: The scheduler's jobs in the order one tick of a lone replica runs them.
 JOBS = (
@@ -162,9 +163,9 @@ class ApiBroker:
         with urllib.request.urlopen(f"{self.http_url}{path}", timeout=5) as resp:
             return json.loads(resp.read())
 
-    def assertion(self, identity_id: str, key: keys.PrivateKey, **fields: Any) -> str:
+    def assertion(self, identity_id: str, key: keys.PrivateKey, *, lifetime: int = 60, kid: str | None = None) -> str:
         """A self-signed assertion for the broker, signed at the broker's clock."""
-        return keys.make_assertion(identity_id, key, self.issuer, now=self.now(), **fields)
+        return keys.make_assertion(identity_id, key, self.issuer, lifetime=lifetime, kid=kid, now=self.now())
 
     def exchange(
         self,
@@ -173,16 +174,23 @@ class ApiBroker:
         *,
         scopes: Sequence[str] = (),
         audiences: Sequence[str] = (),
-        **fields: Any,
+        requested_ttl: duration_pb2.Duration | None = None,
+        requested_token_type: str = "",
     ) -> token_pb2.ExchangeTokenResponse:
         """Exchange a fresh self-signed assertion over gRPC."""
-        assertion = self.assertion(identity_id, key)
-        return exchange_assertion(self.addr, assertion, scopes=scopes, audiences=audiences, **fields)
+        return exchange_assertion(
+            self.addr,
+            self.assertion(identity_id, key),
+            scopes=scopes,
+            audiences=audiences,
+            requested_ttl=requested_ttl,
+            requested_token_type=requested_token_type,
+        )
 
     def admin_token(self) -> str:
         """A fresh admin token, obtained with the admin key like the CLI does."""
         return self.exchange("admin", keys.load_private_key(self.admin_key), scopes=["broker.admin"]).access_token
 
-    def admin_metadata(self) -> list[tuple[str, str]]:
+    def admin_metadata(self) -> Metadata:
         """gRPC metadata carrying a fresh admin token."""
-        return [("authorization", f"Bearer {self.admin_token()}")]
+        return bearer(self.admin_token())

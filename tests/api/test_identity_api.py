@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import grpc
 import pytest
@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from broker_client import keys
 from broker_client.v1 import identity_pb2, identity_pb2_grpc
 from tests.api.harness import ApiBroker
+from tests.e2e.harness import Metadata, bearer
 
 
 def _pem(key: keys.PrivateKey) -> str:
@@ -23,7 +24,7 @@ def _pem(key: keys.PrivateKey) -> str:
 
 
 @pytest.fixture(scope="module")
-def admin(shared_api_broker: ApiBroker) -> list[tuple[str, str]]:
+def admin(shared_api_broker: ApiBroker) -> Metadata:
     return shared_api_broker.admin_metadata()
 
 
@@ -33,16 +34,30 @@ def stub(shared_api_broker: ApiBroker) -> Iterator[identity_pb2_grpc.IdentitySer
         yield identity_pb2_grpc.IdentityServiceStub(channel)
 
 
-def _code(call: object) -> grpc.StatusCode:
+def _code(call: Callable[[], object]) -> grpc.StatusCode:
     with pytest.raises(grpc.RpcError) as info:
-        call()  # type: ignore[operator]
-    return info.value.code()  # type: ignore[attr-defined,no-any-return]
+        call()
+    return info.value.code()
 
 
 def _create(
-    stub: identity_pb2_grpc.IdentityServiceStub, md: list[tuple[str, str]], ident: str, **fields: object
+    stub: identity_pb2_grpc.IdentityServiceStub,
+    md: Metadata,
+    ident: str,
+    *,
+    allowed_scopes: Sequence[str] = (),
+    allowed_audiences: Sequence[str] = (),
+    public_keys: Sequence[identity_pb2.PublicKey] = (),
+    tenant: str = "",
 ) -> identity_pb2.Identity:
-    identity = identity_pb2.Identity(id=ident, kind=identity_pb2.IDENTITY_KIND_SERVICE_ACCOUNT, **fields)  # type: ignore[arg-type]
+    identity = identity_pb2.Identity(
+        id=ident,
+        kind=identity_pb2.IDENTITY_KIND_SERVICE_ACCOUNT,
+        allowed_scopes=allowed_scopes,
+        allowed_audiences=allowed_audiences,
+        public_keys=public_keys,
+        tenant=tenant,
+    )
     return stub.CreateIdentity(identity_pb2.CreateIdentityRequest(identity=identity), metadata=md).identity
 
 
@@ -53,7 +68,7 @@ def test_admin_call_without_token_is_unauthenticated(stub: identity_pb2_grpc.Ide
 
 def test_admin_call_with_garbage_token_is_unauthenticated(stub: identity_pb2_grpc.IdentityServiceStub) -> None:
     """A token that is not a broker JWT: UNAUTHENTICATED."""
-    md = [("authorization", "Bearer not.a.token")]
+    md = bearer("not.a.token")
     assert (
         _code(lambda: stub.ListIdentities(identity_pb2.ListIdentitiesRequest(), metadata=md))
         == grpc.StatusCode.UNAUTHENTICATED
@@ -61,7 +76,7 @@ def test_admin_call_with_garbage_token_is_unauthenticated(stub: identity_pb2_grp
 
 
 def test_non_admin_token_is_permission_denied(
-    shared_api_broker: ApiBroker, stub: identity_pb2_grpc.IdentityServiceStub, admin: list[tuple[str, str]]
+    shared_api_broker: ApiBroker, stub: identity_pb2_grpc.IdentityServiceStub, admin: Metadata
 ) -> None:
     """A valid broker token without broker.admin: PERMISSION_DENIED."""
     key = ec.generate_private_key(ec.SECP256R1())
@@ -69,7 +84,7 @@ def test_non_admin_token_is_permission_denied(
         stub, admin, "reader", allowed_scopes=["reports.read"], public_keys=[identity_pb2.PublicKey(jwk_json=_pem(key))]
     )
     token = shared_api_broker.exchange("reader", key).access_token
-    md = [("authorization", f"Bearer {token}")]
+    md = bearer(token)
     assert (
         _code(lambda: stub.ListIdentities(identity_pb2.ListIdentitiesRequest(), metadata=md))
         == grpc.StatusCode.PERMISSION_DENIED
@@ -77,7 +92,7 @@ def test_non_admin_token_is_permission_denied(
 
 
 def test_token_for_another_audience_is_refused_by_the_broker_api(
-    shared_api_broker: ApiBroker, stub: identity_pb2_grpc.IdentityServiceStub, admin: list[tuple[str, str]]
+    shared_api_broker: ApiBroker, stub: identity_pb2_grpc.IdentityServiceStub, admin: Metadata
 ) -> None:
     """A token minted for another service cannot be replayed against the broker's API."""
     key = ec.generate_private_key(ec.SECP256R1())
@@ -86,7 +101,7 @@ def test_token_for_another_audience_is_refused_by_the_broker_api(
         public_keys=[identity_pb2.PublicKey(jwk_json=_pem(key))],
     )  # fmt: skip
     token = shared_api_broker.exchange("elsewhere", key, audiences=["https://other.example"]).access_token
-    md = [("authorization", f"Bearer {token}")]
+    md = bearer(token)
     assert (
         _code(lambda: stub.ListIdentities(identity_pb2.ListIdentitiesRequest(), metadata=md))
         == grpc.StatusCode.UNAUTHENTICATED
@@ -95,24 +110,24 @@ def test_token_for_another_audience_is_refused_by_the_broker_api(
 
 @pytest.mark.parametrize("bad_id", ["Payments", "-lead", "trail-", "a" * 64, "under_score", "", "dot.ted"])
 def test_malformed_identity_id_is_invalid_argument(
-    stub: identity_pb2_grpc.IdentityServiceStub, admin: list[tuple[str, str]], bad_id: str
+    stub: identity_pb2_grpc.IdentityServiceStub, admin: Metadata, bad_id: str
 ) -> None:
     """Ids must be DNS labels; the message names the field."""
     with pytest.raises(grpc.RpcError) as info:
         _create(stub, admin, bad_id)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert info.value.details().startswith("id:")
+    assert (info.value.details() or "").startswith("id:")
 
 
 @pytest.mark.parametrize("scope", ["has space", 'quote"d', "back\\slash", ""])
 def test_malformed_scope_is_invalid_argument(
-    stub: identity_pb2_grpc.IdentityServiceStub, admin: list[tuple[str, str]], scope: str
+    stub: identity_pb2_grpc.IdentityServiceStub, admin: Metadata, scope: str
 ) -> None:
     """Scopes must be RFC 6749 scope-tokens."""
     with pytest.raises(grpc.RpcError) as info:
         _create(stub, admin, "badscope", allowed_scopes=[scope])
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "allowed_scopes" in info.value.details()
+    assert "allowed_scopes" in (info.value.details() or "")
 
 
 @pytest.mark.parametrize(
@@ -124,22 +139,20 @@ def test_malformed_scope_is_invalid_argument(
     ],
 )
 def test_malformed_key_is_invalid_argument(
-    stub: identity_pb2_grpc.IdentityServiceStub, admin: list[tuple[str, str]], text: str
+    stub: identity_pb2_grpc.IdentityServiceStub, admin: Metadata, text: str
 ) -> None:
     """Garbage, invalid JWKs and symmetric keys are refused naming public_key."""
     with pytest.raises(grpc.RpcError) as info:
         _create(stub, admin, "badkey", public_keys=[identity_pb2.PublicKey(jwk_json=text)])
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "public_key" in info.value.details()
+    assert "public_key" in (info.value.details() or "")
 
 
-def test_weak_rsa_and_private_keys_are_refused(
-    stub: identity_pb2_grpc.IdentityServiceStub, admin: list[tuple[str, str]]
-) -> None:
+def test_weak_rsa_and_private_keys_are_refused(stub: identity_pb2_grpc.IdentityServiceStub, admin: Metadata) -> None:
     """RSA below 2048 bits and private keys are INVALID_ARGUMENT, and the message holds no key."""
     weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 - the point of the test
     with pytest.raises(grpc.RpcError) as info:
-        _create(stub, admin, "weak", public_keys=[identity_pb2.PublicKey(jwk_json=_pem(weak))])  # type: ignore[arg-type]
+        _create(stub, admin, "weak", public_keys=[identity_pb2.PublicKey(jwk_json=_pem(weak))])
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     private_pem = (
         ec.generate_private_key(ec.SECP256R1())
@@ -149,24 +162,24 @@ def test_weak_rsa_and_private_keys_are_refused(
     with pytest.raises(grpc.RpcError) as info:
         _create(stub, admin, "private", public_keys=[identity_pb2.PublicKey(jwk_json=private_pem)])
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "PRIVATE KEY" not in info.value.details()
+    assert "PRIVATE KEY" not in (info.value.details() or "")
 
 
 def test_all_three_key_types_are_accepted(
-    shared_api_broker: ApiBroker, stub: identity_pb2_grpc.IdentityServiceStub, admin: list[tuple[str, str]]
+    shared_api_broker: ApiBroker, stub: identity_pb2_grpc.IdentityServiceStub, admin: Metadata
 ) -> None:
     """EC P-256, Ed25519 and RSA-2048 keys each sign assertions the broker accepts."""
-    for n, key in enumerate(
-        [ec.generate_private_key(ec.SECP256R1()), ed25519.Ed25519PrivateKey.generate(),
-         rsa.generate_private_key(public_exponent=65537, key_size=2048)]
-    ):  # fmt: skip
+    candidates: list[keys.PrivateKey] = [
+        ec.generate_private_key(ec.SECP256R1()),
+        ed25519.Ed25519PrivateKey.generate(),
+        rsa.generate_private_key(public_exponent=65537, key_size=2048),
+    ]
+    for n, key in enumerate(candidates):
         _create(stub, admin, f"kt{n}", public_keys=[identity_pb2.PublicKey(jwk_json=_pem(key))])
         assert shared_api_broker.exchange(f"kt{n}", key).access_token
 
 
-def test_unknown_identity_is_not_found(
-    stub: identity_pb2_grpc.IdentityServiceStub, admin: list[tuple[str, str]]
-) -> None:
+def test_unknown_identity_is_not_found(stub: identity_pb2_grpc.IdentityServiceStub, admin: Metadata) -> None:
     """Get and delete of a missing identity: NOT_FOUND."""
     assert (
         _code(lambda: stub.GetIdentity(identity_pb2.GetIdentityRequest(id="nobody"), metadata=admin))
@@ -178,17 +191,13 @@ def test_unknown_identity_is_not_found(
     )
 
 
-def test_duplicate_create_is_already_exists(
-    stub: identity_pb2_grpc.IdentityServiceStub, admin: list[tuple[str, str]]
-) -> None:
+def test_duplicate_create_is_already_exists(stub: identity_pb2_grpc.IdentityServiceStub, admin: Metadata) -> None:
     """Creating an id twice: ALREADY_EXISTS."""
     _create(stub, admin, "twice")
     assert _code(lambda: _create(stub, admin, "twice")) == grpc.StatusCode.ALREADY_EXISTS
 
 
-def test_update_with_stale_etag_is_aborted(
-    stub: identity_pb2_grpc.IdentityServiceStub, admin: list[tuple[str, str]]
-) -> None:
+def test_update_with_stale_etag_is_aborted(stub: identity_pb2_grpc.IdentityServiceStub, admin: Metadata) -> None:
     """Two writers from the same etag: the second is ABORTED, nothing of it is stored."""
     created = _create(stub, admin, "etagged", allowed_scopes=["a"])
     first = identity_pb2.UpdateIdentityRequest(
@@ -206,9 +215,7 @@ def test_update_with_stale_etag_is_aborted(
     assert list(stored.allowed_scopes) == ["b"]
 
 
-def test_update_mask_must_name_mutable_fields(
-    stub: identity_pb2_grpc.IdentityServiceStub, admin: list[tuple[str, str]]
-) -> None:
+def test_update_mask_must_name_mutable_fields(stub: identity_pb2_grpc.IdentityServiceStub, admin: Metadata) -> None:
     """An empty mask or an immutable field is INVALID_ARGUMENT."""
     _create(stub, admin, "masked")
     req = identity_pb2.UpdateIdentityRequest(
@@ -219,9 +226,7 @@ def test_update_mask_must_name_mutable_fields(
     assert _code(lambda: stub.UpdateIdentity(req, metadata=admin)) == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_list_pages_through_every_identity(
-    stub: identity_pb2_grpc.IdentityServiceStub, admin: list[tuple[str, str]]
-) -> None:
+def test_list_pages_through_every_identity(stub: identity_pb2_grpc.IdentityServiceStub, admin: Metadata) -> None:
     """Pagination visits every identity once, in id order; filters narrow the list."""
     for n in range(7):
         _create(stub, admin, f"page-{n}", tenant="paged")
@@ -242,7 +247,7 @@ def test_list_pages_through_every_identity(
 
 
 def test_exchange_refuses_scope_or_audience_the_identity_lacks(
-    shared_api_broker: ApiBroker, stub: identity_pb2_grpc.IdentityServiceStub, admin: list[tuple[str, str]]
+    shared_api_broker: ApiBroker, stub: identity_pb2_grpc.IdentityServiceStub, admin: Metadata
 ) -> None:
     """Asking for a scope or audience outside the identity's allow-list: PERMISSION_DENIED."""
     key = ec.generate_private_key(ec.SECP256R1())
@@ -253,7 +258,7 @@ def test_exchange_refuses_scope_or_audience_the_identity_lacks(
     with pytest.raises(grpc.RpcError) as info:
         shared_api_broker.exchange("narrow", key, scopes=["orders.write"])
     assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert "orders.write" in info.value.details()
+    assert "orders.write" in (info.value.details() or "")
     with pytest.raises(grpc.RpcError) as info:
         shared_api_broker.exchange("narrow", key, audiences=["https://evil.example"])
     assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
@@ -262,7 +267,7 @@ def test_exchange_refuses_scope_or_audience_the_identity_lacks(
 
 
 def test_removed_key_no_longer_attests(
-    shared_api_broker: ApiBroker, stub: identity_pb2_grpc.IdentityServiceStub, admin: list[tuple[str, str]]
+    shared_api_broker: ApiBroker, stub: identity_pb2_grpc.IdentityServiceStub, admin: Metadata
 ) -> None:
     """add-key then remove-key: assertions signed by the removed key are UNAUTHENTICATED."""
     key = ed25519.Ed25519PrivateKey.generate()

@@ -20,12 +20,13 @@ from broker_client.v1 import (
     token_pb2_grpc,
 )
 from tests.api.harness import ApiBroker
+from tests.e2e.harness import Metadata
 
 
-def _events(channel: grpc.Channel, admin: list[tuple[str, str]], action: str) -> list[audit_pb2.AuditEvent]:
+def _events(channel: grpc.Channel, admin: Metadata, action: str) -> list[audit_pb2.AuditEvent]:
     stub = audit_pb2_grpc.AuditServiceStub(channel)
     request = audit_pb2.ListAuditEventsRequest(filter=f"action={action}")
-    return list(stub.ListAuditEvents(request, metadata=tuple(admin)).events)
+    return list(stub.ListAuditEvents(request, metadata=admin).events)
 
 
 def test_an_admin_write_is_audited_with_the_callers_identity_and_request_id(shared_api_broker: ApiBroker) -> None:
@@ -64,7 +65,7 @@ def test_a_delegation_is_audited_with_the_agent_as_actor_and_the_exchanges_reque
         ):
             public = identity_pb2.PublicKey(jwk_json=json.dumps(keys.public_jwk(key)))
             identity = identity_pb2.Identity(id=ident, kind=kind, public_keys=[public], **extra)  # type: ignore[arg-type]
-            stub.CreateIdentity(identity_pb2.CreateIdentityRequest(identity=identity), metadata=tuple(admin))
+            stub.CreateIdentity(identity_pb2.CreateIdentityRequest(identity=identity), metadata=admin)
         subject = shared_api_broker.exchange("boss", boss_key, scopes=["docs.read"])
         token_pb2_grpc.TokenServiceStub(channel).ExchangeToken(
             token_pb2.ExchangeTokenRequest(

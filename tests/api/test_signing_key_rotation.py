@@ -18,6 +18,7 @@ from broker.core.clock import FakeClock
 from broker_client import keys
 from broker_client.v1 import identity_pb2, identity_pb2_grpc
 from tests.api.harness import ApiBroker
+from tests.e2e.harness import bearer
 
 ROTATION = {
     "BROKER_SIGNING_KEY_ROTATION": "3s",
@@ -75,7 +76,7 @@ class CachingVerifier:
 def get_admin_identity(proc: ApiBroker, token: str) -> identity_pb2.Identity:
     with proc.channel() as channel:
         reply = identity_pb2_grpc.IdentityServiceStub(channel).GetIdentity(
-            identity_pb2.GetIdentityRequest(id="admin"), metadata=[("authorization", f"Bearer {token}")], timeout=10
+            identity_pb2.GetIdentityRequest(id="admin"), metadata=bearer(token), timeout=10
         )
     return reply.identity
 

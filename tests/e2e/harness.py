@@ -10,18 +10,26 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import grpc
+from google.protobuf import duration_pb2
 
 from broker_client import keys
-from broker_client.v1 import token_pb2, token_pb2_grpc
+from broker_client.v1 import audit_pb2, audit_pb2_grpc, token_pb2, token_pb2_grpc
 
 TOKEN_TYPE_JWT = "urn:ietf:params:oauth:token-type:jwt"
 TOKEN_TYPE_ACCESS = "urn:ietf:params:oauth:token-type:access_token"
 #: The installed console script, as a user runs it.
 BROKER = [str(Path(sys.executable).with_name("broker"))]
+#: gRPC call metadata as grpc's stubs type it: a tuple of (key, value) pairs.
+Metadata = tuple[tuple[str, str], ...]
+
+
+def bearer(token: str) -> Metadata:
+    """gRPC metadata carrying ``token`` as a bearer credential."""
+    return (("authorization", f"Bearer {token}"),)
 
 
 def stop_group(proc: subprocess.Popen[str] | subprocess.Popen[bytes], timeout: float = 20.0) -> None:
@@ -46,6 +54,15 @@ def stop_group(proc: subprocess.Popen[str] | subprocess.Popen[bytes], timeout: f
     os.killpg(proc.pid, signal.SIGKILL)
 
 
+def wait_for(condition: Callable[[], bool], timeout: float, what: str, *, interval: float = 0.05) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` if it does not within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 nobody listens on right now."""
     with socket.socket() as s:
@@ -54,7 +71,13 @@ def free_port() -> int:
 
 
 def exchange_assertion(
-    addr: str, assertion: str, *, scopes: Sequence[str] = (), audiences: Sequence[str] = (), **fields: object
+    addr: str,
+    assertion: str,
+    *,
+    scopes: Sequence[str] = (),
+    audiences: Sequence[str] = (),
+    requested_ttl: duration_pb2.Duration | None = None,
+    requested_token_type: str = "",
 ) -> token_pb2.ExchangeTokenResponse:
     """ExchangeToken with ``assertion`` as the subject token, over a plain-text channel to ``addr``."""
     with grpc.insecure_channel(addr) as channel:
@@ -64,7 +87,8 @@ def exchange_assertion(
                 subject_token_type=TOKEN_TYPE_JWT,
                 scopes=scopes,
                 audiences=audiences,
-                **fields,  # type: ignore[arg-type]
+                requested_ttl=requested_ttl,
+                requested_token_type=requested_token_type,
             ),
             timeout=10,
         )
@@ -175,17 +199,34 @@ class BrokerProcess:
         *,
         scopes: Sequence[str] = (),
         audiences: Sequence[str] = (),
-        **fields: object,
+        requested_ttl: duration_pb2.Duration | None = None,
+        requested_token_type: str = "",
     ) -> token_pb2.ExchangeTokenResponse:
         """Exchange a fresh self-signed assertion over gRPC."""
         assertion = keys.make_assertion(identity_id, key, self.issuer)
-        return exchange_assertion(self.addr, assertion, scopes=scopes, audiences=audiences, **fields)
+        return exchange_assertion(
+            self.addr,
+            assertion,
+            scopes=scopes,
+            audiences=audiences,
+            requested_ttl=requested_ttl,
+            requested_token_type=requested_token_type,
+        )
 
     def admin_token(self) -> str:
         """A fresh admin token, obtained with the admin key like the CLI does."""
         key = keys.load_private_key(self.admin_key)
         return self.exchange("admin", key, scopes=["broker.admin"]).access_token
 
-    def admin_metadata(self) -> list[tuple[str, str]]:
+    def admin_metadata(self) -> Metadata:
         """gRPC metadata carrying a fresh admin token."""
-        return [("authorization", f"Bearer {self.admin_token()}")]
+        return bearer(self.admin_token())
+
+    def audit_events(self, flt: str, metadata: Metadata | None = None) -> list[audit_pb2.AuditEvent]:
+        """The audit events matching ``flt`` (ListAuditEvents' filter), newest first, read as the admin."""
+        request = audit_pb2.ListAuditEventsRequest(filter=flt, page_size=1000)
+        with self.channel() as channel:
+            reply: audit_pb2.ListAuditEventsResponse = audit_pb2_grpc.AuditServiceStub(channel).ListAuditEvents(
+                request, metadata=metadata or self.admin_metadata(), timeout=10
+            )
+        return list(reply.events)

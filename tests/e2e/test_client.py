@@ -20,7 +20,9 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import grpc
 import jwt
@@ -42,7 +44,7 @@ from broker_client import (
     token_call_credentials,
 )
 from broker_client.v1 import secret_pb2, secret_pb2_grpc, token_pb2, token_pb2_grpc
-from tests.e2e.harness import BROKER, BrokerProcess
+from tests.e2e.harness import BROKER, BrokerProcess, Metadata, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -181,11 +183,11 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _resigned(token: str, header: dict[str, object], sign: object) -> str:
+def _resigned(token: str, header: dict[str, object], sign: Callable[[bytes], bytes]) -> str:
     """The token's claims under a new header, signed by ``sign(signing_input) -> bytes``."""
     claims = token.split(".")[1]
     signing_input = f"{_b64(json.dumps(header).encode())}.{claims}"
-    return f"{signing_input}.{_b64(sign(signing_input.encode()))}"  # type: ignore[operator]
+    return f"{signing_input}.{_b64(sign(signing_input.encode()))}"
 
 
 @pytest.mark.parametrize("via", ["jwks_url", "broker_address"])
@@ -238,6 +240,12 @@ def _reason(verifier: Verifier, token: str, scopes: tuple[str, ...] | list[str] 
 
 
 # secrets -------------------------------------------------------------------------------------------
+def subscribed(proc: BrokerProcess, secret_id: str, admin: Metadata) -> bool:
+    """Whether a SecretSource (one, started after the secret was created) follows ``secret_id``: it reads
+    the current version once at start and once more as soon as its WatchSecret stream is subscribed."""
+    return len(proc.audit_events(f"action=secret.access target={secret_id}", admin)) >= 2
+
+
 def test_secret_source_follows_rotations_of_the_real_broker(shared_broker: BrokerProcess, tmp_path: Path) -> None:
     """value() is current; after RotateSecret the new value arrives within about a second, on_rotate
     is called, and verify() accepts the new value as CURRENT and the old one as PREVIOUS."""
@@ -261,11 +269,16 @@ def test_secret_source_follows_rotations_of_the_real_broker(shared_broker: Broke
         tokens = TokenSource(
             shared_broker.addr, KeyAttestor("keyholder", key), scopes=["broker.secrets.read:orders-api-key"]
         )
+
+        def on_rotate(value: SecretValue) -> None:
+            rotated.append(value)
+            arrived.set()
+
         with tokens, SecretSource("orders-api-key", tokens) as secret:
-            secret.on_rotate(lambda value: (rotated.append(value), arrived.set()))
+            secret.on_rotate(on_rotate)
             old = secret.value()
             assert secret.current().version == 1
-            time.sleep(1.0)  # the watcher has subscribed
+            wait_for(lambda: subscribed(shared_broker, "orders-api-key", admin), 10, "the watcher to subscribe")
             secrets.RotateSecret(secret_pb2.RotateSecretRequest(secret_id="orders-api-key"), metadata=admin, timeout=10)
             started = time.monotonic()
             assert arrived.wait(10), "no on_rotate callback"
@@ -288,7 +301,7 @@ def test_call_credentials_authenticate_calls_to_the_broker(shared_broker: Broker
             assert token_pb2_grpc.TokenServiceStub(channel).IntrospectToken(request, timeout=10).active
         with shared_broker.channel() as plain, pytest.raises(grpc.RpcError) as caught:
             token_pb2_grpc.TokenServiceStub(plain).IntrospectToken(request, timeout=10)
-    assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED  # type: ignore[attr-defined]
+    assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
 
 
 def test_aio_interceptor_authenticates_calls_to_the_broker(shared_broker: BrokerProcess, tmp_path: Path) -> None:
@@ -300,7 +313,9 @@ def test_aio_interceptor_authenticates_calls_to_the_broker(shared_broker: Broker
             interceptors = [AsyncTokenInterceptor(source)]
             async with grpc.aio.insecure_channel(shared_broker.addr, interceptors=interceptors) as channel:
                 request = token_pb2.IntrospectTokenRequest(token=await source.token())
-                reply = await token_pb2_grpc.TokenServiceStub(channel).IntrospectToken(request, timeout=10)  # type: ignore[misc]
+                # the generated stub on an aio channel is the async stub (as in _async_token_source.py)
+                stub = cast("token_pb2_grpc.TokenServiceAsyncStub", token_pb2_grpc.TokenServiceStub(channel))
+                reply = await stub.IntrospectToken(request, timeout=10)
                 return bool(reply.active)
 
     assert asyncio.run(introspect())

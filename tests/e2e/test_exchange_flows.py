@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import grpc
@@ -26,7 +27,7 @@ from broker_client.v1 import (
     token_pb2,
     token_pb2_grpc,
 )
-from tests.e2e.harness import BROKER, TOKEN_TYPE_ACCESS, TOKEN_TYPE_JWT, BrokerProcess
+from tests.e2e.harness import BROKER, TOKEN_TYPE_ACCESS, TOKEN_TYPE_JWT, BrokerProcess, bearer
 from tests.security.issuer_kit import (
     BROKER_AUDIENCE,
     GITHUB_ISSUER,
@@ -239,14 +240,24 @@ def test_issuers_from_the_yaml_file_work_and_are_fixed(tmp_path: Path) -> None:
 
 
 # down-scoping, delegation, audit ----------------------------------------------------------------
-def _workload(proc: BrokerProcess, ident: str, kind: int, **fields: object) -> ec.EllipticCurvePrivateKey:
+def _workload(
+    proc: BrokerProcess,
+    ident: str,
+    kind: identity_pb2.IdentityKind.ValueType,
+    *,
+    allowed_scopes: Sequence[str] = (),
+    allowed_audiences: Sequence[str] = (),
+    delegable_scopes: Sequence[str] = (),
+) -> ec.EllipticCurvePrivateKey:
     key = ec.generate_private_key(ec.SECP256R1())
     pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     identity = identity_pb2.Identity(
         id=ident,
         kind=kind,
         public_keys=[identity_pb2.PublicKey(jwk_json=pem.decode())],
-        **fields,  # type: ignore[arg-type]
+        allowed_scopes=allowed_scopes,
+        allowed_audiences=allowed_audiences,
+        delegable_scopes=delegable_scopes,
     )
     with proc.channel() as channel:
         identity_pb2_grpc.IdentityServiceStub(channel).CreateIdentity(
@@ -255,19 +266,26 @@ def _workload(proc: BrokerProcess, ident: str, kind: int, **fields: object) -> e
     return key
 
 
-def _exchange(proc: BrokerProcess, **fields: object) -> token_pb2.ExchangeTokenResponse:
+def _exchange(
+    proc: BrokerProcess, *, subject_token: str, subject_token_type: str, actor_token: str, actor_token_type: str
+) -> token_pb2.ExchangeTokenResponse:
+    request = token_pb2.ExchangeTokenRequest(
+        subject_token=subject_token,
+        subject_token_type=subject_token_type,
+        actor_token=actor_token,
+        actor_token_type=actor_token_type,
+    )
     with proc.channel() as channel:
         reply: token_pb2.ExchangeTokenResponse = token_pb2_grpc.TokenServiceStub(channel).ExchangeToken(
-            token_pb2.ExchangeTokenRequest(**fields),
-            timeout=10,  # type: ignore[arg-type]
+            request, timeout=10
         )
     return reply
 
 
-def _code(call: object) -> grpc.StatusCode:
+def _code(call: Callable[[], object]) -> grpc.StatusCode:
     with pytest.raises(grpc.RpcError) as info:
-        call()  # type: ignore[operator]
-    return info.value.code()  # type: ignore[attr-defined,no-any-return]
+        call()
+    return info.value.code()
 
 
 def test_downscoping_over_the_wire(shared_broker: BrokerProcess, tmp_path: Path) -> None:
@@ -347,7 +365,8 @@ def test_a_delegation_chain_nests_stops_at_the_depth_limit_and_is_audited(shared
         ("chain-agent-3", "failure"),
     }  # fmt: skip
     failure = next(e for e in events if e.outcome == "failure")
-    assert "limit is 3" in failure.details["reason"]
+    reason = failure.details["reason"]
+    assert isinstance(reason, str) and "limit is 3" in reason
 
 
 # the README: Delegating to an agent --------------------------------------------------------------
@@ -399,7 +418,7 @@ def test_introspection_needs_a_caller_and_answers_active_or_not(shared_broker: B
         stub = token_pb2_grpc.TokenServiceStub(channel)
         request = token_pb2.IntrospectTokenRequest(token=token)
         assert _code(lambda: stub.IntrospectToken(request, timeout=10)) == grpc.StatusCode.UNAUTHENTICATED
-        md = [("authorization", f"Bearer {token}")]  # any authenticated caller, here the token itself
+        md = bearer(token)  # any authenticated caller, here the token itself
         reply = stub.IntrospectToken(request, metadata=md, timeout=10)
         assert reply.active and reply.claims["sub"] == "inspected" and reply.claims["scope"] == "x"
         for other in ("garbage", keys.make_assertion("inspected", key, shared_broker.issuer)):
@@ -413,7 +432,7 @@ def test_introspection_needs_a_caller_and_answers_active_or_not(shared_broker: B
 def test_a_revoked_admin_token_stops_working_at_once(shared_broker: BrokerProcess) -> None:
     """The admin revokes its own token; the next admin call with it is UNAUTHENTICATED."""
     token = shared_broker.admin_token()
-    md = [("authorization", f"Bearer {token}")]
+    md = bearer(token)
     with shared_broker.channel() as channel:
         identities = identity_pb2_grpc.IdentityServiceStub(channel)
         identities.ListIdentities(identity_pb2.ListIdentitiesRequest(), metadata=md, timeout=10)

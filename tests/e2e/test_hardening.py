@@ -11,8 +11,8 @@ import socket
 import stat
 import subprocess
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 import grpc
 import jwt
@@ -21,12 +21,12 @@ from google.protobuf import duration_pb2
 
 from broker_client import keys
 from broker_client.v1 import identity_pb2, identity_pb2_grpc, secret_pb2, secret_pb2_grpc, token_pb2
-from tests.e2e.harness import BROKER, TOKEN_TYPE_JWT, BrokerProcess, free_port
+from tests.e2e.harness import BROKER, TOKEN_TYPE_JWT, BrokerProcess, Metadata, bearer, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 
 
-def _code(call: Any) -> tuple[grpc.StatusCode, str]:
+def _code(call: Callable[[], object]) -> tuple[grpc.StatusCode, str]:
     try:
         call()
     except grpc.RpcError as exc:
@@ -44,12 +44,9 @@ def _workload(proc: BrokerProcess, tmp_path: Path, ident: str, *scopes: str) -> 
     return keys.load_private_key(key_file), key_file
 
 
-def _bearer(
-    proc: BrokerProcess, ident: str, key: keys.PrivateKey, *scopes: str, ttl: int = 0
-) -> tuple[tuple[str, str]]:
-    fields: dict[str, Any] = {"requested_ttl": duration_pb2.Duration(seconds=ttl)} if ttl else {}
-    token = proc.exchange(ident, key, scopes=list(scopes), **fields).access_token
-    return (("authorization", f"Bearer {token}"),)
+def _bearer(proc: BrokerProcess, ident: str, key: keys.PrivateKey, *scopes: str, ttl: int = 0) -> Metadata:
+    requested_ttl = duration_pb2.Duration(seconds=ttl) if ttl else None
+    return bearer(proc.exchange(ident, key, scopes=list(scopes), requested_ttl=requested_ttl).access_token)
 
 
 # item 7: requests that used to be INTERNAL or UNKNOWN -------------------------------------------------
@@ -59,12 +56,12 @@ def test_malformed_and_out_of_range_requests_are_invalid_argument_with_no_traceb
     """Undecodable bytes, requested_ttl of 2^62 s, a '²' page token, a version past 2^31 and an oversize
     etag each get their proper status; the log has no traceback for any of them."""
     with shared_broker.channel() as channel:
-        raw = channel.unary_unary("/broker.v1.TokenService/ExchangeToken")
+        raw: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary("/broker.v1.TokenService/ExchangeToken")
         assert _code(lambda: raw(b"\xff\xff\xff\xff", timeout=10))[0] == grpc.StatusCode.INVALID_ARGUMENT
         request = token_pb2.ExchangeTokenRequest(
             subject_token="x.y.z", subject_token_type=TOKEN_TYPE_JWT, requested_ttl=duration_pb2.Duration(seconds=2**62)
         )
-        exchange = channel.unary_unary(
+        exchange: grpc.UnaryUnaryMultiCallable[token_pb2.ExchangeTokenRequest, bytes] = channel.unary_unary(
             "/broker.v1.TokenService/ExchangeToken", request_serializer=token_pb2.ExchangeTokenRequest.SerializeToString
         )
         code, details = _code(lambda: exchange(request, timeout=10))
@@ -112,20 +109,21 @@ def test_admin_key_rotate_replaces_the_file_and_the_old_key_stops_working(broker
     assert code == grpc.StatusCode.UNAUTHENTICATED
     with broker_proc.channel() as channel:
         listing = identity_pb2_grpc.IdentityServiceStub(channel).ListIdentities
-        code, _ = _code(
-            lambda: listing(identity_pb2.ListIdentitiesRequest(), metadata=[("authorization", f"Bearer {old_token}")])
-        )
+        code, _ = _code(lambda: listing(identity_pb2.ListIdentitiesRequest(), metadata=bearer(old_token)))
     assert code == grpc.StatusCode.UNAUTHENTICATED
     assert list(broker_proc.data_dir.glob(".admin.key.*")) == []
 
 
 # item 9: WatchSecret streams end with their credential ------------------------------------------------------
-def _watch(proc: BrokerProcess, channel: grpc.Channel, secret_id: str, md: Any) -> Any:
+def _watch(channel: grpc.Channel, secret_id: str, md: Metadata) -> Iterator[secret_pb2.WatchSecretResponse]:
+    """A WatchSecret stream, returned once the server has subscribed it (its initial metadata came)."""
     stub = secret_pb2_grpc.SecretServiceStub(channel)
-    return stub.WatchSecret(secret_pb2.WatchSecretRequest(secret_id=secret_id), metadata=md, timeout=30)
+    call = stub.WatchSecret(secret_pb2.WatchSecretRequest(secret_id=secret_id), metadata=md, timeout=30)
+    call.initial_metadata()
+    return call
 
 
-def _ends_unauthenticated_within(call: Any, seconds: float) -> float:
+def _ends_unauthenticated_within(call: Iterable[secret_pb2.WatchSecretResponse], seconds: float) -> float:
     started = time.monotonic()
     with pytest.raises(grpc.RpcError) as ended:
         for _ in call:
@@ -144,22 +142,17 @@ def test_a_watch_stream_ends_when_its_token_is_revoked_expires_or_its_identity_i
     key, _ = _workload(shared_broker, tmp_path, "watcher", "broker.secrets.read:watched")
     with shared_broker.channel() as channel:
         revoked = _bearer(shared_broker, "watcher", key, "broker.secrets.read:watched")
-        stream = _watch(shared_broker, channel, "watched", revoked)
-        stream.initial_metadata()
+        stream = _watch(channel, "watched", revoked)
         token_file = tmp_path / "revoked.token"
         token_file.write_text(revoked[0][1].removeprefix("Bearer "))
         shared_broker.cli("admin", "token", "revoke", "--token-file", str(token_file))
         _ends_unauthenticated_within(stream, 6)
 
         expiring = _bearer(shared_broker, "watcher", key, "broker.secrets.read:watched", ttl=3)
-        stream = _watch(shared_broker, channel, "watched", expiring)
-        stream.initial_metadata()
+        stream = _watch(channel, "watched", expiring)
         _ends_unauthenticated_within(stream, 8)
 
-        stream = _watch(
-            shared_broker, channel, "watched", _bearer(shared_broker, "watcher", key, "broker.secrets.read:watched")
-        )
-        stream.initial_metadata()
+        stream = _watch(channel, "watched", _bearer(shared_broker, "watcher", key, "broker.secrets.read:watched"))
         shared_broker.cli("admin", "identity", "update", "watcher", "--disable")
         _ends_unauthenticated_within(stream, 8)
 
@@ -267,10 +260,16 @@ def test_the_database_files_are_0600_and_an_open_data_directory_is_narrowed(tmp_
 
 def test_malformed_http_is_logged_as_one_json_line_like_every_other_line(shared_broker: BrokerProcess) -> None:
     """Garbage sent to the HTTP port: every line of the log is still one JSON object."""
+    before = len(shared_broker.log())
     with socket.create_connection(("127.0.0.1", shared_broker.http_port), timeout=5) as raw:
         raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\nX: \x00\x01\r\n\r\n")
         raw.recv(1024)
-    time.sleep(0.3)  # the log line is written after the answer
+
+    def bad_request_logged() -> bool:  # aiohttp writes its line after the answer
+        written = shared_broker.log()[before:]
+        return "Error handling request" in written and written.endswith("\n")
+
+    wait_for(bad_request_logged, 10, "the log line of the malformed request")
     for line in shared_broker.log().splitlines():
         if line.startswith(("identity broker", "  ")):
             continue  # the start-up banner

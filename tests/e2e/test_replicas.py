@@ -31,7 +31,7 @@ from google.protobuf import duration_pb2
 
 from broker_client import keys
 from broker_client.v1 import identity_pb2, identity_pb2_grpc, secret_pb2, secret_pb2_grpc, token_pb2, token_pb2_grpc
-from tests.e2e.harness import TOKEN_TYPE_JWT, BrokerProcess
+from tests.e2e.harness import TOKEN_TYPE_JWT, BrokerProcess, bearer, wait_for
 from tests.store import openbao, postgres
 
 pytestmark = pytest.mark.e2e
@@ -112,24 +112,11 @@ def replicas(new_store: NewStore, tmp_path_factory: pytest.TempPathFactory) -> I
         pair.stop()
 
 
-def bearer(token: str) -> list[tuple[str, str]]:
-    return [("authorization", f"Bearer {token}")]
-
-
 def rpc_code(call: Callable[[], Any]) -> grpc.StatusCode:
     with pytest.raises(grpc.RpcError) as info:
         call()
     code: grpc.StatusCode = info.value.code()
     return code
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def log_lines(proc: BrokerProcess, event: str) -> list[dict[str, Any]]:

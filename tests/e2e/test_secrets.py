@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -23,7 +24,7 @@ from google.protobuf import duration_pb2
 from broker.core.generators import is_api_key, new_api_key
 from broker_client import keys
 from broker_client.v1 import identity_pb2, identity_pb2_grpc, secret_pb2, secret_pb2_grpc
-from tests.e2e.harness import BROKER, BrokerProcess
+from tests.e2e.harness import BROKER, BrokerProcess, Metadata, bearer, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +33,6 @@ FAST = {"BROKER_SCHEDULER_TICK": "200ms", "BROKER_LEADER_LEASE_TTL": "1s"}
 CURRENT = secret_pb2.SECRET_VERSION_STATE_CURRENT
 PREVIOUS = secret_pb2.SECRET_VERSION_STATE_PREVIOUS
 EXPIRED = secret_pb2.SECRET_VERSION_STATE_EXPIRED
-Metadata = list[tuple[str, str]]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def create(
     *,
     interval: float | None,
     grace: float,
-    generator: int = secret_pb2.SECRET_GENERATOR_API_KEY,
+    generator: secret_pb2.SecretGenerator.ValueType = secret_pb2.SECRET_GENERATOR_API_KEY,
     value: bytes = b"",
 ) -> secret_pb2.Secret:
     rotation = secret_pb2.RotationPolicy(grace_period=seconds(grace))
@@ -90,8 +90,7 @@ def workload(proc: BrokerProcess, identity_id: str, *scopes: str) -> Metadata:
         identity_pb2_grpc.IdentityServiceStub(channel).CreateIdentity(
             identity_pb2.CreateIdentityRequest(identity=identity), metadata=proc.admin_metadata(), timeout=10
         )
-    token = proc.exchange(identity_id, private, scopes=scopes).access_token
-    return [("authorization", f"Bearer {token}")]
+    return bearer(proc.exchange(identity_id, private, scopes=scopes).access_token)
 
 
 def code_of(call: Callable[[], Any]) -> tuple[grpc.StatusCode, str]:
@@ -105,15 +104,6 @@ def versions(proc: BrokerProcess, secret_id: str, md: Metadata) -> list[secret_p
     reply = stub(proc).ListSecretVersions(request, metadata=md, timeout=10)
     assert not reply.next_page_token
     return list(reply.versions)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Watch:
@@ -173,12 +163,12 @@ def test_reading_needs_the_read_scope_of_that_secret(fast_broker: BrokerProcess)
 
     value = secrets.AccessSecretVersion(secret_pb2.AccessSecretVersionRequest(secret_id="alpha"), metadata=reader)
     assert is_api_key(value.value) and value.version == 1 and value.state == CURRENT
+
+    def access_beta(md: Metadata) -> object:
+        return secrets.AccessSecretVersion(secret_pb2.AccessSecretVersionRequest(secret_id="beta"), metadata=md)
+
     for md in (reader, fast_broker.admin_metadata()):
-        code, details = code_of(
-            lambda md=md: secrets.AccessSecretVersion(
-                secret_pb2.AccessSecretVersionRequest(secret_id="beta"), metadata=md
-            )
-        )
+        code, details = code_of(functools.partial(access_beta, md))
         assert code == grpc.StatusCode.PERMISSION_DENIED and "broker.secrets.read:beta" in details
     code, _ = code_of(
         lambda: secrets.AccessSecretVersion(
@@ -218,19 +208,27 @@ def test_the_verify_scope_checks_values_but_cannot_read_them(fast_broker: Broker
 @pytest.mark.parametrize(
     ("rotation", "generator", "field"),
     [
-        (secret_pb2.RotationPolicy(interval=seconds(60), grace_period=seconds(61)), 3, "rotation.grace_period"),
-        (secret_pb2.RotationPolicy(interval=seconds(0)), 3, "rotation.interval"),
-        (secret_pb2.RotationPolicy(interval=seconds(60)), 99, "generator"),
-        (secret_pb2.RotationPolicy(interval=seconds(60)), 0, "generator"),
+        (
+            secret_pb2.RotationPolicy(interval=seconds(60), grace_period=seconds(61)),
+            secret_pb2.SECRET_GENERATOR_API_KEY,
+            "rotation.grace_period",
+        ),
+        (secret_pb2.RotationPolicy(interval=seconds(0)), secret_pb2.SECRET_GENERATOR_API_KEY, "rotation.interval"),
+        # 99 is a number the enum does not define (an old or a newer client's value)
+        (secret_pb2.RotationPolicy(interval=seconds(60)), secret_pb2.SecretGenerator.ValueType(99), "generator"),
+        (secret_pb2.RotationPolicy(interval=seconds(60)), secret_pb2.SECRET_GENERATOR_UNSPECIFIED, "generator"),
     ],
 )
 def test_a_bad_policy_is_invalid_argument_naming_the_field(
-    fast_broker: BrokerProcess, rotation: secret_pb2.RotationPolicy, generator: int, field: str
+    fast_broker: BrokerProcess,
+    rotation: secret_pb2.RotationPolicy,
+    generator: secret_pb2.SecretGenerator.ValueType,
+    field: str,
 ) -> None:
     """Grace longer than the interval, a zero interval, an unknown generator: INVALID_ARGUMENT naming it."""
     request = secret_pb2.CreateSecretRequest(
         secret_id="bad",
-        secret=secret_pb2.Secret(generator=generator, rotation=rotation),  # type: ignore[arg-type]
+        secret=secret_pb2.Secret(generator=generator, rotation=rotation),
     )
     code, details = code_of(
         lambda: stub(fast_broker).CreateSecret(request, metadata=fast_broker.admin_metadata(), timeout=10)
@@ -358,8 +356,7 @@ def test_sigkill_during_rotations_loses_no_version_and_leaves_one_current(tmp_pa
         proc.stop()
         time.sleep(6.5)  # three missed intervals of "slow"
         proc.start()
-        wait_for(lambda: len(created_since(proc, "slow", down_at)) >= 1, 10, "the catch-up rotation")
-        time.sleep(1.0)
+        wait_for(lambda: len(created_since(proc, "slow", down_at)) >= 2, 10, "the rotation after the catch-up")
         after = created_since(proc, "slow", down_at)
         gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(after)]
         assert all(gap >= 1.5 for gap in gaps), gaps  # the next is one interval (2 s) after the catch-up

@@ -12,13 +12,15 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
+from google.protobuf import duration_pb2
 
 from broker_client import KeyAttestor, TokenSource, TokenUnavailable
 from broker_client.v1 import secret_pb2, secret_pb2_grpc
-from tests.e2e.harness import BrokerProcess, stop_group
+from tests.e2e.harness import BrokerProcess, stop_group, wait_for
 from tests.e2e.test_client import (
     API,
     VENV_BIN,
@@ -28,6 +30,7 @@ from tests.e2e.test_client import (
     readme_section,
     register,
     run_sh,
+    subscribed,
 )
 
 pytestmark = pytest.mark.e2e
@@ -59,7 +62,7 @@ def create_secret(proc: BrokerProcess, secret_id: str, value: bytes) -> None:
     """An externally valued secret with a ten-minute grace period (admin, over gRPC)."""
     secret = secret_pb2.Secret(
         generator=secret_pb2.SECRET_GENERATOR_EXTERNAL,
-        rotation=secret_pb2.RotationPolicy(grace_period={"seconds": 600}),
+        rotation=secret_pb2.RotationPolicy(grace_period=duration_pb2.Duration(seconds=600)),
     )
     with proc.channel() as channel:
         secret_pb2_grpc.SecretServiceStub(channel).CreateSecret(
@@ -78,18 +81,11 @@ def rotate_secret(proc: BrokerProcess, secret_id: str, value: bytes) -> None:
         )
 
 
-def wait_for(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
-
-
-def claims_of(path: Path) -> dict[str, int] | None:
-    """The claims of the token in ``path``, or None if there is no file."""
+def claims_of(path: Path) -> dict[str, Any] | None:
+    """The claims of the token in ``path`` (JSON values), or None if there is no file."""
     try:
-        return jwt.decode(path.read_text(), options={"verify_signature": False})
+        claims: dict[str, Any] = jwt.decode(path.read_text(), options={"verify_signature": False})
+        return claims
     except FileNotFoundError:
         return None
 
@@ -181,9 +177,11 @@ def test_broker_restart_under_a_running_token_source_and_sidecar(
     watcher.start()
     try:
         with source:
-            time.sleep(1)
+            wait_for(lambda: min(newest_iat.values()) > 0, 10, "a token from the TokenSource and in the file")
             broker_proc.stop()
-            time.sleep(8)  # longer than the tokens' 6 s life
+            wait_for(  # the outage outlasts the tokens' 6 s life
+                lambda: seen["source_failures"] > 0 and seen["file_missing"] > 0, 20, "both tokens to run out"
+            )
             assert sidecar.poll() is None, "the sidecar must ride through the outage"
             restarted = int(time.time())
             broker_proc.start()
@@ -220,14 +218,15 @@ def test_rotation_reaches_the_file_within_about_a_second_and_signals_the_child(
         subprocess.Popen([*args, "--secret", f"id=rotated-db,path={path}", "--", *command], start_new_session=True)
     )
     wait_for(lambda: lines(log) == ["START"], 30, "the child")
-    time.sleep(1)  # the watch is subscribed
+    admin = shared_broker.admin_metadata()
+    wait_for(lambda: subscribed(shared_broker, "rotated-db", admin), 10, "the sidecar's watch to subscribe")
     rotate_secret(shared_broker, "rotated-db", b"second")
     rotated = time.monotonic()
     wait_for(lambda: path.read_bytes() == b"second", 10, "the new value")
     assert time.monotonic() - rotated < 2.0
     wait_for(lambda: lines(log) == ["START", "HUP"], 5, "the signal")
     assert path.stat().st_mode & 0o777 == 0o600
-    time.sleep(1)
+    time.sleep(1)  # not a wait for something: a second SIGHUP, if any, would come within it
     assert lines(log) == ["START", "HUP"]
 
 

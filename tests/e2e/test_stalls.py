@@ -13,7 +13,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
@@ -22,7 +21,7 @@ import sqlalchemy as sa
 from broker.store.sql.schema import identities, identity_bindings
 from broker_client import keys
 from broker_client.v1 import identity_pb2, identity_pb2_grpc, issuer_pb2, issuer_pb2_grpc, token_pb2, token_pb2_grpc
-from tests.e2e.harness import BROKER, TOKEN_TYPE_JWT, BrokerProcess
+from tests.e2e.harness import BROKER, TOKEN_TYPE_JWT, BrokerProcess, Metadata, wait_for
 from tests.security.issuer_kit import BROKER_AUDIENCE, TestIssuer, jwks_server, kubernetes_claims, kubernetes_token
 from tests.store import openbao
 
@@ -70,19 +69,22 @@ class Flood:
         self._thread.join(10)
 
 
-def _exchange_external(channel: grpc.Channel, token: str) -> Any:
+def _exchange_external(channel: grpc.Channel, token: str) -> token_pb2.ExchangeTokenResponse:
     request = token_pb2.ExchangeTokenRequest(subject_token=token, subject_token_type=TOKEN_TYPE_JWT)
-    return token_pb2_grpc.TokenServiceStub(channel).ExchangeToken(request, timeout=30)
+    reply: token_pb2.ExchangeTokenResponse = token_pb2_grpc.TokenServiceStub(channel).ExchangeToken(request, timeout=30)
+    return reply
 
 
-def _trust(proc: BrokerProcess, channel: grpc.Channel, admin: Any, **source: str) -> None:
-    issuer = issuer_pb2.TrustedIssuer(issuer=CLUSTER, algorithms=["RS256"], audience=BROKER_AUDIENCE, **source)
+def _trust(channel: grpc.Channel, admin: Metadata, *, jwks_url: str = "", jwks_json: str = "") -> None:
+    issuer = issuer_pb2.TrustedIssuer(
+        issuer=CLUSTER, algorithms=["RS256"], audience=BROKER_AUDIENCE, jwks_url=jwks_url, jwks_json=jwks_json
+    )
     issuer_pb2_grpc.IssuerServiceStub(channel).CreateIssuer(
         issuer_pb2.CreateIssuerRequest(issuer=issuer), metadata=admin, timeout=30
     )
 
 
-def _bind(channel: grpc.Channel, admin: Any, ident: str, subject: str) -> None:
+def _bind(channel: grpc.Channel, admin: Metadata, ident: str, subject: str) -> None:
     identity = identity_pb2.Identity(
         id=ident,
         kind=identity_pb2.IDENTITY_KIND_SERVICE_ACCOUNT,
@@ -101,7 +103,7 @@ def test_a_black_holed_jwks_url_under_unknown_kid_traffic_stalls_no_one_else(bro
     cluster = TestIssuer(CLUSTER)
     with jwks_server(cluster.jwks_json()) as server, broker_proc.channel() as channel:
         admin = broker_proc.admin_metadata()
-        _trust(broker_proc, channel, admin, jwks_url=server.url)
+        _trust(channel, admin, jwks_url=server.url)
         server.delay = 8.0  # from now on every fetch hangs for 8 s
         workload = keys.load_private_key(broker_proc.admin_key)
         identities = identity_pb2_grpc.IdentityServiceStub(channel)
@@ -122,7 +124,7 @@ def test_a_black_holed_jwks_url_under_unknown_kid_traffic_stalls_no_one_else(bro
         for flood in floods:
             flood.__enter__()
         try:
-            time.sleep(0.5)
+            wait_for(lambda: all(f.sent >= 5 for f in floods), 15, "the floods to be running")
             during = _timed(unrelated, 80)
         finally:
             for flood in floods:
@@ -175,7 +177,7 @@ def test_unbound_subjects_cost_an_indexed_read_not_a_scan_of_100000_identities(c
     cluster = TestIssuer(CLUSTER)
     with crowded.channel() as channel:
         admin = crowded.admin_metadata()
-        _trust(crowded, channel, admin, jwks_json=cluster.jwks_json())
+        _trust(channel, admin, jwks_json=cluster.jwks_json())
 
         def bound() -> None:
             _exchange_external(channel, kubernetes_token(cluster, namespace="bulk", service_account="77"))
@@ -189,7 +191,7 @@ def test_unbound_subjects_cost_an_indexed_read_not_a_scan_of_100000_identities(c
             _exchange_external(channel, kubernetes_token(cluster, namespace="nobody", service_account=uuid.uuid4().hex))
 
         with Flood(unbound, rate=70, limit=20) as flood:
-            time.sleep(0.5)
+            wait_for(lambda: flood.sent >= 10, 15, "the flood to be running")
             during = _timed(bound, 100)
     assert first < 1.0, f"the first bound exchange took {first:.2f}s"
     assert flood.sent >= 30

@@ -215,7 +215,7 @@ class Readme:
     # sh ----------------------------------------------------------------------------------
     def _shell_block(self, block: Block) -> None:
         for step in steps(block.text):
-            script = []
+            script: list[str] = []
             for line in step.script.splitlines():
                 command = line.split("#", 1)[0].strip()
                 if command == "make test":

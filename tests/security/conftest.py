@@ -4,6 +4,7 @@ last module greps the daemon's log for them)."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ def status(call: Callable[[], object]) -> grpc.StatusCode:
     try:
         call()
     except grpc.RpcError as exc:
-        return exc.code()  # type: ignore[no-any-return,attr-defined]
+        return exc.code()
     return grpc.StatusCode.OK
 
 
@@ -151,19 +152,26 @@ class Target:
         count, token = 0, ""
         while True:
             request = audit_pb2.ListAuditEventsRequest(filter=f"action={action}", page_size=1000, page_token=token)
-            page = self._call(
-                lambda ch, r=request: audit_pb2_grpc.AuditServiceStub(ch).ListAuditEvents(
-                    r, metadata=self.admin, timeout=15
-                )
-            )
+            page = self._call(functools.partial(self._audit_page, request=request))
             count += len(page.events)
             token = page.next_page_token
             if not token:
                 return count
 
+    def _audit_page(
+        self, channel: grpc.Channel, request: audit_pb2.ListAuditEventsRequest
+    ) -> audit_pb2.ListAuditEventsResponse:
+        page: audit_pb2.ListAuditEventsResponse = audit_pb2_grpc.AuditServiceStub(channel).ListAuditEvents(
+            request, metadata=self.admin, timeout=15
+        )
+        return page
+
     # identities -----------------------------------------------------------------------
     def create_workload(
-        self, ident: str, kind: int = identity_pb2.IDENTITY_KIND_SERVICE_ACCOUNT, **fields: Any
+        self,
+        ident: str,
+        kind: identity_pb2.IdentityKind.ValueType = identity_pb2.IDENTITY_KIND_SERVICE_ACCOUNT,
+        **fields: Any,
     ) -> Workload:
         """Register an identity with a fresh EC key."""
         key = ec.generate_private_key(ec.SECP256R1())

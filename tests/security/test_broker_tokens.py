@@ -13,6 +13,7 @@ import grpc
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from google.protobuf import duration_pb2
 
 from tests.e2e.harness import TOKEN_TYPE_ACCESS, TOKEN_TYPE_JWT
@@ -34,7 +35,8 @@ def _broker_public_pem(target: Target) -> bytes:
     with urllib.request.urlopen(f"{target.proc.http_url}/.well-known/jwks.json", timeout=5) as resp:
         (jwk,) = json.loads(resp.read())["keys"]
     public = jwt.PyJWK(jwk).key
-    return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)  # type: ignore[no-any-return]
+    assert isinstance(public, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey)
+    return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 @pytest.fixture(scope="module")

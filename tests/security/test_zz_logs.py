@@ -25,7 +25,7 @@ def test_no_token_or_secret_appears_in_any_log_line(target: Target, actors: Acto
 
     log = target.proc.log()
     assert '"event": "rpc"' in log
-    leaks = []
+    leaks: list[str] = []
     for sent in {t for t in target.sent if t}:
         pieces = [sent] + [p for p in sent.split(".") if len(p) >= MIN_SEGMENT]
         leaks.extend(piece[:24] for piece in pieces if piece in log)

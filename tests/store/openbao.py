@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import hvac
+import hvac.exceptions
 import pytest
 
 __all__ = ["SKIP_ENV", "OpenBaoServer", "OpenBaoStartError", "bao_binary", "start_for_pytest"]
@@ -133,7 +134,7 @@ class OpenBaoServer:
 
     def seal(self) -> None:
         """Seal the server: every request now fails with 503 until ``unseal``."""
-        self.client().sys.seal()
+        self.client().sys.seal()  # type: ignore[no-untyped-call]  # unannotated in types-hvac
 
     def unseal(self) -> None:
         """Unseal with the dev server's single key share."""
@@ -165,7 +166,8 @@ class OpenBaoServer:
     def approle(self, role: str, policy: str, *, token_ttl: str = "1h") -> tuple[str, str]:  # noqa: S107
         """Enable AppRole (once), create ``role`` with ``policy``; returns (role id, secret id)."""
         client = self.client()
-        if "approle/" not in client.sys.list_auth_methods()["data"]:
+        methods = client.sys.list_auth_methods()  # type: ignore[no-untyped-call]  # unannotated in types-hvac
+        if "approle/" not in methods["data"]:
             client.sys.enable_auth_method(method_type="approle")
         client.sys.create_or_update_policy(name=f"{role}-policy", policy=policy)
         client.auth.approle.create_or_update_approle(

@@ -51,7 +51,7 @@ def identity(identity_id: str, **changes: object) -> Identity:
         create_time=NOW,
         update_time=NOW,
     )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]  # one type for every field's override
 
 
 def signing_key(kid: str, activate_time: datetime = NOW) -> SigningKeyRecord:
@@ -77,7 +77,7 @@ def audit(seconds: int, **changes: object) -> AuditEvent:
         request_id=f"req-{seconds}",
         details={"fields": ["display_name"], "n": seconds},
     )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]  # one type for every field's override
 
 
 # identities -----------------------------------------------------------------------

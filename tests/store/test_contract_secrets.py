@@ -31,7 +31,7 @@ def secret(secret_id: str, **changes: object) -> Secret:
         create_time=NOW,
         update_time=NOW,
     )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]  # one type for every field's override
 
 
 def version(secret_id: str, number: int, at: datetime = NOW) -> SecretVersion:

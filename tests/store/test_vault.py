@@ -354,7 +354,8 @@ def test_migrate_creates_a_missing_kv_v2_mount_when_the_token_may(
     store = make_store(openbao_server.url("broker", mount=mount))
     store.migrate()
     store.create_identity(identity("orders"))
-    mounts = openbao_server.client().sys.list_mounted_secrets_engines()["data"]
+    listed = openbao_server.client().sys.list_mounted_secrets_engines()  # type: ignore[no-untyped-call]  # unannotated in types-hvac
+    mounts = listed["data"]
     assert mounts[f"{mount}/"]["type"] == "kv"
     assert mounts[f"{mount}/"]["options"]["version"] == "2"
 
@@ -411,8 +412,10 @@ def test_approle_login_works_and_a_revoked_token_is_replaced_without_help(
     store.create_identity(identity("orders"))
 
     root = openbao_server.client()
-    own = root.lookup_token()["data"]["accessor"]
-    for accessor in root.list("auth/token/accessors")["data"]["keys"]:
+    own_token, accessors = root.lookup_token(), root.list("auth/token/accessors")
+    assert isinstance(own_token, dict) and isinstance(accessors, dict)  # JSON replies, not raw responses
+    own = own_token["data"]["accessor"]
+    for accessor in accessors["data"]["keys"]:
         if accessor != own:
             root.auth.token.revoke_accessor(accessor)
 
@@ -496,14 +499,21 @@ def test_kubernetes_login_reads_the_service_account_token_file(
     mount = f"k8s-{prefix[2:14]}"
     root = openbao_server.client()
     root.sys.enable_auth_method(method_type="kubernetes", path=mount)
-    root.write(
-        f"auth/{mount}/config", kubernetes_host=kubernetes_api, disable_local_ca_jwt=True, kubernetes_ca_cert=_ca_pem()
+    root.write_data(
+        f"auth/{mount}/config",
+        data={"kubernetes_host": kubernetes_api, "disable_local_ca_jwt": True, "kubernetes_ca_cert": _ca_pem()},
     )
     root.sys.create_or_update_policy(name=f"k8s-{prefix}", policy=prefix_policy(prefix))
-    root.write(f"auth/{mount}/role/broker", bound_service_account_names=["broker"],
-               bound_service_account_namespaces=["ns"], token_policies=[f"k8s-{prefix}"], token_ttl="1h")  # fmt: skip
-    root.write(f"auth/{mount}/role/other", bound_service_account_names=["other"],
-               bound_service_account_namespaces=["ns"], token_policies=[f"k8s-{prefix}"], token_ttl="1h")  # fmt: skip
+    for role in ("broker", "other"):
+        root.write_data(
+            f"auth/{mount}/role/{role}",
+            data={
+                "bound_service_account_names": [role],
+                "bound_service_account_namespaces": ["ns"],
+                "token_policies": [f"k8s-{prefix}"],
+                "token_ttl": "1h",
+            },
+        )
     token_file = tmp_path / "token"
     token_file.write_text(_service_account_jwt("ns", "broker", "uid-1"))
 

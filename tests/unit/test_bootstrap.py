@@ -10,7 +10,8 @@ from pathlib import Path
 from broker.bootstrap import ADMIN_ID, ensure_admin
 from broker.core.audit import Auditor
 from broker.core.clock import FakeClock
-from broker.core.identities import ADMIN_SCOPE, IdentityRegistry
+from broker.core.identities import IdentityRegistry
+from broker.core.principals import ADMIN_SCOPE
 from broker.store.sql import SqlStore
 
 

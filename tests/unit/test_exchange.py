@@ -12,7 +12,8 @@ from broker.core.audit import AuditFilter, Auditor
 from broker.core.clock import FakeClock
 from broker.core.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from broker.core.exchange import ExchangeRequest, TokenExchange
-from broker.core.identities import ADMIN_SCOPE, IdentityRegistry
+from broker.core.identities import IdentityRegistry
+from broker.core.principals import ADMIN_SCOPE
 from broker.core.tokens import TOKEN_TYPE_JWT, TokenCore
 from broker.store.sql import SqlStore
 from tests.unit.conftest import ANYONE, ISSUER, OPERATOR
@@ -351,11 +352,29 @@ def test_a_delegated_token_cannot_revoke_its_principals_other_tokens(
         exchange.revoke(principal, by=principal_of(tokens, delegated))
 
 
-def test_revoking_an_invalid_token_is_a_no_op(exchange: TokenExchange, tokens: TokenCore, reports: Workload) -> None:
+def test_revoking_an_invalid_token_is_a_no_op(
+    exchange: TokenExchange, tokens: TokenCore, reports: Workload, auditor: Auditor, store: SqlStore, clock: FakeClock
+) -> None:
     """RFC 7009: a token that does not verify needs no revocation and is not an error."""
-    me = principal_of(tokens, attest(exchange, reports.assertion()))
-    exchange.revoke("not-a-token", by=me)
-    exchange.revoke(reports.assertion(), by=me)
+    granted = attest(exchange, reports.assertion())
+    mine, me = granted.minted, principal_of(tokens, granted)
+    expired = attest(exchange, reports.assertion(), requested_ttl=timedelta(minutes=1)).minted
+    clock.advance(timedelta(minutes=2))
+    foreign = reports.assertion()  # validly signed, but by the workload and not by the broker
+    foreign_jti = jwt.decode(foreign, options={"verify_signature": False})["jti"]
+
+    for invalid in ("not-a-token", foreign, expired.token):
+        exchange.revoke(invalid, by=me)  # returns; raises nothing
+
+    now = clock.now()
+    assert not store.is_token_revoked(foreign_jti, now) and not store.is_token_revoked(expired.jti, now)
+    assert exchange.introspect(mine.token) == mine.claims  # the caller's own token is untouched
+    revocations, _ = auditor.list(page_size=10, page_token="", flt=AuditFilter(action="token.revoke"))
+    assert revocations == []
+    exchange.revoke(mine.token, by=me)  # the positive case next to it: a valid token is revoked and audited
+    assert store.is_token_revoked(mine.jti, now) and exchange.introspect(mine.token) is None
+    revocations, _ = auditor.list(page_size=10, page_token="", flt=AuditFilter(action="token.revoke"))
+    assert [e.target for e in revocations] == [mine.jti]
 
 
 # SPIFFE subjects --------------------------------------------------------------------------------------------------

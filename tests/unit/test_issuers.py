@@ -66,7 +66,7 @@ def _trusted(test_issuer: TestIssuer, **changes: object) -> TrustedIssuer:
     base = TrustedIssuer(
         issuer=test_issuer.url, jwks_json=test_issuer.jwks_json(), algorithms=("RS256",), audience=BROKER_AUDIENCE
     )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]  # one type for every field's override
 
 
 # key sets ------------------------------------------------------------------------------------

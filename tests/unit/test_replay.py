@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -34,28 +33,41 @@ def test_each_key_is_accepted_once_across_threads(store: SqlStore, clock: FakeCl
 def test_concurrent_callers_share_a_commit() -> None:
     """While one batch is being written, the callers that queue up go into the next one together."""
     batches: list[int] = []
+    writing = threading.Event()
     gate = threading.Event()
+    entered = 0
+    entered_lock = threading.Condition()
 
     def consume_many(items: Sequence[tuple[str, datetime]], now: datetime) -> list[bool]:
         batches.append(len(items))
         if len(batches) == 1:
+            writing.set()
             gate.wait(5)
         return [True] * len(items)
 
     guard = ReplayGuard(consume_many)
     now = datetime(2030, 1, 1)
-    with ThreadPoolExecutor(20) as pool:
-        futures = [pool.submit(guard.consume, f"k{n}", now, now) for n in range(20)]
-        deadline = time.monotonic() + 10
-        # Wait until every caller is either in the first (blocked) batch or queued behind it.
-        while not batches or batches[0] + guard._queue.qsize() < 20:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+
+    def caller(key: str) -> bool:
+        nonlocal entered
+        with entered_lock:
+            entered += 1
+            entered_lock.notify_all()
+        return guard.consume(key, now, now)  # queues its record first thing, then waits for the commit
+
+    try:
+        with ThreadPoolExecutor(20) as pool:
+            first = pool.submit(caller, "k0")
+            assert writing.wait(10), "the first batch never reached the store"
+            queued = [pool.submit(caller, f"k{n}") for n in range(1, 20)]
+            with entered_lock:  # every other caller arrives while the first batch is being written
+                assert entered_lock.wait_for(lambda: entered == 20, timeout=10)
+            gate.set()
+            assert first.result(5) and all(f.result(5) for f in queued)
+    finally:
         gate.set()
-        assert all(f.result(5) for f in futures)
-    guard.close()
-    assert sum(batches) == 20
-    assert len(batches) == 2
+        guard.close()
+    assert batches == [1, 19]
 
 
 def _failing_once() -> ConsumeMany:
@@ -113,7 +125,7 @@ def test_event_loop_callers_get_the_store_error() -> None:
     guard = ReplayGuard(_failing_once())
     now = datetime(2030, 1, 1)
 
-    async def main() -> tuple[list[object], bool]:
+    async def main() -> tuple[list[bool | BaseException], bool]:
         failed = await asyncio.gather(*(guard.consume_async(k, now, now) for k in "xy"), return_exceptions=True)
         return failed, await guard.consume_async("z", now, now)
 

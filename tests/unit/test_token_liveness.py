@@ -15,8 +15,9 @@ import pytest
 from broker.core.clock import FakeClock
 from broker.core.errors import PermissionDenied, Unauthenticated
 from broker.core.exchange import TokenExchange
-from broker.core.identities import ADMIN_SCOPE, IdentityRegistry
+from broker.core.identities import IdentityRegistry
 from broker.core.liveness import LiveTokens
+from broker.core.principals import ADMIN_SCOPE
 from broker.core.tokens import REVOCATION_MARGIN, TokenCore
 from broker.store.sql import SqlStore
 from broker_client import keys
@@ -213,13 +214,14 @@ def test_an_assertion_without_a_kid_uses_the_one_active_key_of_its_alg(
     exchange: TokenExchange, registry: IdentityRegistry, reports: Workload, clock: FakeClock
 ) -> None:
     """PyJWT's default (no kid) works with one key; with two keys of the alg the kid is required, said so in the log."""
-    claims = {"iss": "reports", "sub": "reports", "aud": ISSUER, "iat": int(clock.now().timestamp())}
-    plain = jwt.encode({**claims, "exp": claims["iat"] + 60, "jti": "a1"}, reports.key, algorithm="ES256")
+    iat = int(clock.now().timestamp())
+    claims = {"iss": "reports", "sub": "reports", "aud": ISSUER, "iat": iat}
+    plain = jwt.encode({**claims, "exp": iat + 60, "jti": "a1"}, reports.key, algorithm="ES256")
     assert jwt.get_unverified_header(plain).get("kid") is None
     assert attest(exchange, plain).minted.claims["sub"] == "reports"
     second = Workload(registry, clock, "spare", SA)
     registry.add_key(reports.id, registry.make_key(json.dumps(keys.public_jwk(second.key))), by=OPERATOR)
-    again = jwt.encode({**claims, "exp": claims["iat"] + 60, "jti": "a2"}, reports.key, algorithm="ES256")
+    again = jwt.encode({**claims, "exp": iat + 60, "jti": "a2"}, reports.key, algorithm="ES256")
     with pytest.raises(Unauthenticated) as refused:
         attest(exchange, again)
     assert refused.value.detail == "kid required: 2 active ES256 keys on the identity"
