@@ -128,25 +128,24 @@ def event_to_proto(event: SecretEvent) -> secret_pb2.WatchSecretResponse:
     )
 
 
-def _policy_values(msg: secret_pb2.RotationPolicy) -> dict[str, timedelta | None]:
-    """Each policy field of the wire message (an unset grace or retention is zero)."""
-    return {
-        "rotation.interval": convert.from_duration(msg.interval, msg.HasField("interval"), "rotation.interval"),
-        "rotation.grace_period": convert.from_duration(
-            msg.grace_period, msg.HasField("grace_period"), "rotation.grace_period"
-        )
-        or timedelta(0),
-        "rotation.retention": convert.from_duration(msg.retention, msg.HasField("retention"), "rotation.retention")
-        or timedelta(0),
-    }
-
-
 def policy_from_proto(msg: secret_pb2.RotationPolicy) -> RotationPolicy:
-    """A domain policy from the wire (validated by the core)."""
-    values = _policy_values(msg)
-    grace, retention = values["rotation.grace_period"], values["rotation.retention"]
-    assert grace is not None and retention is not None
-    return RotationPolicy(interval=values["rotation.interval"], grace_period=grace, retention=retention)
+    """A domain policy from the wire (validated by the core); an unset grace or retention is zero."""
+    return RotationPolicy(
+        interval=convert.from_duration(msg.interval, msg.HasField("interval"), "rotation.interval"),
+        grace_period=convert.from_duration(msg.grace_period, msg.HasField("grace_period"), "rotation.grace_period")
+        or timedelta(0),
+        retention=convert.from_duration(msg.retention, msg.HasField("retention"), "rotation.retention") or timedelta(0),
+    )
+
+
+def _policy_values(msg: secret_pb2.RotationPolicy) -> dict[str, timedelta | None]:
+    """Each policy field of the wire message, by its update_mask path."""
+    policy = policy_from_proto(msg)
+    return {
+        "rotation.interval": policy.interval,
+        "rotation.grace_period": policy.grace_period,
+        "rotation.retention": policy.retention,
+    }
 
 
 def generator_from_proto(value: int) -> Generator:
