@@ -35,6 +35,7 @@ from typing import Any
 
 import hvac
 import hvac.exceptions
+import psutil
 import pytest
 
 __all__ = ["SKIP_ENV", "OpenBaoServer", "OpenBaoStartError", "bao_binary", "start_for_pytest"]
@@ -141,9 +142,17 @@ class OpenBaoServer:
         self.client().sys.submit_unseal_key(key=self.unseal_key)
 
     def pause(self) -> None:
-        """Freeze the process (SIGSTOP): connections open but nothing answers, like a hung server."""
+        """Freeze the process (SIGSTOP): connections open but nothing answers, like a hung server.
+
+        Returns once the kernel reports the process stopped: the signal is delivered asynchronously.
+        """
         assert self._process is not None
         self._process.send_signal(signal.SIGSTOP)
+        process, deadline = psutil.Process(self._process.pid), time.monotonic() + 5
+        while process.status() != psutil.STATUS_STOPPED:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the OpenBao server did not stop on SIGSTOP")
+            time.sleep(0.01)
 
     def resume(self) -> None:
         """Let a paused server run again (SIGCONT)."""
