@@ -15,7 +15,7 @@ from typing import Any
 
 import grpc
 
-from ..core.errors import PermissionDenied, Unauthenticated
+from ..core.errors import Unauthenticated
 from ..core.tokens import AccessClaims, invalid
 
 #: verify(token): the claims of a broker token that is valid now, else Unauthenticated.
@@ -33,11 +33,6 @@ def bearer_token(context: grpc.aio.ServicerContext[Any, Any]) -> str:
     raise Unauthenticated("missing bearer token (authorization metadata)")
 
 
-def has_scope(claims: AccessClaims, scope: str) -> bool:
-    """True if the token grants ``scope``."""
-    return scope in claims.scopes
-
-
 class Authenticator:
     """Verifies callers' broker tokens for the broker's own API."""
 
@@ -45,12 +40,10 @@ class Authenticator:
         self._verify = verify
         self._issuer = issuer
 
-    async def authenticate(self, context: grpc.aio.ServicerContext[Any, Any], scope: str | None) -> AccessClaims:
-        """The caller's verified claims; PermissionDenied if ``scope`` is missing."""
+    async def authenticate(self, context: grpc.aio.ServicerContext[Any, Any]) -> AccessClaims:
+        """The caller's verified claims (what they may do is the Principal's to check)."""
         token = bearer_token(context)
         claims = await asyncio.to_thread(self._verify, token)
         if self._issuer not in claims.audiences:
             raise invalid("token is not for this audience")
-        if scope is not None and not has_scope(claims, scope):
-            raise PermissionDenied(f"this call needs scope {scope}")
         return claims

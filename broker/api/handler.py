@@ -182,8 +182,10 @@ async def _principal(
     peer = context.peer() or ""
     if public:
         return Principal.anonymous(request_id=request_id, peer=peer)
-    claims = await servicer.api.auth.authenticate(context, scope)
-    return Principal.of_token(claims, request_id=request_id, peer=peer)
+    principal = Principal.of_token(await servicer.api.auth.authenticate(context), request_id=request_id, peer=peer)
+    if scope is not None:
+        principal.require(scope)
+    return principal
 
 
 def rpc(*, scope: str | None = None, public: bool = False) -> Callable[[Handler[S, Req, Resp]], Unary[S, Req, Resp]]:

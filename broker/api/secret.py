@@ -407,7 +407,7 @@ class SecretServicer(Servicer, secret_pb2_grpc.SecretServiceServicer):
         subscription = await self._feed.subscribe(request.secret_id, request.after_seq)
         try:
             await context.send_initial_metadata(((WATCH_AFTER_SEQ, str(subscription.after)),))
-            recheck = functools.partial(self.api.auth.authenticate, context, None)
+            recheck = functools.partial(self.api.auth.authenticate, context)
             async for event in subscription.events(recheck, self._recheck, self._clock):
                 yield event_to_proto(event)
                 if event.type is EventType.DELETED:

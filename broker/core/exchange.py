@@ -38,7 +38,7 @@ from .attestation import AssertionVerifier, bad_attestation
 from .audit import Auditor
 from .clock import Clock
 from .errors import BrokerError, InvalidArgument, PermissionDenied, Unauthenticated
-from .identities import Identity, IdentityKind, covers
+from .identities import MACHINE_KINDS, Identity, covers
 from .liveness import LiveTokens
 from .principals import Principal
 from .tokens import (
@@ -52,8 +52,6 @@ from .tokens import (
     TokenCore,
     invalid,
 )
-
-MACHINE_KINDS = frozenset(k.value for k in IdentityKind)
 
 #: revoke(jti, until): mark a token id dead until its expiry.
 RevokeJti = Callable[[str, datetime], None]

@@ -49,6 +49,10 @@ class IdentityKind(StrEnum):
     AI_AGENT = "ai_agent"
 
 
+#: The token kinds of identities (a person's tokens will have kinds of their own).
+MACHINE_KINDS = frozenset(k.value for k in IdentityKind)
+
+
 @dataclass(frozen=True, slots=True)
 class Binding:
     """Ties an identity to tokens of a trusted external issuer."""

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 from .attestation import IdentityLookup
 from .errors import InvalidArgument, NotFound
-from .identities import Identity, IdentityKind, covers
+from .identities import MACHINE_KINDS, Identity, covers
 from .tokens import AccessClaims, TokenCore, invalid
 
 #: SPIFFE trust domain names: lowercase letters, digits, '.', '-' and '_'.
@@ -36,9 +36,7 @@ class LiveTokens:
         self._tokens = tokens
         self._lookup = lookup
         self._spiffe_prefix = f"spiffe://{trust_domain}/identity/" if trust_domain else ""
-        self._checks: dict[str, Callable[[AccessClaims], None]] = {
-            k.value: self._identities_allow for k in IdentityKind
-        }
+        self._checks: dict[str, Callable[[AccessClaims], None]] = dict.fromkeys(MACHINE_KINDS, self._identities_allow)
 
     # identity <-> subject -----------------------------------------------------------
     def subject_of(self, identity: Identity) -> str:
