@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import yaml
 
 from .core.algorithms import SIGNING_ALGORITHMS
 from .core.durations import format_duration, parse_duration
+from .runtime.tls import TLSFiles
 
 LOG_FORMATS = ("json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -61,7 +63,19 @@ class Settings:
     vault_k8s_token_file: str = "/var/run/secrets/kubernetes.io/serviceaccount/token"
     vault_auth_mount: str = ""
     vault_cacert: str = ""
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_client_ca_file: str = ""
+    allow_insecure: bool = False
     issuers: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def tls(self) -> TLSFiles | None:
+        """The serving certificate files, when both listeners serve TLS."""
+        if not self.tls_cert_file:
+            return None
+        client_ca = Path(self.tls_client_ca_file) if self.tls_client_ca_file else None
+        return TLSFiles(Path(self.tls_cert_file), Path(self.tls_key_file), client_ca)
 
     @property
     def admin_key_file(self) -> Path:
@@ -87,6 +101,7 @@ _SECRETS = {"kek"}
 _SECRETS |= {"vault_token", "vault_secret_id"}
 VAULT_AUTH_METHODS = ("token", "approle", "kubernetes")
 MAX_WORKERS = 64
+_BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
 def _env_name(name: str) -> str:
@@ -113,6 +128,11 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
         if delta <= timedelta(0):
             raise SettingsError(f"{_env_name(name)}: must be positive")
         return delta
+    if name == "allow_insecure":
+        text = str(value).strip().lower()
+        if text not in _BOOLEANS:
+            raise SettingsError(f"{_env_name(name)}: {shown} is not one of 1, 0, true, false")
+        return _BOOLEANS[text]
     if name == "data_dir":
         return Path(str(value))
     if name in ("max_delegation_depth", "workers"):
@@ -131,7 +151,16 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
 
 #: BROKER_* variables that other programs read (the CLI, the sidecar): never "unknown".
 CLIENT_VARIABLES = frozenset(
-    {"BROKER_ADDR", "BROKER_ADMIN_KEY_FILE", "BROKER_IDENTITY", "BROKER_KEY_FILE", "BROKER_ATTESTATION_FILE"}
+    {
+        "BROKER_ADDR",
+        "BROKER_ADMIN_KEY_FILE",
+        "BROKER_IDENTITY",
+        "BROKER_KEY_FILE",
+        "BROKER_ATTESTATION_FILE",
+        "BROKER_CA_FILE",
+        "BROKER_CLIENT_CERT_FILE",
+        "BROKER_CLIENT_KEY_FILE",
+    }
 )
 
 
@@ -179,11 +208,55 @@ def _validate(s: Settings, explicit: frozenset[str] = frozenset()) -> Settings:
     if s.trust_domain and not all(c.isalnum() or c in ".-_" for c in s.trust_domain):
         raise SettingsError(f"BROKER_TRUST_DOMAIN: {s.trust_domain!r} is not a trust domain name")
     _validate_vault(s)
-    issuer = s.issuer or f"http://{host}:{port}"
+    _validate_tls(s)
+    scheme = "https" if s.tls else "http"
+    issuer = s.issuer or f"{scheme}://{host}:{port}"
     if not issuer.startswith(("https://", "http://")) or issuer.endswith("/"):
         raise SettingsError(f"BROKER_ISSUER: {issuer!r} must be an http(s) URL without a trailing slash")
     store_url = s.store_url or f"sqlite:///{(s.data_dir / 'broker.db').resolve()}"
     return dataclasses.replace(s, issuer=issuer, store_url=store_url)
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
+def _validate_tls(s: Settings) -> None:
+    """Both TLS files or neither, readable; plain text only on loopback unless BROKER_ALLOW_INSECURE=1."""
+    if bool(s.tls_cert_file) != bool(s.tls_key_file):
+        raise SettingsError("BROKER_TLS_CERT_FILE and BROKER_TLS_KEY_FILE: set both or neither")
+    if s.tls_client_ca_file and not s.tls_cert_file:
+        raise SettingsError("BROKER_TLS_CLIENT_CA_FILE: mTLS needs BROKER_TLS_CERT_FILE and BROKER_TLS_KEY_FILE")
+    for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):
+        path = getattr(s, name)
+        if path and not Path(path).is_file():
+            raise SettingsError(f"{_env_name(name)}: {path} is not a readable file")
+    if s.tls or s.allow_insecure:
+        return
+    for name in ("grpc_listen", "http_listen"):
+        address = getattr(s, name)
+        if not _is_loopback(_split_hostport(address, name)[0]):
+            raise SettingsError(
+                f"{_env_name(name)}: {address} is not a loopback address; serving plain text there needs "
+                "BROKER_ALLOW_INSECURE=1 (set BROKER_TLS_CERT_FILE and BROKER_TLS_KEY_FILE to serve TLS)"
+            )
+
+
+def plaintext_warning(s: Settings) -> str | None:
+    """What the broker logs when BROKER_ALLOW_INSECURE=1 lets it serve plain text beyond loopback."""
+    if s.tls:
+        return None
+    exposed = [a for a in (s.grpc_listen, s.http_listen) if not _is_loopback(a.rpartition(":")[0])]
+    if not exposed:
+        return None
+    where = ", ".join(exposed)
+    return f"serving plain text on {where} (BROKER_ALLOW_INSECURE=1): bearer tokens cross the network in the clear"
 
 
 def _validate_vault(s: Settings) -> None:

@@ -27,9 +27,10 @@ from sqlalchemy.engine import make_url
 from . import __version__, logs, workers
 from .assemble import SERVICE_NAMES, Broker, assemble, grpc_server, http_app
 from .bootstrap import first_start, open_migrated_store
-from .config import Settings
+from .config import Settings, plaintext_warning
 from .core.clock import SystemClock
 from .core.errors import BrokerError
+from .runtime.tls import ReloadingTLS
 
 _log = structlog.get_logger("broker.lifecycle")
 
@@ -40,9 +41,10 @@ class ListenError(OSError):
 
 @dataclass
 class Listeners:
-    """The HTTP socket, bound before anything else happens (the primary only)."""
+    """The HTTP socket, bound before anything else happens (the primary only), and the TLS both serve."""
 
     http: socket.socket | None
+    tls: ReloadingTLS | None = None
 
     def close(self) -> None:
         """Close the HTTP socket (when serving never started)."""
@@ -72,15 +74,19 @@ def _bind(address: str, setting: str, *, reuse_port: bool, what: str) -> socket.
 
 
 def bind_listeners(settings: Settings, *, primary: bool) -> Listeners:
-    """Check the gRPC address (it is bound again by gRPC itself) and bind the HTTP socket."""
+    """Check the gRPC address (it is bound again by gRPC itself), bind the HTTP socket, read the TLS files."""
+    try:
+        tls = ReloadingTLS(settings.tls) if settings.tls else None
+    except ValueError as exc:
+        raise ListenError(f"cannot serve TLS: {exc}; check BROKER_TLS_CERT_FILE and BROKER_TLS_KEY_FILE") from None
     if not settings.grpc_listen.endswith(":0"):
         _bind(settings.grpc_listen, "BROKER_GRPC_LISTEN", reuse_port=settings.workers > 1, what="gRPC").close()
     if not primary:
-        return Listeners(http=None)
+        return Listeners(http=None, tls=tls)
     sock = _bind(settings.http_listen, "BROKER_HTTP_LISTEN", reuse_port=False, what="HTTP")
     sock.listen(128)
     sock.setblocking(False)
-    return Listeners(http=sock)
+    return Listeners(http=sock, tls=tls)
 
 
 def _redacted(url: str) -> str:
@@ -93,11 +99,12 @@ def _redacted(url: str) -> str:
 def banner(settings: Settings, *, admin_key_created: bool) -> str:
     """What ``broker serve`` prints once it serves."""
     key_note = "created now; keep it secret" if admin_key_created else "existing"
+    scheme = "https" if settings.tls else "http"
     return "\n".join(
         [
             f"identity broker {__version__} serving",
             f"  gRPC       {settings.grpc_listen}",
-            f"  HTTP       http://{settings.http_listen}  (JWKS at {settings.issuer}/.well-known/jwks.json)",
+            f"  HTTP       {scheme}://{settings.http_listen}  (JWKS at {settings.issuer}/.well-known/jwks.json)",
             f"  issuer     {settings.issuer}",
             f"  store      {_redacted(settings.store_url)}",
             f"  admin key  {settings.admin_key_file} ({key_note})",
@@ -153,8 +160,12 @@ async def serving(
     settings = broker.settings
     health_servicer = health.aio.HealthServicer()
     server = grpc_server(broker, health_servicer)
+    tls = listeners.tls
     try:
-        port = server.add_insecure_port(settings.grpc_listen)
+        if tls is None:
+            port = server.add_insecure_port(settings.grpc_listen)
+        else:
+            port = server.add_secure_port(settings.grpc_listen, tls.grpc_credentials())
     except RuntimeError:  # taken between the check and now
         raise ListenError(
             f"cannot listen on {settings.grpc_listen} (gRPC): address already in use; "
@@ -167,7 +178,7 @@ async def serving(
             http_app(broker, lambda: started.is_set() and (pool is None or pool.serving())), access_log=None
         )
         await runner.setup()
-        await web.SockSite(runner, listeners.http).start()
+        await web.SockSite(runner, listeners.http, ssl_context=tls.ssl_context() if tls else None).start()
     await server.start()
     if start_scheduler:
         await asyncio.to_thread(broker.scheduler.start)
@@ -244,6 +255,9 @@ def _run_process(
     serving: Callable[[], object] | None = None,
 ) -> int:
     logs.configure(fmt=settings.log_format, level=settings.log_level, worker=index if settings.workers > 1 else None)
+    warning = plaintext_warning(settings)
+    if warning is not None:
+        _log.warning(warning)
     try:
         listeners = bind_listeners(settings, primary=index == 0)
     except ListenError as exc:
