@@ -22,7 +22,7 @@ import grpc
 import jwt
 from google.protobuf import duration_pb2, json_format
 
-from broker_client import keys
+from broker_client import keys, tls_credentials
 from broker_client.v1 import token_pb2, token_pb2_grpc
 
 from ..core.durations import format_duration, parse_duration
@@ -80,8 +80,25 @@ def address() -> str:
 
 
 def channel() -> grpc.Channel:
-    """A channel to the daemon on which every call has the CLI's deadline and request id."""
-    return grpc.intercept_channel(grpc.insecure_channel(address()), _Defaults())
+    """A channel to the daemon on which every call has the CLI's deadline and request id.
+
+    TLS when BROKER_CA_FILE names the CA that signed the broker's certificate, with
+    BROKER_CLIENT_CERT_FILE and BROKER_CLIENT_KEY_FILE as the client certificate for mTLS.
+    """
+    ca_file = os.environ.get("BROKER_CA_FILE")
+    if not ca_file:
+        return grpc.intercept_channel(grpc.insecure_channel(address()), _Defaults())
+    try:
+        credentials = tls_credentials(
+            ca_file,
+            cert_file=os.environ.get("BROKER_CLIENT_CERT_FILE") or None,
+            key_file=os.environ.get("BROKER_CLIENT_KEY_FILE") or None,
+        )
+    except OSError as exc:
+        raise SystemExit(f"broker: cannot read {exc.filename}: {exc.strerror}") from None
+    except ValueError:
+        raise SystemExit("broker: BROKER_CLIENT_CERT_FILE and BROKER_CLIENT_KEY_FILE go together") from None
+    return grpc.intercept_channel(grpc.secure_channel(address(), credentials), _Defaults())
 
 
 def error_line(exc: grpc.RpcError) -> str:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._async_token_source import AsyncTokenSource
 from ._attestors import CallableAttestor, KeyAttestor, TokenFileAttestor
+from ._channel import tls_credentials
 from ._errors import BrokerClientError, InvalidToken, KeysUnavailable, SecretUnavailable, TokenUnavailable
 from ._grpc_auth import AsyncTokenInterceptor, token_call_credentials
 from ._http_auth import RequestsAuth
@@ -57,6 +58,7 @@ __all__ = [
     "TokenUnavailable",
     "VerifiedToken",
     "Verifier",
+    "tls_credentials",
     "token_call_credentials",
 ]
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import grpc
 
 #: gRPC's defaults back off up to two minutes between reconnects; a restarted broker
@@ -24,3 +27,24 @@ def open_aio_channel(address: str, credentials: grpc.ChannelCredentials | None) 
     if credentials is None:
         return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
     return grpc.aio.secure_channel(address, credentials, options=CHANNEL_OPTIONS)
+
+
+def tls_credentials(
+    ca_file: str | os.PathLike[str] | None = None,
+    *,
+    cert_file: str | os.PathLike[str] | None = None,
+    key_file: str | os.PathLike[str] | None = None,
+) -> grpc.ChannelCredentials:
+    """Channel credentials for a broker serving TLS.
+
+    ``ca_file`` is the PEM bundle that signed the broker's certificate (the system's roots
+    when omitted); ``cert_file`` and ``key_file`` are this workload's client certificate
+    and key, for a broker that requires mTLS.
+    """
+    if (cert_file is None) != (key_file is None):
+        raise ValueError("cert_file and key_file go together")
+    return grpc.ssl_channel_credentials(
+        root_certificates=Path(ca_file).read_bytes() if ca_file else None,
+        private_key=Path(key_file).read_bytes() if key_file else None,
+        certificate_chain=Path(cert_file).read_bytes() if cert_file else None,
+    )

@@ -28,6 +28,7 @@ PUBLIC = {
     "TokenUnavailable",
     "VerifiedToken",
     "Verifier",
+    "tls_credentials",
     "token_call_credentials",
 }
 PACKAGE = Path(broker_client.__file__).parent
