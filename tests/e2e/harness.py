@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 import grpc
 from google.protobuf import duration_pb2
 
-from broker_client import keys
+from broker_client import keys, tls_credentials
 from broker_client.v1 import audit_pb2, audit_pb2_grpc, token_pb2, token_pb2_grpc
 
 TOKEN_TYPE_JWT = "urn:ietf:params:oauth:token-type:jwt"
@@ -78,10 +79,11 @@ def exchange_assertion(
     audiences: Sequence[str] = (),
     requested_ttl: duration_pb2.Duration | None = None,
     requested_token_type: str = "",
+    channel: grpc.Channel | None = None,
 ) -> token_pb2.ExchangeTokenResponse:
-    """ExchangeToken with ``assertion`` as the subject token, over a plain-text channel to ``addr``."""
-    with grpc.insecure_channel(addr) as channel:
-        response: token_pb2.ExchangeTokenResponse = token_pb2_grpc.TokenServiceStub(channel).ExchangeToken(
+    """ExchangeToken with ``assertion`` as the subject token, over ``channel`` (plain text to ``addr`` by default)."""
+    with channel or grpc.insecure_channel(addr) as opened:
+        response: token_pb2.ExchangeTokenResponse = token_pb2_grpc.TokenServiceStub(opened).ExchangeToken(
             token_pb2.ExchangeTokenRequest(
                 subject_token=assertion,
                 subject_token_type=TOKEN_TYPE_JWT,
@@ -111,8 +113,22 @@ class BrokerProcess:
         return f"127.0.0.1:{self.grpc_port}"
 
     @property
+    def tls(self) -> bool:
+        """Whether the daemon serves TLS (BROKER_TLS_CERT_FILE in its environment)."""
+        return bool(self.extra_env.get("BROKER_TLS_CERT_FILE"))
+
+    @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.http_port}"
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """How the tests reach a TLS daemon: BROKER_CA_FILE, and the client certificate when set."""
+        if not self.tls:
+            return None
+        context = ssl.create_default_context(cafile=self.extra_env.get("BROKER_CA_FILE"))
+        if self.extra_env.get("BROKER_CLIENT_CERT_FILE"):
+            context.load_cert_chain(self.extra_env["BROKER_CLIENT_CERT_FILE"], self.extra_env["BROKER_CLIENT_KEY_FILE"])
+        return context
 
     @property
     def issuer(self) -> str:
@@ -146,7 +162,7 @@ class BrokerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"broker exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                with urllib.request.urlopen(f"{self.http_url}/readyz", timeout=1) as resp:
+                with urllib.request.urlopen(f"{self.http_url}/readyz", timeout=1, context=self.ssl_context()) as resp:
                     if resp.status == 200:
                         return
             except OSError:
@@ -184,12 +200,20 @@ class BrokerProcess:
         return result
 
     def channel(self) -> grpc.Channel:
-        """A plain-text channel to the daemon."""
-        return grpc.insecure_channel(self.addr)
+        """A channel to the daemon: TLS as the CLI would open it (BROKER_CA_FILE, client certificate)."""
+        if not self.tls:
+            return grpc.insecure_channel(self.addr)
+        env = self.extra_env
+        credentials = tls_credentials(
+            env.get("BROKER_CA_FILE"),
+            cert_file=env.get("BROKER_CLIENT_CERT_FILE"),
+            key_file=env.get("BROKER_CLIENT_KEY_FILE"),
+        )
+        return grpc.secure_channel(self.addr, credentials)
 
     def http_json(self, path: str) -> object:
         """GET a JSON document from the HTTP listener."""
-        with urllib.request.urlopen(f"{self.http_url}{path}", timeout=5) as resp:
+        with urllib.request.urlopen(f"{self.http_url}{path}", timeout=5, context=self.ssl_context()) as resp:
             return json.loads(resp.read())
 
     def exchange(
@@ -211,6 +235,7 @@ class BrokerProcess:
             audiences=audiences,
             requested_ttl=requested_ttl,
             requested_token_type=requested_token_type,
+            channel=self.channel(),
         )
 
     def admin_token(self) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from broker.config import SettingsError, load_settings, unknown_variables
+from broker.config import SettingsError, load_settings, plaintext_warning, unknown_variables
 
 
 def test_zero_configuration_defaults() -> None:
@@ -95,3 +95,40 @@ def test_an_unknown_broker_variable_is_named_with_the_nearest_setting() -> None:
         "BROKER_SIGNING_ALGO is not a setting and is ignored; did you mean BROKER_SIGNING_ALG?",
         "BROKER_ZZZ is not a setting and is ignored",
     ]
+
+
+def test_plain_text_is_refused_beyond_loopback_unless_allowed_and_then_warned() -> None:
+    """0.0.0.0 without TLS files needs BROKER_ALLOW_INSECURE=1, and then a warning names the address."""
+    for name in ("BROKER_GRPC_LISTEN", "BROKER_HTTP_LISTEN"):
+        with pytest.raises(SettingsError, match=f"{name}: 0.0.0.0:9 is not a loopback address.*ALLOW_INSECURE=1"):
+            load_settings(environ={name: "0.0.0.0:9"})
+    for loopback in ("127.0.0.1:9", "localhost:9", "[::1]:9"):
+        assert plaintext_warning(load_settings(environ={"BROKER_GRPC_LISTEN": loopback})) is None
+    allowed = load_settings(environ={"BROKER_GRPC_LISTEN": "0.0.0.0:9", "BROKER_ALLOW_INSECURE": "1"})
+    assert allowed.allow_insecure
+    warning = plaintext_warning(allowed)
+    assert warning is not None and "0.0.0.0:9" in warning and "127.0.0.1:8080" not in warning
+    with pytest.raises(SettingsError, match="BROKER_ALLOW_INSECURE: 'maybe' is not one of"):
+        load_settings(environ={"BROKER_ALLOW_INSECURE": "maybe"})
+
+
+def test_tls_files_go_together_and_must_exist(tmp_path: Path) -> None:
+    """Cert without key, a client CA without a certificate, or a missing file: one line naming it."""
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.write_text("x")
+    key.write_text("x")
+    with pytest.raises(SettingsError, match="BROKER_TLS_CERT_FILE and BROKER_TLS_KEY_FILE: set both"):
+        load_settings(environ={"BROKER_TLS_CERT_FILE": str(cert)})
+    with pytest.raises(SettingsError, match="BROKER_TLS_CLIENT_CA_FILE: mTLS needs"):
+        load_settings(environ={"BROKER_TLS_CLIENT_CA_FILE": str(cert)})
+    with pytest.raises(SettingsError, match=f"BROKER_TLS_KEY_FILE: {tmp_path}/gone is not a readable file"):
+        load_settings(environ={"BROKER_TLS_CERT_FILE": str(cert), "BROKER_TLS_KEY_FILE": str(tmp_path / "gone")})
+    served = load_settings(
+        environ={
+            "BROKER_TLS_CERT_FILE": str(cert),
+            "BROKER_TLS_KEY_FILE": str(key),
+            "BROKER_HTTP_LISTEN": "0.0.0.0:8443",
+        }
+    )
+    assert served.tls is not None and served.tls.client_ca_file is None
+    assert served.issuer == "https://0.0.0.0:8443" and plaintext_warning(served) is None
