@@ -44,6 +44,7 @@ from .api.token import TokenServicer
 from .config import Settings
 from .core.attestation import AssertionVerifier
 from .core.audit import Auditor
+from .core.certificates import CertificateVerifier
 from .core.clock import Clock
 from .core.exchange import TokenExchange
 from .core.external import BindingIndex, ExternalIssuerVerifier
@@ -145,6 +146,7 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
         max_delegation_depth=settings.max_delegation_depth,
         revoke_jti=store.revoke_token,
         external=blocking(external),
+        certificates=blocking(CertificateVerifier(bindings, registry.lookup)),
     )
     secrets = SecretManager(store, clock, auditor)
     scheduler = Scheduler(

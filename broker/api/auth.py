@@ -4,6 +4,8 @@ The token is checked as every broker token presented to the broker is
 (core/liveness.py): signature, claims, not revoked, and every identity it names (its
 subject, each actor of a delegation) still existing and enabled, so disabling an
 identity ends its access to the broker's own API at once, not at its tokens' expiry.
+A token bound to a client certificate (``cnf.x5t#S256``) counts only on a connection
+presenting that certificate.
 The handler (handler.py) turns the verified claims into the request's ``Principal``.
 """
 
@@ -15,6 +17,7 @@ from typing import Any
 
 import grpc
 
+from ..core.certificates import ClientCertificate, check_holder
 from ..core.errors import Unauthenticated
 from ..core.tokens import AccessClaims, invalid
 
@@ -33,6 +36,13 @@ def bearer_token(context: grpc.aio.ServicerContext[Any, Any]) -> str:
     raise Unauthenticated("missing bearer token (authorization metadata)")
 
 
+def peer_certificate(context: grpc.aio.ServicerContext[Any, Any]) -> ClientCertificate | None:
+    """The client certificate the connection presented, verified by the TLS layer against the
+    client CA (only an mTLS listener asks for one)."""
+    pem = next(iter((context.auth_context() or {}).get("x509_pem_cert", ())), None)
+    return ClientCertificate.from_pem(pem) if pem else None
+
+
 class Authenticator:
     """Verifies callers' broker tokens for the broker's own API."""
 
@@ -46,4 +56,5 @@ class Authenticator:
         claims = await asyncio.to_thread(self._verify, token)
         if self._issuer not in claims.audiences:
             raise invalid("token is not for this audience")
+        check_holder(claims.claims, peer_certificate(context) if claims.cnf else None)
         return claims

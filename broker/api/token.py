@@ -18,6 +18,7 @@ from ..core.tokens import TOKEN_TYPE_JWT, TokenCore
 from ..runtime import inline
 from ..runtime.replay import ReplayGuard
 from . import convert
+from .auth import peer_certificate
 from .handler import ApiContext, Ctx, Servicer, rpc
 
 
@@ -75,6 +76,8 @@ class TokenServicer(Servicer, token_pb2_grpc.TokenServiceServicer):
                 request.requested_ttl, request.HasField("requested_ttl"), "requested_ttl"
             ),
             requested_token_type=request.requested_token_type,
+            # a JWT attestation proves itself; every other shape may need the connection's certificate
+            client_certificate=peer_certificate(context) if request.subject_token_type != TOKEN_TYPE_JWT else None,
         )
         result = await self._exchange_token(req, principal)
         return token_pb2.ExchangeTokenResponse(

@@ -4,9 +4,12 @@ Three shapes of request:
 
 - attestation (subject_token_type jwt, no actor): a self-signed assertion or a JWT from
   a trusted external issuer proves an identity; the token gets that identity's scopes
-  and audiences, narrowed by the request;
+  and audiences, narrowed by the request. With subject_token_type
+  ``TOKEN_TYPE_CLIENT_CERTIFICATE`` and no subject token, the mTLS connection's client
+  certificate is the proof (core/certificates.py) and the token is bound to it
+  (``cnf.x5t#S256``);
 - down-scoping (subject_token_type access_token, no actor): a broker token in, a token
-  no wider out (scopes, audiences, lifetime), same sub, client_id and act;
+  no wider out (scopes, audiences, lifetime), same sub, client_id, act and cnf;
 - delegation (subject access_token + actor attestation): an AI agent acts for the
   subject; sub stays the subject, ``act`` names the agent above the previous chain,
   scopes ⊆ subject's ∩ agent's delegable_scopes, audiences ⊆ subject's ∩ the agent's,
@@ -14,7 +17,8 @@ Three shapes of request:
 
 A broker token presented to the broker (subject token, actor chain, introspection)
 counts only while ``LiveTokens`` (core/liveness.py) says so: it verifies and every
-identity it names still allows what it carries.
+identity it names still allows what it carries; one bound to a client certificate
+(``cnf.x5t#S256``) counts only on a connection presenting that certificate.
 
 Scopes ending in ``:*`` cover every narrower instance (``broker.secrets.read:*`` covers
 ``broker.secrets.read:db``): asking for one is down-scoping, granted, and the token then
@@ -36,6 +40,13 @@ from . import jws
 from .algorithms import SIGNING
 from .attestation import AssertionVerifier, bad_attestation
 from .audit import Auditor
+from .certificates import (
+    TOKEN_TYPE_CLIENT_CERTIFICATE,
+    X5T_S256,
+    CertificateVerifier,
+    ClientCertificate,
+    check_holder,
+)
 from .clock import Clock
 from .errors import BrokerError, InvalidArgument, PermissionDenied, Unauthenticated
 from .identities import MACHINE_KINDS, Identity, covers
@@ -85,6 +96,8 @@ class ExchangeRequest:
     audiences: Sequence[str] = ()
     requested_ttl: timedelta | None = None
     requested_token_type: str = ""
+    #: The verified client certificate of the connection the request came on (mTLS), if any.
+    client_certificate: ClientCertificate | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +155,7 @@ class TokenExchange:
         default_ttl: timedelta,
         max_delegation_depth: int = 3,
         external: ExternalVerifier | None = None,
+        certificates: CertificateVerifier | None = None,
     ) -> None:
         self._tokens = tokens
         self._assertions = assertions
@@ -153,6 +167,7 @@ class TokenExchange:
         self._default_ttl = default_ttl
         self._max_depth = max_delegation_depth
         self._external = external
+        self._certificates = certificates
         self._attestation_algs = frozenset(SIGNING) | (external.algorithms() if external else frozenset())
 
     # verification ------------------------------------------------------------------------
@@ -198,7 +213,12 @@ class TokenExchange:
     # the exchange ----------------------------------------------------------------------
     def exchange(self, req: ExchangeRequest, *, by: Principal) -> ExchangeResult:
         """Attest, authorize and mint; see the module docstring for the three shapes."""
-        if not req.subject_token:
+        if req.subject_token_type == TOKEN_TYPE_CLIENT_CERTIFICATE:
+            if req.subject_token or req.actor_token:
+                raise InvalidArgument(
+                    "subject_token, actor_token: must be empty when the client certificate is the proof"
+                )
+        elif not req.subject_token:
             raise InvalidArgument("subject_token: required")
         typ = self._token_typ(req.requested_token_type)
         if req.requested_ttl is not None and req.requested_ttl <= timedelta(0):
@@ -212,10 +232,14 @@ class TokenExchange:
                 )
             return self._delegate(req, typ, by)
         if req.subject_token_type == TOKEN_TYPE_JWT:
-            return self._from_attestation(req, typ)
+            return self._for_identity(self.attest(req.subject_token), req, typ)
+        if req.subject_token_type == TOKEN_TYPE_CLIENT_CERTIFICATE:
+            return self._from_certificate(req, typ)
         if req.subject_token_type == TOKEN_TYPE_ACCESS:
             return self._downscope(req, typ)
-        raise InvalidArgument(f"subject_token_type: must be {TOKEN_TYPE_JWT} or {TOKEN_TYPE_ACCESS}")
+        raise InvalidArgument(
+            f"subject_token_type: must be {TOKEN_TYPE_JWT}, {TOKEN_TYPE_ACCESS} or {TOKEN_TYPE_CLIENT_CERTIFICATE}"
+        )
 
     def _token_typ(self, requested_token_type: str) -> str:
         if requested_token_type in ("", TOKEN_TYPE_ACCESS):
@@ -231,15 +255,24 @@ class TokenExchange:
     def _issued_type(self, typ: str) -> str:
         return TOKEN_TYPE_JWT if typ == JWT_TYP else TOKEN_TYPE_ACCESS
 
-    def _live_subject(self, token: str) -> AccessClaims:
-        """A subject token that verifies and has at least a second left to give."""
-        subject = self._live.verify(token)
+    def _live_subject(self, req: ExchangeRequest) -> AccessClaims:
+        """A subject token that verifies, is presented by its holder and has a second left to give."""
+        subject = self._live.verify(req.subject_token)
+        check_holder(subject.claims, req.client_certificate)
         if subject.expires_at <= self._clock.now():
             raise invalid("subject token expired")
         return subject
 
-    def _from_attestation(self, req: ExchangeRequest, typ: str) -> ExchangeResult:
-        identity = self.attest(req.subject_token)
+    def _from_certificate(self, req: ExchangeRequest, typ: str) -> ExchangeResult:
+        certificate = req.client_certificate
+        if certificate is None or self._certificates is None:
+            raise bad_attestation("no client certificate on the connection (the broker needs a client CA)")
+        identity = self._certificates.verify(certificate)
+        return self._for_identity(identity, req, typ, cnf={X5T_S256: certificate.thumbprint})
+
+    def _for_identity(
+        self, identity: Identity, req: ExchangeRequest, typ: str, cnf: Mapping[str, str] | None = None
+    ) -> ExchangeResult:
         scopes = _narrow_scopes(req.scopes, identity.allowed_scopes, holder=identity.id)
         audiences = _narrow(
             req.audiences or (self._tokens.issuer,),
@@ -255,12 +288,13 @@ class TokenExchange:
             scopes=scopes,
             audiences=audiences,
             ttl=self._ttl(req.requested_ttl, identity.max_token_ttl),
+            cnf=cnf,
             typ=typ,
         )
         return ExchangeResult(minted, self._issued_type(typ), scopes, audiences)
 
     def _downscope(self, req: ExchangeRequest, typ: str) -> ExchangeResult:
-        subject = self._live_subject(req.subject_token)
+        subject = self._live_subject(req)
         holder = f"the presented token of {subject.subject}"
         scopes = _narrow_scopes(req.scopes, subject.scopes, holder=holder)
         audiences = _narrow(req.audiences, subject.audiences, "audience", holder)
@@ -273,6 +307,7 @@ class TokenExchange:
             audiences=audiences,
             ttl=self._ttl(req.requested_ttl, None),
             act=subject.act,
+            cnf=subject.cnf,
             typ=typ,
             not_after=subject.expires_at,
         )
@@ -282,7 +317,7 @@ class TokenExchange:
         subject: AccessClaims | None = None
         agent: Identity | None = None
         try:
-            subject = self._live_subject(req.subject_token)
+            subject = self._live_subject(req)
             agent = self.attest(req.actor_token)
             result = self._delegate_as(agent, subject, req, typ)
         except BrokerError as exc:

@@ -123,6 +123,33 @@ class BindingIndex:
             self._misses.clear()
 
 
+def bound_identity(
+    index: BindingIndex, lookup: IdentityLookup, iss: str, sub: str, claims: Mapping[str, Any]
+) -> Identity:
+    """The one enabled identity bound to ``sub`` of ``iss`` whose required claims ``claims`` meet."""
+    matched: list[Identity] = []
+    mismatch = ""
+    for identity_id in index.candidates(iss, sub):
+        try:
+            identity = lookup(identity_id)
+        except NotFound:
+            continue
+        bindings = [b for b in identity.bindings if b.issuer == iss and b.subject == sub]
+        missing = [unmatched_claim(b.required_claims, claims) for b in bindings]
+        if bindings and None in missing:
+            matched.append(identity)
+        elif bindings:
+            mismatch = f"; {identity.id} requires claim {next(m for m in missing if m)}"
+    if not matched:
+        raise bad_attestation(f"no identity is bound to sub {sub[:100]!r} of {iss}{mismatch}")
+    if len(matched) > 1:
+        raise bad_attestation(f"sub {sub[:100]!r} of {iss} is bound to several identities")
+    identity = matched[0]
+    if identity.disabled:
+        raise bad_attestation(f"identity {identity.id} is disabled")
+    return identity
+
+
 # the verifier -------------------------------------------------------------------------------
 class ExternalIssuerVerifier:
     """Verifies JWTs of trusted external issuers and finds the identity bound to them."""
@@ -200,27 +227,4 @@ class ExternalIssuerVerifier:
             raise bad_attestation("missing or oversized sub")
         if issuer.single_use:
             consume_once(self._consume_jti, f"issuer:{issuer.issuer}:{required_jti(claims)}", exp, now, self._leeway)
-        return self._bound_identity(issuer.issuer, sub, claims)
-
-    def _bound_identity(self, iss: str, sub: str, claims: Mapping[str, Any]) -> Identity:
-        matched: list[Identity] = []
-        mismatch = ""
-        for identity_id in self._bindings.candidates(iss, sub):
-            try:
-                identity = self._lookup(identity_id)
-            except NotFound:
-                continue
-            bindings = [b for b in identity.bindings if b.issuer == iss and b.subject == sub]
-            missing = [unmatched_claim(b.required_claims, claims) for b in bindings]
-            if bindings and None in missing:
-                matched.append(identity)
-            elif bindings:
-                mismatch = f"; {identity.id} requires claim {next(m for m in missing if m)}"
-        if not matched:
-            raise bad_attestation(f"no identity is bound to sub {sub[:100]!r} of {iss}{mismatch}")
-        if len(matched) > 1:
-            raise bad_attestation(f"sub {sub[:100]!r} of {iss} is bound to several identities")
-        identity = matched[0]
-        if identity.disabled:
-            raise bad_attestation(f"identity {identity.id} is disabled")
-        return identity
+        return bound_identity(self._bindings, self._lookup, issuer.issuer, sub, claims)

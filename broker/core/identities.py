@@ -40,6 +40,9 @@ TENANT_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62})?$")
 MAX_LIST = 100
 MAX_KEYS = 20
 MAX_BINDINGS = 50
+#: The ``issuer`` of a binding to client certificates (mTLS) rather than to an issuer's JWTs:
+#: its ``subject`` is the certificate's SPIFFE ID or subject DN (core/certificates.py).
+X509_BINDING = "x509"
 
 
 class IdentityKind(StrEnum):
@@ -55,7 +58,8 @@ MACHINE_KINDS = frozenset(k.value for k in IdentityKind)
 
 @dataclass(frozen=True, slots=True)
 class Binding:
-    """Ties an identity to tokens of a trusted external issuer."""
+    """Ties an identity to tokens of a trusted external issuer, or (issuer ``x509``) to
+    client certificates whose SPIFFE ID or subject DN is ``subject``."""
 
     issuer: str
     subject: str
@@ -222,14 +226,17 @@ def validate_audiences(audiences: Iterable[str], field_name: str) -> tuple[str, 
 
 
 def validate_bindings(bindings: Sequence[Binding]) -> tuple[Binding, ...]:
-    """Each binding names an issuer URL and an exact subject."""
+    """Each binding names an issuer URL (or ``x509``) and an exact subject."""
     if len(bindings) > MAX_BINDINGS:
         raise InvalidArgument(f"bindings: at most {MAX_BINDINGS} entries")
     for i, b in enumerate(bindings):
-        if not b.issuer.startswith(("https://", "http://")) or len(b.issuer) > 512:
-            raise InvalidArgument(f"bindings[{i}].issuer: must be an http(s) URL")
+        x509 = b.issuer == X509_BINDING
+        if not x509 and (not b.issuer.startswith(("https://", "http://")) or len(b.issuer) > 512):
+            raise InvalidArgument(f"bindings[{i}].issuer: must be an http(s) URL, or {X509_BINDING} for certificates")
         if not b.subject or len(b.subject) > 512:
             raise InvalidArgument(f"bindings[{i}].subject: must be 1-512 characters")
+        if x509 and b.required_claims:
+            raise InvalidArgument(f"bindings[{i}].required_claims: a certificate binding has no claims to require")
         for path, value in b.required_claims.items():
             if not path or len(path) > 200 or not isinstance(value, str):
                 raise InvalidArgument(f"bindings[{i}].required_claims: bad entry {path[:80]!r}")
@@ -342,11 +349,11 @@ class IdentityRegistry:
         )
 
     def _check_issuers(self, identity: Identity) -> None:
-        """Every binding names a trusted issuer (a binding to an unknown one could never match)."""
+        """Every issuer binding names a trusted issuer (a binding to an unknown one could never match)."""
         if self._issuer_exists is None:
             return
         for i, binding in enumerate(identity.bindings):
-            if not self._issuer_exists(binding.issuer):
+            if binding.issuer != X509_BINDING and not self._issuer_exists(binding.issuer):
                 raise FailedPrecondition(
                     f"bindings[{i}].issuer: {binding.issuer[:200]!r} is not a trusted issuer; "
                     "create it first (broker admin issuer create)"

@@ -199,6 +199,12 @@ class AccessClaims:
         return act if isinstance(act, dict) else None
 
     @property
+    def cnf(self) -> Mapping[str, str] | None:
+        """The confirmation the holder must prove (RFC 7800), if the token is bound."""
+        cnf = self.claims.get("cnf")
+        return cnf if isinstance(cnf, dict) else None
+
+    @property
     def actors(self) -> tuple[Mapping[str, Any], ...]:
         """The delegation chain, current actor first (empty when not delegated)."""
         chain: list[Mapping[str, Any]] = []
@@ -259,10 +265,12 @@ class TokenCore:
         audiences: Sequence[str],
         ttl: timedelta,
         act: Mapping[str, Any] | None = None,
+        cnf: Mapping[str, str] | None = None,
         typ: str = ACCESS_TOKEN_TYP,
         not_after: datetime | None = None,
     ) -> MintedToken:
-        """Sign a token for ``subject``; exp is now+ttl, never later than ``not_after``."""
+        """Sign a token for ``subject``; exp is now+ttl, never later than ``not_after``.
+        ``cnf`` (RFC 7800) binds it to a key or certificate its holder must prove."""
         if not audiences:
             raise InvalidArgument("audiences: a token needs at least one audience")
         now = self._clock.now()
@@ -288,6 +296,8 @@ class TokenCore:
         }
         if act is not None:
             claims["act"] = act
+        if cnf:
+            claims["cnf"] = dict(cnf)
         signing_input = f"{self._header(key.kid, key.alg, typ)}.{jws.encode_json(claims)}"
         signature = SIGNING[key.alg].sign(signing_input.encode("ascii"), key.private)
         return MintedToken(

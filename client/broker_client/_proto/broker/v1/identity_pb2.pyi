@@ -38,7 +38,9 @@ global___IdentityKind = IdentityKind
 
 @typing.final
 class Binding(google.protobuf.message.Message):
-    """Binding ties an identity to tokens of a trusted external issuer."""
+    """Binding ties an identity to tokens of a trusted external issuer, or
+    (issuer "x509") to mTLS client certificates.
+    """
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
     @typing.final
@@ -58,9 +60,9 @@ class Binding(google.protobuf.message.Message):
     SUBJECT_FIELD_NUMBER: builtins.int
     REQUIRED_CLAIMS_FIELD_NUMBER: builtins.int
     issuer: builtins.str
-    "The issuer's URL, as in the token's iss claim."
+    'The issuer\'s URL, as in the token\'s iss claim; "x509" for client certificates.'
     subject: builtins.str
-    'The exact sub claim.'
+    'The exact sub claim; for x509, the certificate\'s SPIFFE ID (its one URI SAN)\n    or else its subject DN as RFC 4514 text (e.g. "CN=payments,O=Example").\n    '
 
     @property
     def required_claims(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.str]:

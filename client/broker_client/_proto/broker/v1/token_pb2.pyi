@@ -26,9 +26,9 @@ class ExchangeTokenRequest(google.protobuf.message.Message):
     REQUESTED_TTL_FIELD_NUMBER: builtins.int
     REQUESTED_TOKEN_TYPE_FIELD_NUMBER: builtins.int
     subject_token: builtins.str
-    'The attestation: a self-signed assertion, a JWT from a trusted issuer,\n    or a broker access token.\n    '
+    'The attestation: a self-signed assertion, a JWT from a trusted issuer,\n    or a broker access token; empty when the client certificate is the proof.\n    '
     subject_token_type: builtins.str
-    'urn:ietf:params:oauth:token-type:jwt or urn:ietf:params:oauth:token-type:access_token.'
+    "urn:ietf:params:oauth:token-type:jwt, urn:ietf:params:oauth:token-type:access_token,\n    or urn:broker:token-type:client-certificate: the mTLS connection's certificate,\n    bound to an identity by an x509 binding, proves it; the token then carries\n    cnf.x5t#S256 (RFC 8705) and counts only on connections presenting that certificate.\n    "
     actor_token: builtins.str
     "For delegation: the acting agent's own attestation."
     actor_token_type: builtins.str
