@@ -26,12 +26,11 @@ from broker_client import keys, tls_credentials
 from broker_client.v1 import token_pb2, token_pb2_grpc
 
 from ..core.durations import format_duration, parse_duration
+from ..core.tokens import TOKEN_TYPE_JWT
 
 DEFAULT_ADDR = "127.0.0.1:50051"
 #: The deadline of every RPC the CLI makes, in seconds.
 RPC_TIMEOUT = 10.0
-TOKEN_TYPE_JWT = "urn:ietf:params:oauth:token-type:jwt"
-TOKEN_TYPE_ACCESS = "urn:ietf:params:oauth:token-type:access_token"
 #: This run's request id, sent with every call.
 REQUEST_ID = uuid.uuid4().hex
 

@@ -116,7 +116,8 @@ class _BindingAction(argparse.Action):
 def _binding_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--bind", nargs=2, metavar=("ISSUER", "SUBJECT"), dest="bindings", action=_BindingAction,
-        help="accept tokens of the trusted ISSUER whose sub is exactly SUBJECT (repeatable; on update: replaces all)",
+        help="accept tokens of the trusted ISSUER whose sub is exactly SUBJECT, or with ISSUER x509 mTLS client "
+        "certificates whose SPIFFE ID or subject DN is SUBJECT (repeatable; on update: replaces all)",
     )  # fmt: skip
     command.add_argument(
         "--require-claim", metavar="PATH=VALUE", dest="bindings", action=_BindingAction,

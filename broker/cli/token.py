@@ -1,7 +1,8 @@
 """``broker token ...``: get broker tokens as a workload or an agent.
 
 ``exchange`` signs an assertion with the workload's key; ``exchange-jwt`` trades a
-trusted issuer's JWT (a Kubernetes or CI token); ``downscope`` narrows a broker token;
+trusted issuer's JWT (a Kubernetes or CI token); ``exchange-cert`` is proved by the mTLS
+client certificate (BROKER_CLIENT_CERT_FILE) alone; ``downscope`` narrows a broker token;
 ``delegate`` makes an agent's token acting for the subject of a broker token.
 """
 
@@ -13,9 +14,9 @@ from typing import Any
 from broker_client import keys
 from broker_client.v1 import token_pb2, token_pb2_grpc
 
+from ..core.certificates import TOKEN_TYPE_CLIENT_CERTIFICATE
+from ..core.tokens import TOKEN_TYPE_ACCESS, TOKEN_TYPE_JWT
 from ._common import (
-    TOKEN_TYPE_ACCESS,
-    TOKEN_TYPE_JWT,
     CliError,
     broker_issuer,
     channel,
@@ -52,7 +53,8 @@ def _actor_token(chan: Any, args: argparse.Namespace) -> str:
 
 
 def _presented(args: argparse.Namespace) -> None:
-    """``exchange-jwt``, ``downscope`` and ``delegate``: exchange a token held in a file."""
+    """``exchange-jwt``, ``exchange-cert``, ``downscope`` and ``delegate``: exchange a token held
+    in a file, or the connection's client certificate."""
     with channel() as chan:
         request = token_pb2.ExchangeTokenRequest(
             scopes=args.scope,
@@ -61,6 +63,8 @@ def _presented(args: argparse.Namespace) -> None:
         )
         if args.token_command == "exchange-jwt":
             request.subject_token, request.subject_token_type = read_token(args.token_file), TOKEN_TYPE_JWT
+        elif args.token_command == "exchange-cert":
+            request.subject_token_type = TOKEN_TYPE_CLIENT_CERTIFICATE
         elif args.token_command == "downscope":
             request.subject_token, request.subject_token_type = read_token(args.token_file), TOKEN_TYPE_ACCESS
         else:
@@ -94,6 +98,9 @@ def register(sub: Any) -> None:
 
     jwt_cmd = token_sub.add_parser("exchange-jwt", help="exchange a trusted issuer's JWT (Kubernetes, CI OIDC)")
     jwt_cmd.add_argument("--token-file", required=True, help="the JWT, e.g. a projected service-account token")
+    cert_cmd = token_sub.add_parser(
+        "exchange-cert", help="exchange the mTLS client certificate (BROKER_CLIENT_CERT_FILE, an x509 binding)"
+    )
     down = token_sub.add_parser("downscope", help="a narrower token from a broker token")
     down.add_argument("--token-file", required=True, help="the broker token to narrow ('-': stdin)")
     delegate = token_sub.add_parser("delegate", help="an agent acting for the subject of a broker token")
@@ -101,6 +108,6 @@ def register(sub: Any) -> None:
     delegate.add_argument("--identity", help="the agent's identity id (signs an assertion with --key-file)")
     delegate.add_argument("--key-file", help="the agent's private key")
     delegate.add_argument("--actor-token-file", help="or: the agent's attestation (a trusted issuer's JWT)")
-    for command in (jwt_cmd, down, delegate):
+    for command in (jwt_cmd, cert_cmd, down, delegate):
         _request_options(command)
         command.set_defaults(run=_presented)
