@@ -20,7 +20,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ._async_token_source import AsyncTokenSource
-from ._attestors import CallableAttestor, KeyAttestor, TokenFileAttestor
+from ._attestors import CallableAttestor, ClientCertificateAttestor, KeyAttestor, TokenFileAttestor
 from ._channel import tls_credentials
 from ._errors import BrokerClientError, InvalidToken, KeysUnavailable, SecretUnavailable, TokenUnavailable
 from ._grpc_auth import AsyncTokenInterceptor, token_call_credentials
@@ -44,6 +44,7 @@ __all__ = [
     "Attestor",
     "BrokerClientError",
     "CallableAttestor",
+    "ClientCertificateAttestor",
     "HttpxAuth",
     "InvalidToken",
     "KeyAttestor",

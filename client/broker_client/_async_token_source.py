@@ -19,7 +19,7 @@ from typing import cast
 
 import grpc
 
-from ._attestors import as_attestor
+from ._attestors import as_attestor, subject_token_type
 from ._channel import open_aio_channel
 from ._errors import TokenUnavailable
 from ._refresh import RefreshState, as_ttl, exchange_request, lifetime_of
@@ -57,6 +57,7 @@ class AsyncTokenSource:
         self._target = broker if isinstance(broker, str) else "the broker"
         self._stub_cache: token_pb2_grpc.TokenServiceAsyncStub | None = None
         self._attestor = as_attestor(attestor)
+        self._subject_token_type = subject_token_type(self._attestor)
         self.scopes = tuple(scopes)
         self.audiences = tuple(audiences)
         self._ttl = as_ttl(ttl)
@@ -175,7 +176,9 @@ class AsyncTokenSource:
                 jwks = await self._stub.GetJwks(token_pb2.GetJwksRequest(), timeout=self._timeout)
                 self._issuer = jwks.issuer
             subject_token = await asyncio.to_thread(self._attestor.attest, self._issuer)
-            request = exchange_request(subject_token, self.scopes, self.audiences, self._ttl)
+            request = exchange_request(
+                subject_token, self.scopes, self.audiences, self._ttl, subject_token_type=self._subject_token_type
+            )
             response = await self._stub.ExchangeToken(request, timeout=self._timeout)
         except grpc.RpcError as exc:
             error = TokenUnavailable.from_rpc(f"token exchange with {self._target} failed", exc)

@@ -1,8 +1,10 @@
-"""The attestors a TokenSource can present: a key assertion, a token file, any callable.
+"""The attestors a TokenSource can present: a key assertion, a token file, any callable,
+or the channel's client certificate.
 
 Each ``attest`` call produces a fresh subject token: a new self-signed assertion (new
 jti), the token file read again (Kubernetes and CI runners rotate them), or the
-callable called again.
+callable called again. An attestor whose proof is not a JWT says so in
+``subject_token_type`` (``ClientCertificateAttestor``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import keys
-from ._typing import Attestor
+from ._typing import TOKEN_TYPE_CLIENT_CERTIFICATE, TOKEN_TYPE_JWT, Attestor
 
 
 class KeyAttestor:
@@ -79,6 +81,29 @@ class CallableAttestor:
 
     def __repr__(self) -> str:
         return f"CallableAttestor({self._fn!r})"
+
+
+class ClientCertificateAttestor:
+    """The mTLS connection's client certificate is the proof (no token is sent).
+
+    The channel must carry the certificate (``tls_credentials(ca, cert_file=..., key_file=...)``)
+    and an identity must be bound to its SPIFFE ID or subject (``--bind x509 ...``); the
+    token the broker returns is bound to the certificate (``cnf.x5t#S256``).
+    """
+
+    subject_token_type = TOKEN_TYPE_CLIENT_CERTIFICATE
+
+    def attest(self, audience: str) -> str:
+        """Nothing: the TLS handshake already proved the certificate."""
+        return ""
+
+    def __repr__(self) -> str:
+        return "ClientCertificateAttestor()"
+
+
+def subject_token_type(attestor: Attestor) -> str:
+    """What the attestor's subject tokens are: a JWT unless it says otherwise."""
+    return str(getattr(attestor, "subject_token_type", TOKEN_TYPE_JWT))
 
 
 def as_attestor(attestor: Attestor | Callable[[], str]) -> Attestor:

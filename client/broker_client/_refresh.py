@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from ._errors import TokenUnavailable
+from ._typing import TOKEN_TYPE_JWT
 from .v1 import token_pb2
 
-TOKEN_TYPE_JWT = "urn:ietf:params:oauth:token-type:jwt"
 REFRESH_FRACTION = 2 / 3
 REFRESH_JITTER = 0.05
 #: A token is not handed out in its last tenth of life: at least MIN_, at most MAX_EXPIRY_MARGIN seconds.
@@ -31,11 +31,16 @@ INITIAL_BACKOFF = 0.5
 
 
 def exchange_request(
-    subject_token: str, scopes: Sequence[str], audiences: Sequence[str], ttl: timedelta | None
+    subject_token: str,
+    scopes: Sequence[str],
+    audiences: Sequence[str],
+    ttl: timedelta | None,
+    *,
+    subject_token_type: str = TOKEN_TYPE_JWT,
 ) -> token_pb2.ExchangeTokenRequest:
     """The ExchangeToken request for an attestation."""
     request = token_pb2.ExchangeTokenRequest(
-        subject_token=subject_token, subject_token_type=TOKEN_TYPE_JWT, scopes=scopes, audiences=audiences
+        subject_token=subject_token, subject_token_type=subject_token_type, scopes=scopes, audiences=audiences
     )
     if ttl is not None:
         request.requested_ttl.FromTimedelta(ttl)

@@ -7,6 +7,9 @@ a whole). The YAML file (``--config`` / ``BROKER_SIDECAR_CONFIG``)::
     identity: payments               # BROKER_IDENTITY, --identity
     key_file: payments.pem           # BROKER_KEY_FILE, --key-file
     # attestation_file: /var/run/secrets/tokens/broker   (instead of identity + key_file)
+    ca_file: ca.crt                  # BROKER_CA_FILE, --ca-file: the broker serves TLS
+    client_cert_file: svid.crt       # BROKER_CLIENT_CERT_FILE, --client-cert-file (mTLS)
+    client_key_file: svid.key        # BROKER_CLIENT_KEY_FILE, --client-key-file
     tokens:                          # BROKER_SIDECAR_TOKENS, --token (repeatable)
       - path: run/payments.token
         scopes: [payments.read]
@@ -21,7 +24,8 @@ a whole). The YAML file (``--config`` / ``BROKER_SIDECAR_CONFIG``)::
 On the command line and in the environment an entry is ``key=value`` pairs separated by
 commas (``path=run/t,scope=a,scope=b,audience=https://x,ttl=5m``; ``id=db,path=run/db``),
 entries in a variable separated by ``;``. Every entry may name its own ``identity``,
-``key_file`` or ``attestation_file``. JSON is valid YAML: without PyYAML installed (the
+``key_file`` or ``attestation_file``; one that names neither, with a client certificate
+configured, is proved by that certificate (an ``x509`` binding). JSON is valid YAML: without PyYAML installed (the
 ``yaml`` extra) a JSON config file still works.
 """
 
@@ -36,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._attestors import KeyAttestor, TokenFileAttestor
+from ._attestors import ClientCertificateAttestor, KeyAttestor, TokenFileAttestor
 from ._typing import Attestor
 
 DEFAULT_BROKER = "127.0.0.1:50051"
@@ -45,8 +49,20 @@ _DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _TOKEN_KEYS = frozenset({"path", "scopes", "audiences", "ttl", "identity", "key_file", "attestation_file"})
 _SECRET_KEYS = frozenset({"id", "path", "identity", "key_file", "attestation_file"})
+_TLS_KEYS = ("ca_file", "client_cert_file", "client_key_file")
 _TOP_KEYS = frozenset(
-    {"broker", "identity", "key_file", "attestation_file", "tokens", "secrets", "signal", "command", "start_timeout"}
+    {
+        "broker",
+        "identity",
+        "key_file",
+        "attestation_file",
+        *_TLS_KEYS,
+        "tokens",
+        "secrets",
+        "signal",
+        "command",
+        "start_timeout",
+    }
 )
 
 
@@ -56,14 +72,18 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Credentials:
-    """How an entry proves its identity: identity + key file, or an attestation token file."""
+    """How an entry proves its identity: identity + key file, an attestation token file,
+    or the channel's client certificate."""
 
     identity: str = ""
     key_file: str = ""
     attestation_file: str = ""
+    client_certificate: bool = False
 
     def attestor(self) -> Attestor:
         """The attestor these credentials describe (the key file is read now)."""
+        if self.client_certificate:
+            return ClientCertificateAttestor()
         if self.attestation_file:
             return TokenFileAttestor(self.attestation_file)
         try:
@@ -93,12 +113,22 @@ class SecretOutput:
 
 
 @dataclass(frozen=True)
+class TlsFiles:
+    """The broker serves TLS: the CA that signed it, and this workload's client certificate (mTLS)."""
+
+    ca_file: str
+    client_cert_file: str = ""
+    client_key_file: str = ""
+
+
+@dataclass(frozen=True)
 class SidecarConfig:
     """Everything the sidecar does."""
 
     broker: str
     tokens: tuple[TokenOutput, ...]
     secrets: tuple[SecretOutput, ...]
+    tls: TlsFiles | None = None
     command: tuple[str, ...] = ()
     signal: signal.Signals = signal.SIGHUP
     once: bool = False
@@ -208,9 +238,22 @@ def _credentials(entry: Mapping[str, Any], top: Mapping[str, Any], what: str) ->
     )
     if creds.key_file and creds.attestation_file:
         raise ConfigError(f"{what}: give key_file or attestation_file, not both")
+    if not creds.key_file and not creds.attestation_file and top.get("client_cert_file"):
+        return Credentials(client_certificate=True)
     if not creds.attestation_file and not (creds.identity and creds.key_file):
-        raise ConfigError(f"{what}: needs identity and key_file, or attestation_file")
+        raise ConfigError(f"{what}: needs identity and key_file, attestation_file, or a client certificate")
     return creds
+
+
+def _tls(settings: Mapping[str, Any]) -> TlsFiles | None:
+    files = {k: str(settings.get(k) or "") for k in _TLS_KEYS}
+    if bool(files["client_cert_file"]) != bool(files["client_key_file"]):
+        raise ConfigError("client_cert_file and client_key_file go together")
+    if not any(files.values()):
+        return None
+    if not files["ca_file"]:
+        raise ConfigError("ca_file: required with a client certificate (the CA that signed the broker's)")
+    return TlsFiles(**files)
 
 
 def _token(entry: Any, top: Mapping[str, Any], what: str) -> TokenOutput:
@@ -248,13 +291,17 @@ def argument_parser() -> argparse.ArgumentParser:
         prog="broker-sidecar",
         description="Keep broker tokens and secrets fresh in files; optionally run and signal a child.",
         epilog="Settings come from --config < environment (BROKER_ADDR, BROKER_IDENTITY, BROKER_KEY_FILE, "
-        "BROKER_ATTESTATION_FILE, BROKER_SIDECAR_*) < flags.",
+        "BROKER_ATTESTATION_FILE, BROKER_CA_FILE, BROKER_CLIENT_CERT_FILE, BROKER_CLIENT_KEY_FILE, "
+        "BROKER_SIDECAR_*) < flags.",
     )
     parser.add_argument("--config", help="YAML (or JSON) file [BROKER_SIDECAR_CONFIG]")
     parser.add_argument("--broker", help=f"broker gRPC address [BROKER_ADDR, default {DEFAULT_BROKER}]")
     parser.add_argument("--identity", help="identity id for key assertions [BROKER_IDENTITY]")
     parser.add_argument("--key-file", help="private key (PEM) of the identity [BROKER_KEY_FILE]")
     parser.add_argument("--attestation-file", help="JWT file re-read at every exchange [BROKER_ATTESTATION_FILE]")
+    parser.add_argument("--ca-file", help="PEM CA of a broker serving TLS [BROKER_CA_FILE]")
+    parser.add_argument("--client-cert-file", help="client certificate for mTLS [BROKER_CLIENT_CERT_FILE]")
+    parser.add_argument("--client-key-file", help="its private key [BROKER_CLIENT_KEY_FILE]")
     parser.add_argument("--token", action="append", metavar="SPEC", help="path=F,scope=S,audience=A,ttl=5m")
     parser.add_argument("--secret", action="append", metavar="SPEC", help="id=SECRET,path=F")
     parser.add_argument("--signal", help="sent to the child after a change [BROKER_SIDECAR_SIGNAL, default SIGHUP]")
@@ -274,6 +321,9 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> SidecarConfi
         "identity": environ.get("BROKER_IDENTITY"),
         "key_file": environ.get("BROKER_KEY_FILE"),
         "attestation_file": environ.get("BROKER_ATTESTATION_FILE"),
+        "ca_file": environ.get("BROKER_CA_FILE"),
+        "client_cert_file": environ.get("BROKER_CLIENT_CERT_FILE"),
+        "client_key_file": environ.get("BROKER_CLIENT_KEY_FILE"),
         "tokens": _entries(environ["BROKER_SIDECAR_TOKENS"], "BROKER_SIDECAR_TOKENS")
         if environ.get("BROKER_SIDECAR_TOKENS")
         else None,
@@ -289,6 +339,9 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> SidecarConfi
         "identity": args.identity,
         "key_file": args.key_file,
         "attestation_file": args.attestation_file,
+        "ca_file": args.ca_file,
+        "client_cert_file": args.client_cert_file,
+        "client_key_file": args.client_key_file,
         "tokens": [parse_entry(spec, "--token") for spec in args.token] if args.token else None,
         "secrets": [parse_entry(spec, "--secret") for spec in args.secret] if args.secret else None,
         "signal": args.signal,
@@ -301,7 +354,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> SidecarConfi
             settings.pop("key_file", None)
             settings.pop("attestation_file", None)
         settings.update(given)
-    top = {k: settings.get(k) for k in ("identity", "key_file", "attestation_file")}
+    top = {k: settings.get(k) for k in ("identity", "key_file", "attestation_file", "client_cert_file")}
     tokens_raw = settings.get("tokens") or []
     secrets_raw = settings.get("secrets") or []
     if not isinstance(tokens_raw, list) or not isinstance(secrets_raw, list):
@@ -321,6 +374,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> SidecarConfi
         broker=str(settings.get("broker") or DEFAULT_BROKER),
         tokens=tokens,
         secrets=secrets,
+        tls=_tls(settings),
         command=tuple(raw_command),
         signal=parse_signal(settings["signal"]) if settings.get("signal") else signal.SIGHUP,
         once=args.once,

@@ -19,7 +19,7 @@ from types import TracebackType
 
 import grpc
 
-from ._attestors import as_attestor
+from ._attestors import as_attestor, subject_token_type
 from ._channel import open_channel
 from ._errors import TokenUnavailable
 from ._refresh import RefreshState, as_ttl, exchange_request, lifetime_of
@@ -56,6 +56,7 @@ class TokenSource:
         self._target = broker if isinstance(broker, str) else "the broker"
         self._stub = token_pb2_grpc.TokenServiceStub(self.channel)
         self._attestor = as_attestor(attestor)
+        self._subject_token_type = subject_token_type(self._attestor)
         self.scopes = tuple(scopes)
         self.audiences = tuple(audiences)
         self._ttl = as_ttl(ttl)
@@ -176,7 +177,9 @@ class TokenSource:
             if self._issuer is None:
                 self._issuer = self._stub.GetJwks(token_pb2.GetJwksRequest(), timeout=self._timeout).issuer
             subject_token = self._attestor.attest(self._issuer)
-            request = exchange_request(subject_token, self.scopes, self.audiences, self._ttl)
+            request = exchange_request(
+                subject_token, self.scopes, self.audiences, self._ttl, subject_token_type=self._subject_token_type
+            )
             response: token_pb2.ExchangeTokenResponse = self._stub.ExchangeToken(request, timeout=self._timeout)
         except grpc.RpcError as exc:
             error = TokenUnavailable.from_rpc(f"token exchange with {self._target} failed", exc)

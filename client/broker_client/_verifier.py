@@ -7,8 +7,9 @@ Signature first, then policy, with the clock injected:
 2. the kid names a key of the cached JWKS, whose algorithm is the header's; an unknown
    kid triggers one JWKS refetch, at most every ``refetch_interval`` seconds;
 3. PyJWT checks the signature with that key and that algorithm only;
-4. then the claims: iss, aud, exp/nbf/iat against ``now`` with a small leeway, and the
-   required scopes.
+4. then the claims: iss, aud, exp/nbf/iat against ``now`` with a small leeway, the
+   required scopes, and for a token bound to a client certificate (``cnf.x5t#S256``,
+   RFC 8705) that the connection it came on presented that certificate.
 
 No broker round-trip on the hot path: the JWKS is fetched once, refetched for an unknown
 kid (rate-limited) and when older than ``max_age``; a failed refetch keeps the old keys.
@@ -16,8 +17,12 @@ kid (rate-limited) and when older than ``max_age``; a failed refetch keeps the o
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import logging
+import ssl
 import threading
 import time
 import urllib.request
@@ -27,6 +32,8 @@ from typing import Any
 
 import grpc
 import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from ._channel import open_channel
 from ._errors import InvalidToken, KeysUnavailable
@@ -40,6 +47,18 @@ MAX_TOKEN_BYTES = 16384
 MAX_JWKS_BYTES = 1 << 20
 #: Until the JWKS was fetched once, a failed fetch is retried this often at most.
 NEVER_FETCHED_RETRY = 1.0
+
+
+def certificate_thumbprint(certificate: bytes | x509.Certificate) -> str:
+    """RFC 8705's ``x5t#S256`` of a certificate given as PEM, DER or a parsed certificate."""
+    if isinstance(certificate, bytes):
+        certificate = (
+            x509.load_pem_x509_certificate(certificate)
+            if certificate.lstrip().startswith(b"-----BEGIN")
+            else x509.load_der_x509_certificate(certificate)
+        )
+    digest = hashlib.sha256(certificate.public_bytes(Encoding.DER)).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -85,7 +104,9 @@ class Verifier:
 
     ``source`` is a JWKS URL (``https://…/.well-known/jwks.json``; then ``issuer`` is
     required), a broker gRPC address or a ``grpc.Channel`` (the issuer defaults to the
-    one the broker reports). ``scopes`` are required of every token.
+    one the broker reports). ``scopes`` are required of every token. ``ssl_context``
+    verifies an https JWKS URL (a private CA). ``require_certificate_binding`` refuses
+    every token not bound to a client certificate.
     """
 
     def __init__(
@@ -101,6 +122,8 @@ class Verifier:
         max_age: float = 600.0,
         timeout: float = 5.0,
         credentials: grpc.ChannelCredentials | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        require_certificate_binding: bool = False,
         now: Now = time.time,
     ) -> None:
         unknown = sorted(set(algorithms) - set(ALGORITHMS))
@@ -124,6 +147,8 @@ class Verifier:
         self._refetch_interval = refetch_interval
         self._max_age = max_age
         self._timeout = timeout
+        self._ssl_context = ssl_context
+        self._require_binding = require_certificate_binding
         self._now = now
         self._keys: dict[str, jwt.PyJWK] = {}
         self._broker_issuer: str | None = None
@@ -132,8 +157,18 @@ class Verifier:
         self._kid_refetched_at = float("-inf")
         self._lock = threading.Lock()
 
-    def verify(self, token: str, *, scopes: Sequence[str] = ()) -> VerifiedToken:
-        """The token's claims if it passes every check and grants ``scopes``; else InvalidToken."""
+    def verify(
+        self,
+        token: str,
+        *,
+        scopes: Sequence[str] = (),
+        client_certificate: bytes | x509.Certificate | None = None,
+    ) -> VerifiedToken:
+        """The token's claims if it passes every check and grants ``scopes``; else InvalidToken.
+
+        ``client_certificate`` is the certificate (PEM or DER) the request's connection
+        presented: a token bound to a certificate passes only with that one.
+        """
         if not isinstance(token, str) or len(token) > MAX_TOKEN_BYTES:
             raise InvalidToken("not a token of acceptable size")
         try:
@@ -160,7 +195,24 @@ class Verifier:
         if not isinstance(claims, dict):
             raise InvalidToken("claims are not a JSON object")
         self._check_claims(claims, self._scopes | set(scopes))
+        self._check_binding(claims, client_certificate)
         return VerifiedToken(claims)
+
+    def _check_binding(self, claims: dict[str, Any], certificate: bytes | x509.Certificate | None) -> None:
+        cnf = claims.get("cnf")
+        bound = cnf.get("x5t#S256") if isinstance(cnf, dict) else None
+        if bound is None:
+            if self._require_binding:
+                raise InvalidToken("token is not bound to a client certificate")
+            return
+        if certificate is None:
+            raise InvalidToken("token is bound to a client certificate and none was presented")
+        try:
+            presented = certificate_thumbprint(certificate)
+        except ValueError:
+            raise InvalidToken("the presented client certificate does not parse") from None
+        if not isinstance(bound, str) or not hmac.compare_digest(bound, presented):
+            raise InvalidToken("token is bound to another client certificate")
 
     def _check_claims(self, claims: dict[str, Any], required: frozenset[str] | set[str]) -> None:
         issuer = self.issuer or self._broker_issuer
@@ -238,7 +290,9 @@ class Verifier:
 
     def _fetch(self) -> dict[str, Any]:
         if self._url is not None:
-            with urllib.request.urlopen(self._url, timeout=self._timeout) as resp:  # noqa: S310 - http(s) only
+            with urllib.request.urlopen(  # noqa: S310 - http(s) only
+                self._url, timeout=self._timeout, context=self._ssl_context
+            ) as resp:
                 body = resp.read(MAX_JWKS_BYTES + 1)
             if len(body) > MAX_JWKS_BYTES:
                 raise ValueError("JWKS too large")

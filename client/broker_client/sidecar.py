@@ -34,7 +34,7 @@ from typing import TypeVar
 
 import grpc
 
-from ._channel import open_channel
+from ._channel import open_channel, tls_credentials
 from ._errors import SecretUnavailable, TokenUnavailable
 from ._secrets import SecretSource
 from ._sidecar_config import ConfigError, Credentials, SecretOutput, SidecarConfig, TokenOutput, load_config
@@ -88,6 +88,8 @@ def atomic_write(path: Path, data: bytes) -> bool:
 
 
 def _who(creds: Credentials) -> str:
+    if creds.client_certificate:
+        return "the client certificate's identity"
     return creds.identity or f"the holder of {creds.attestation_file}"
 
 
@@ -131,7 +133,15 @@ class Sidecar:
 
     # set-up ------------------------------------------------------------------------------
     def _build(self) -> None:
-        self._channel = open_channel(self.config.broker, None)
+        tls, credentials = self.config.tls, None
+        if tls is not None:
+            try:
+                credentials = tls_credentials(
+                    tls.ca_file, cert_file=tls.client_cert_file or None, key_file=tls.client_key_file or None
+                )
+            except OSError as exc:
+                raise ConfigError(f"cannot read a TLS file: {exc}") from None
+        self._channel = open_channel(self.config.broker, credentials)
         for output in self.config.tokens:
             source = TokenSource(
                 self._channel,

@@ -39,8 +39,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from google.protobuf import timestamp_pb2
 
 from . import keys
-from ._refresh import TOKEN_TYPE_JWT
 from ._secrets import WATCH_AFTER_SEQ
+from ._typing import TOKEN_TYPE_JWT
 from .v1 import secret_pb2, secret_pb2_grpc, token_pb2, token_pb2_grpc
 
 __all__ = ["FakeBroker"]

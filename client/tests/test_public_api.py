@@ -14,6 +14,7 @@ PUBLIC = {
     "Attestor",
     "BrokerClientError",
     "CallableAttestor",
+    "ClientCertificateAttestor",
     "HttpxAuth",
     "InvalidToken",
     "KeyAttestor",

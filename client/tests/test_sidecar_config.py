@@ -109,11 +109,32 @@ def test_a_higher_layer_choice_of_attestation_wins(key_file: Path) -> None:
     assert config.tokens[0].credentials.key_file == ""
 
 
+def test_tls_files_and_certificate_attestation_from_each_layer(tmp_path: Path, key_file: Path) -> None:
+    """ca_file and the client certificate come from YAML, environment or flags; an entry with
+    neither key nor attestation file is then proved by the certificate, one with a key still by its key."""
+    path = tmp_path / "c.json"
+    by_key_entry = {"path": "u", "identity": "svc", "key_file": str(key_file)}
+    path.write_text(json.dumps({"ca_file": "ca.crt", "tokens": [{"path": "t"}, by_key_entry]}))
+    env = {"BROKER_CLIENT_CERT_FILE": "svid.crt"}
+    config = load_config(["--config", str(path), "--client-key-file", "svid.key"], env)
+    assert config.tls is not None
+    assert (config.tls.ca_file, config.tls.client_cert_file, config.tls.client_key_file) == (
+        "ca.crt",
+        "svid.crt",
+        "svid.key",
+    )
+    by_certificate, by_key = (t.credentials for t in config.tokens)
+    assert by_certificate.client_certificate and not by_certificate.identity
+    assert by_key.identity == "svc" and by_key.key_file == str(key_file) and not by_key.client_certificate
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         ([], "nothing to do"),
-        (["--token", "path=t"], "needs identity and key_file, or attestation_file"),
+        (["--token", "path=t"], "needs identity and key_file, attestation_file, or a client certificate"),
+        (["--token", "path=t", "--client-cert-file", "c.crt"], "client_cert_file and client_key_file go together"),
+        (["--token", "path=t", "--client-cert-file", "c.crt", "--client-key-file", "c.key"], "ca_file: required"),
         (["--identity", "a", "--key-file", "k", "--token", "scope=x"], "path is required"),
         (["--identity", "a", "--key-file", "k", "--token", "path=t,colour=red"], "unknown key 'colour'"),
         (["--identity", "a", "--key-file", "k", "--token", "path=t,ttl=soon"], "not a duration"),
