@@ -59,10 +59,12 @@ class CertificateAuthority:
         name: str,
         *,
         client: bool = False,
+        spiffe_id: str = "",
         not_before: timedelta = timedelta(minutes=-5),
         not_after: timedelta = timedelta(hours=1),
     ) -> Issued:
-        """A leaf for 127.0.0.1/localhost (server) or a client certificate, valid from now+not_before."""
+        """A leaf for 127.0.0.1/localhost (server) or a client certificate (an X509-SVID with
+        ``spiffe_id``), valid from now+not_before."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.now(UTC)
         usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
@@ -77,8 +79,14 @@ class CertificateAuthority:
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         )
         if not client:
-            sans = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            sans: list[x509.GeneralName] = [
+                x509.DNSName("localhost"),
+                x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+            ]
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        elif spiffe_id:
+            uri = x509.UniformResourceIdentifier(spiffe_id)
+            builder = builder.add_extension(x509.SubjectAlternativeName([uri]), critical=False)
         cert = builder.sign(self.key, hashes.SHA256())
         issued = Issued(self.directory / f"{name}.crt", self.directory / f"{name}.key", cert.serial_number)
         issued.key_file.write_bytes(_key_pem(key))
