@@ -7,15 +7,23 @@ first is written at once and the others are counted; when the window closes (the
 scheduler's ``flush`` every tick, or the next such failure) one more event says how
 many there were. So a flood costs a handful of rows a minute, and none goes unnoticed.
 The trail keeps events for ``BROKER_AUDIT_RETENTION`` (the scheduler purges older ones).
+
+The events form one hash chain per store: each carries a sequence number and the
+SHA-256 of the event before it (``chain_hash``), and a store accepts an event only at
+the next free number (its compare-and-set), so replicas appending at once keep one
+chain. core/audit_chain.py signs checkpoints of it and verifies it. A write that fails
+raises: the call it records fails too, and hands nothing out (fail closed).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import secrets
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -23,7 +31,7 @@ import structlog
 
 from . import pages
 from .clock import Clock
-from .errors import InvalidArgument
+from .errors import Conflict, InvalidArgument, Unavailable
 from .principals import ANONYMOUS, Principal
 
 _log = structlog.get_logger("broker.audit")
@@ -44,6 +52,42 @@ class AuditEvent:
     outcome: str
     request_id: str = ""
     details: Mapping[str, Any] = field(default_factory=dict)
+    client_address: str = ""
+    replica: str = ""
+    seq: int = 0
+    """Its place in the chain, from 1."""
+    prev_hash: str = ""
+    """``hash`` of the event at ``seq - 1`` ('' for the first)."""
+    hash: str = ""
+    """``chain_hash`` of this event."""
+
+
+def chain_hash(event: AuditEvent) -> str:
+    """SHA-256 (hex) of everything the event records, its seq and prev_hash included."""
+    content = {
+        "seq": event.seq,
+        "prev_hash": event.prev_hash,
+        "id": event.id,
+        "event_time": event.event_time.isoformat(timespec="microseconds"),
+        "action": event.action,
+        "actor": event.actor,
+        "target": event.target,
+        "outcome": event.outcome,
+        "request_id": event.request_id,
+        "client_address": event.client_address,
+        "replica": event.replica,
+        "details": event.details,
+    }
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """The newest event's place in the chain; ``ChainHead(0, "")`` for an empty trail."""
+
+    seq: int
+    hash: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +111,18 @@ def event_id_floor(when: datetime) -> str:
 
 
 class AuditLog(Protocol):
-    """Where audit events go: an append-only log, newest first when read."""
+    """Where audit events go: an append-only hash chain, newest first when listed."""
 
     def append_audit_event(self, event: AuditEvent) -> None:
-        """Append one event."""
+        """Append one event at ``event.seq``; ``Conflict`` if another holds that seq."""
+        ...
+
+    def audit_chain_head(self) -> ChainHead:
+        """The seq and hash of the newest event."""
+        ...
+
+    def read_audit_chain(self, *, after: int, limit: int) -> list[AuditEvent]:
+        """Up to ``limit`` events with seq > ``after``, in seq order."""
         ...
 
     def list_audit_events(self, *, before: str, limit: int, flt: AuditFilter) -> list[AuditEvent]:
@@ -78,7 +130,8 @@ class AuditLog(Protocol):
         ...
 
     def purge_audit_events(self, before: datetime, *, limit: int) -> int:
-        """Delete up to ``limit`` of the oldest events older than ``before``; returns how many."""
+        """Delete up to ``limit`` of the oldest events older than ``before``, never the newest
+        (it is the chain's head); returns how many."""
         ...
 
 
@@ -99,18 +152,34 @@ def reason_kind(reason: str) -> str:
     return re.sub(r"'[^']*'|\"[^\"]*\"|[0-9]+", "_", reason)[:80]
 
 
+#: Appends that may lose the chain head to another replica in a row before one gives up.
+APPEND_ATTEMPTS = 20
+
+
 class Auditor:
-    """Writes audit events to the store (and one log line each); samples unauthenticated failures."""
+    """Appends audit events to the chain in the store (and one log line each); samples
+    unauthenticated failures. ``sink`` also gets every event once stored (BROKER_AUDIT_LOG)."""
 
     def __init__(
-        self, store: AuditLog, clock: Clock, *, sample_window: timedelta = timedelta(minutes=1), max_kinds: int = 256
+        self,
+        store: AuditLog,
+        clock: Clock,
+        *,
+        sample_window: timedelta = timedelta(minutes=1),
+        max_kinds: int = 256,
+        replica: str = "",
+        sink: Callable[[AuditEvent], None] | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._window = sample_window
         self._max_kinds = max_kinds
+        self._replica = replica
+        self._sink = sink
         self._lock = threading.Lock()
         self._sampled: dict[tuple[str, str, str], _Window] = {}
+        self._chain_lock = threading.Lock()
+        self._head: ChainHead | None = None
 
     def record(
         self, action: str, *, by: Principal, target: str, outcome: str = "success", actor: str = "", **details: Any
@@ -120,13 +189,20 @@ class Auditor:
         ``actor`` names who acted when it is not the caller itself (an agent that proved
         itself by an attestation in a delegation); by default it is ``by.actor``.
         """
-        return self._write(action, actor or by.actor, target, outcome, by.request_id, details)
+        return self._write(action, actor or by.actor, target, outcome, by.request_id, details, by.peer)
 
     def _write(
-        self, action: str, actor: str, target: str, outcome: str, request_id: str, details: Mapping[str, Any]
+        self,
+        action: str,
+        actor: str,
+        target: str,
+        outcome: str,
+        request_id: str,
+        details: Mapping[str, Any],
+        client_address: str = "",
     ) -> AuditEvent:
         now = self._clock.now()
-        event = AuditEvent(
+        draft = AuditEvent(
             id=event_id(now),
             event_time=now,
             action=action,
@@ -134,11 +210,39 @@ class Auditor:
             target=target,
             outcome=outcome,
             request_id=request_id,
-            details=details,
+            # As the store will give it back: JSON values only, so the hash survives the trip.
+            details=json.loads(json.dumps(dict(details), default=str)),
+            client_address=client_address,
+            replica=self._replica,
         )
-        self._store.append_audit_event(event)
+        event = self._append(draft)
         _log.info("audit", action=action, actor=actor, target=target, outcome=outcome, request_id=request_id, **details)
+        if self._sink is not None:
+            self._sink(event)
         return event
+
+    def _append(self, draft: AuditEvent) -> AuditEvent:
+        """Chain ``draft`` onto the head and store it, following the head when another replica moved it."""
+        with self._chain_lock:
+            head = self._head or self._store.audit_chain_head()
+            for _ in range(APPEND_ATTEMPTS):
+                event = replace(draft, seq=head.seq + 1, prev_hash=head.hash)
+                event = replace(event, hash=chain_hash(event))
+                try:
+                    self._store.append_audit_event(event)
+                except Conflict:
+                    head = self._store.audit_chain_head()
+                    continue
+                except BaseException:
+                    self._head = None  # unknown whether it landed: read the head next time
+                    raise
+                self._head = ChainHead(event.seq, event.hash)
+                return event
+        raise Unavailable("the audit chain is contended; try again")
+
+    def head(self) -> ChainHead:
+        """The chain's head as the store has it now."""
+        return self._store.audit_chain_head()
 
     def record_unauthenticated(self, action: str, *, by: Principal, error: str, reason: str) -> None:
         """A failure of a caller who proved nothing: sampled (see the module docstring)."""
@@ -162,7 +266,7 @@ class Auditor:
         if closed is not None:
             self._write_summary(closed)
         details = {"error": error, "reason": reason, "sampled": True}
-        self._write(action, ANONYMOUS, "", "failure", by.request_id, details)
+        self._write(action, ANONYMOUS, "", "failure", by.request_id, details, by.peer)
 
     def flush(self, now: datetime | None = None) -> int:
         """Write the count of every sampled window that has closed by ``now``; returns how many."""

@@ -307,6 +307,31 @@ class TokenCore:
             claims=claims,
         )
 
+    def sign_statement(self, payload: Mapping[str, Any], *, typ: str) -> str:
+        """A compact JWS of ``payload`` by the CURRENT key, for records the broker vouches
+        for (audit checkpoints). Its ``typ`` is never a token's, so it cannot pass as one."""
+        if typ in (ACCESS_TOKEN_TYP, JWT_TYP):
+            raise ValueError("a statement's typ must not be a token's")
+        key = self._keyring.signing_key(self._clock.now())
+        header = jws.encode_json({"alg": key.alg, "kid": key.kid, "typ": typ})
+        signing_input = f"{header}.{jws.encode_json(dict(payload))}"
+        signature = SIGNING[key.alg].sign(signing_input.encode("ascii"), key.private)
+        return f"{signing_input}.{jws.b64encode(signature)}"
+
+    def verify_statement(self, statement: str, *, typ: str) -> dict[str, Any] | None:
+        """The payload of a statement signed by ``sign_statement`` with ``typ``; None when
+        its key is no longer published (retired), Unauthenticated when it does not verify."""
+        parsed = jws.parse(statement, algorithms=self._algorithms)
+        if parsed.header.get("typ") != typ:
+            raise invalid(f"typ is not {typ}")
+        try:
+            self.verify_signature(parsed)
+        except Unauthenticated as exc:
+            if exc.detail == "unknown kid":
+                return None
+            raise
+        return parsed.claims
+
     def verify_signature(self, parsed: jws.ParsedJws) -> None:
         """Check a parsed token's signature against the broker's published keys."""
         kid = parsed.kid

@@ -361,6 +361,11 @@ def audit_fields(event: AuditEvent, times: TimeFormat) -> dict[str, Any]:
         "outcome": event.outcome,
         "request_id": event.request_id,
         "details": dict(event.details),
+        "client_address": event.client_address,
+        "replica": event.replica,
+        "seq": event.seq,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
     }
 
 
@@ -374,4 +379,9 @@ def audit_from_record(d: Record, times: TimeFormat) -> AuditEvent:
         outcome=d["outcome"],
         request_id=d["request_id"],
         details=d["details"],
+        client_address=d["client_address"],
+        replica=d["replica"],
+        seq=d["seq"],
+        prev_hash=d["prev_hash"],
+        hash=d["hash"],
     )

@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from broker.core.audit import AuditEvent, AuditFilter, event_id
+from broker.core.audit import AuditEvent, AuditFilter, ChainHead, event_id
 from broker.core.errors import AlreadyExists, Conflict, FailedPrecondition, NotFound, Unavailable
 from broker.core.identities import Binding, Identity, IdentityFilter, IdentityKey, IdentityKind
 from broker.core.keys import SigningKeyRecord
@@ -65,9 +65,14 @@ def signing_key(kid: str, activate_time: datetime = NOW) -> SigningKeyRecord:
 
 
 def audit(seconds: int, **changes: object) -> AuditEvent:
-    """An audit event ``seconds`` after NOW, with a sortable id of that time."""
+    """An audit event ``seconds`` after NOW, with a sortable id of that time, at seq seconds + 1."""
     when = NOW + timedelta(seconds=seconds)
     base = AuditEvent(
+        seq=seconds + 1,
+        prev_hash=f"{seconds:064x}",
+        hash=f"{seconds + 1:064x}",
+        client_address="ipv4:127.0.0.1:5000",
+        replica="host/1",
         id=event_id(when),
         event_time=when,
         action="identity.create",
@@ -412,6 +417,32 @@ def test_audit_event_round_trips_with_structured_details(store: Store) -> None:
     store.append_audit_event(event)
     assert store.list_audit_events(before="", limit=5, flt=AuditFilter()) == [event]
     assert store.list_audit_events(before=event.id, limit=5, flt=AuditFilter()) == []
+
+
+def test_audit_chain_takes_each_seq_once_and_reads_back_in_seq_order(store: Store) -> None:
+    """A taken seq is a Conflict with nothing written; the head and the chain follow the appends."""
+    assert store.audit_chain_head() == ChainHead(0, "")
+    events = [audit(i) for i in range(7)]
+    for event in events:
+        store.append_audit_event(event)
+    with pytest.raises(Conflict):
+        store.append_audit_event(audit(3, id=event_id(NOW), request_id="racer"))
+    assert store.audit_chain_head() == ChainHead(7, events[-1].hash)
+    assert store.read_audit_chain(after=0, limit=4) == events[:4]
+    assert store.read_audit_chain(after=4, limit=4) == events[4:]
+    assert "racer" not in [e.request_id for e in store.list_audit_events(before="", limit=20, flt=AuditFilter())]
+
+
+def test_audit_purge_takes_the_oldest_and_never_the_head(store: Store) -> None:
+    """Purging everything older than the future leaves the newest event, so the chain goes on from it."""
+    events = [audit(i) for i in range(5)]
+    for event in events:
+        store.append_audit_event(event)
+    assert store.purge_audit_events(NOW + timedelta(days=1), limit=2) == 2
+    assert [e.seq for e in store.read_audit_chain(after=0, limit=10)] == [3, 4, 5]
+    assert store.purge_audit_events(NOW + timedelta(days=1), limit=10) == 2
+    assert store.read_audit_chain(after=0, limit=10) == [events[-1]]
+    assert store.audit_chain_head() == ChainHead(5, events[-1].hash)
 
 
 # lifecycle ------------------------------------------------------------------------

@@ -28,16 +28,18 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from broker.config import SettingsError, load_settings
+from broker.core.audit import AuditFilter, chain_hash
 from broker.core.errors import Conflict, FailedPrecondition, NotFound, Unavailable
 from broker.core.generators import Generator
 from broker.core.identities import IdentityFilter
 from broker.core.issuers import TrustedIssuer
 from broker.core.secrets import EventType, RotationPolicy, Secret, SecretVersion, VersionState
 from broker.core.sensitive import Sensitive
-from broker.store import open_store
+from broker.store import open_store, records
+from broker.store.records import ISO_8601
 from broker.store.sealing import Sealer
 from broker.store.sql import SqlStore
-from broker.store.vault import VaultAuth, VaultAuthMethod, VaultLocation, VaultStore
+from broker.store.vault import SCHEMA_VERSION, VaultAuth, VaultAuthMethod, VaultLocation, VaultStore
 
 from .conftest import TEST_KEK
 from .openbao import DEFAULT_MOUNT, OpenBaoServer, start_for_pytest
@@ -389,12 +391,38 @@ def test_migrate_refuses_a_schema_newer_than_it_knows_and_accepts_its_own(
     store = make_store(openbao_server.url(prefix))
     store.migrate()
     store.migrate()
-    assert raw(openbao_server, f"{prefix}/schema")[0] == {"version": 1}
+    assert raw(openbao_server, f"{prefix}/schema")[0] == {"version": SCHEMA_VERSION}
     openbao_server.client().secrets.kv.v2.create_or_update_secret(
         path=f"{prefix}/schema", secret={"version": 99}, cas=1, mount_point=DEFAULT_MOUNT
     )
-    with pytest.raises(FailedPrecondition, match="schema version 99, newer than this broker knows \\(1\\)"):
+    with pytest.raises(FailedPrecondition, match="schema version 99, newer than this broker knows \\(2\\)"):
         make_store(openbao_server.url(prefix)).migrate()
+
+
+def test_migrate_from_schema_1_chains_the_audit_events_it_finds(
+    openbao_server: OpenBaoServer, make_store: MakeStore
+) -> None:
+    """Events a broker before the audit chain wrote (whole, at their id) come out chained, in id order."""
+    prefix = openbao_server.fresh_prefix()
+    kv = openbao_server.client().secrets.kv.v2
+    kv.create_or_update_secret(path=f"{prefix}/schema", secret={"version": 1}, cas=0, mount_point=DEFAULT_MOUNT)
+    old = [audit(i) for i in (2, 1)]
+    for event in old:
+        record = {k: v for k, v in records.audit_fields(event, ISO_8601).items() if k not in _CHAIN_FIELDS}
+        path = f"{prefix}/audit/{event.id[:6]}/{event.id}"
+        kv.create_or_update_secret(path=path, secret=record, cas=0, mount_point=DEFAULT_MOUNT)
+    store = make_store(openbao_server.url(prefix))
+    store.migrate()
+    store.migrate()
+    chain = store.read_audit_chain(after=0, limit=10)
+    assert [(e.seq, e.request_id) for e in chain] == [(1, "req-1"), (2, "req-2")]
+    assert [e.hash for e in chain] == [chain_hash(e) for e in chain]
+    assert chain[1].prev_hash == chain[0].hash
+    assert store.list_audit_events(before="", limit=10, flt=AuditFilter()) == list(reversed(chain))
+    assert raw(openbao_server, f"{prefix}/schema")[0] == {"version": SCHEMA_VERSION}
+
+
+_CHAIN_FIELDS = ("seq", "prev_hash", "hash", "client_address", "replica")
 
 
 # authentication ---------------------------------------------------------------------

@@ -153,6 +153,14 @@ audit_events = Table(
     Column("details", JSONText, nullable=False),
     Index(None, "actor", "id"),
     Index(None, "target", "id"),
+    #: Revision 0004: the hash chain (core/audit.py). The unique seq is its compare-and-set:
+    #: of two replicas appending at once, one gets the next number and the other retries.
+    Column("seq", BigInteger, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("client_address", Text, nullable=False),
+    Column("replica", Text, nullable=False),
+    Index(None, "seq", unique=True),
 )
 
 # revision 0002 ------------------------------------------------------------------------

@@ -36,8 +36,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from ...core.audit import AuditEvent, AuditFilter, event_id_floor
-from ...core.errors import AlreadyExists, NotFound
+from ...core.audit import AuditEvent, AuditFilter, ChainHead, event_id_floor
+from ...core.errors import AlreadyExists, Conflict, NotFound
 from ...core.identities import Identity, IdentityFilter
 from ...core.issuers import TrustedIssuer
 from ...core.keys import SigningKeyRecord
@@ -510,10 +510,26 @@ class SqlStore:
 
     # audit ------------------------------------------------------------------
     def append_audit_event(self, event: AuditEvent) -> None:
-        """Insert one event; AlreadyExists if its id is taken."""
+        """Insert one event; Conflict if its seq (the chain head's compare-and-set) is taken."""
+        values = records.audit_fields(event, DATETIME)
+        stmt = self._insert(audit_events).values(values).on_conflict_do_nothing().returning(audit_events.c.seq)
         with self._transaction() as conn:
-            if not self._insert_new(conn, audit_events, records.audit_fields(event, DATETIME)):
-                raise AlreadyExists(f"audit event {event.id!r} already exists")
+            if conn.execute(stmt).first() is None:
+                raise Conflict(f"audit seq {event.seq} is taken")
+
+    def audit_chain_head(self) -> ChainHead:
+        """The seq and hash of the newest event (0, '' when there is none)."""
+        stmt = select(audit_events.c.seq, audit_events.c.hash).order_by(audit_events.c.seq.desc()).limit(1)
+        with self._transaction() as conn:
+            row = conn.execute(stmt).first()
+        return ChainHead(0, "") if row is None else ChainHead(int(row.seq), row.hash)
+
+    def read_audit_chain(self, *, after: int, limit: int) -> list[AuditEvent]:
+        """Up to ``limit`` events with seq > ``after``, in seq order."""
+        stmt = select(audit_events).where(audit_events.c.seq > after).order_by(audit_events.c.seq).limit(limit)
+        with self._transaction() as conn:
+            rows = conn.execute(stmt).all()
+        return [records.audit_from_record(row._mapping, DATETIME) for row in rows]
 
     def list_audit_events(self, *, before: str, limit: int, flt: AuditFilter) -> list[AuditEvent]:
         """Up to ``limit`` events with id < ``before`` ('' = newest) matching ``flt``, newest first."""
@@ -526,10 +542,12 @@ class SqlStore:
         return [records.audit_from_record(row._mapping, DATETIME) for row in rows]
 
     def purge_audit_events(self, before: datetime, *, limit: int) -> int:
-        """Delete up to ``limit`` of the oldest events older than ``before`` (ids sort by time)."""
+        """Delete up to ``limit`` of the oldest events older than ``before`` (ids sort by
+        time), never the chain's head."""
+        head = select(func.max(audit_events.c.seq)).scalar_subquery()
         oldest = (
             select(audit_events.c.id)
-            .where(audit_events.c.id < event_id_floor(before))
+            .where(audit_events.c.id < event_id_floor(before), audit_events.c.seq < head)
             .order_by(audit_events.c.id)
             .limit(limit)
         )

@@ -4,7 +4,7 @@
 prefix inside it. Documents live at (an id is its own name when it is letters, digits,
 '_' and '-', else '~' + its base64url; hashes are hex)::
 
-    PREFIX/schema                       {"version": 1}, written by migrate()
+    PREFIX/schema                       {"version": 2}, written by migrate()
     PREFIX/identities/<id>              one identity
     PREFIX/bindings/<sha256(iss, sub)>  ids of identities bound to (issuer, subject): candidates
     PREFIX/signing-keys/<kid>           one signing key, the private key sealed
@@ -18,7 +18,9 @@ prefix inside it. Documents live at (an id is its own name when it is letters, d
     PREFIX/events/marks/<event id>      which slot holds an event (the first claim wins)
     PREFIX/events/head                  a hint: a seq known to be taken
     PREFIX/leases/<name>                {holder, expires_at, token}
-    PREFIX/audit/<id[:6]>/<id>          one audit event, bucketed by time (~70 minutes)
+    PREFIX/audit-chain/<seq/1000>/<seq> audit event number ``seq`` (created once: the chain's CAS)
+    PREFIX/audit/<id[:6]>/<id>          {seq} of an audit event, bucketed by time (~70 minutes)
+    PREFIX/audit-head                   a hint: the chain's head when last seen (audit.py)
 
 Concurrency rests on KV v2 check-and-set alone: every data write names the version it
 replaces (``cas=0``: create only), so of two racing writers exactly one wins and the
@@ -49,6 +51,7 @@ The modules:
 - ``events.py``: the secret outbox and the gapless event log;
 - ``versions.py``: a secret document's versions and the changes that rewrite them;
 - ``bindings.py``: the (issuer, subject) -> identity ids index;
+- ``audit.py``: the audit hash chain;
 - ``transport.py``: where Vault is, how the broker logs in, the pooled hvac clients,
   the error translation.
 """

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
-from ...core.audit import AuditEvent, AuditFilter, event_id_floor
+from ...core.audit import AuditEvent, AuditFilter, ChainHead
 from ...core.errors import AlreadyExists, FailedPrecondition, NotFound
 from ...core.identities import Identity, IdentityFilter
 from ...core.issuers import TrustedIssuer
@@ -26,6 +26,7 @@ from .. import records
 from ..records import ISO_8601, RELEASED, b64, from_iso, to_iso, unb64
 from ..sealing import Sealer, signing_key_context
 from . import bindings
+from .audit import AuditChainDocs
 from .bindings import BindingIndex
 from .documents import MAX_ATTEMPTS, TOMBSTONE, Doc, Documents, contention, decode_name, digest, encode_name
 from .events import EventLog, outbox_entry
@@ -35,8 +36,7 @@ from .versions import Destroy, Expire, Rotate, due_for_destruction, graces_ended
 __all__ = ["SCHEMA_VERSION", "VaultStore"]
 
 #: The layout version migrate() writes; a store marked newer is refused.
-SCHEMA_VERSION = 1
-_AUDIT_BUCKET = 6
+SCHEMA_VERSION = 2
 _BATCH_WORKERS = 8
 
 
@@ -58,6 +58,7 @@ class VaultStore:
         self._docs = Documents(self._transport, self._where)
         self._events = EventLog(self._docs)
         self._bindings = BindingIndex(self._docs, self._identity_path)
+        self._audit = AuditChainDocs(self._docs)
         self._sealer = sealer
         self._batch_pool = ThreadPoolExecutor(max_workers=_BATCH_WORKERS, thread_name_prefix="vault-batch")
 
@@ -66,7 +67,8 @@ class VaultStore:
 
     # lifecycle --------------------------------------------------------------
     def migrate(self) -> None:
-        """Check (or create) the KV v2 mount, then write the schema marker; refuse a newer one."""
+        """Check (or create) the KV v2 mount, then write the schema marker (upgrading an older
+        layout first); refuse a newer one."""
         self._docs.ensure_mount()
         path = self._docs.path("schema")
         for _ in range(MAX_ATTEMPTS):
@@ -87,6 +89,12 @@ class VaultStore:
                     f"the Vault store at {self._where} has schema version {found}, newer than this broker "
                     f"knows ({SCHEMA_VERSION}); run a newer broker"
                 )
+            if found < SCHEMA_VERSION:
+                self._audit.chain_unchained()  # 1 -> 2; idempotent, so a lost race repeats nothing
+                try:
+                    self._docs.write(path, {"version": SCHEMA_VERSION}, cas=doc.version)
+                except CasMismatch:
+                    continue
             return
         raise contention(self._docs.shown(path))
 
@@ -486,44 +494,24 @@ class VaultStore:
 
     # audit ------------------------------------------------------------------
     def append_audit_event(self, event: AuditEvent) -> None:
-        """Create only; AlreadyExists if the id is taken."""
-        path = self._docs.path("audit", encode_name(event.id[:_AUDIT_BUCKET]), encode_name(event.id))
-        if self._docs.insert(path, records.audit_fields(event, ISO_8601)) is None:
-            raise AlreadyExists(f"audit event {event.id!r} already exists")
+        """Create the event at its seq; Conflict if that seq is taken (audit.py)."""
+        self._audit.append(event)
+
+    def audit_chain_head(self) -> ChainHead:
+        """The seq and hash of the newest event."""
+        return self._audit.head()
+
+    def read_audit_chain(self, *, after: int, limit: int) -> list[AuditEvent]:
+        """Up to ``limit`` events with seq > ``after``, in seq order."""
+        return self._audit.read_chain(after=after, limit=limit)
 
     def list_audit_events(self, *, before: str, limit: int, flt: AuditFilter) -> list[AuditEvent]:
         """Up to ``limit`` events with id < ``before`` ('' = newest) matching ``flt``, newest first."""
-        wanted = records.filter_fields(flt)
-        found: list[AuditEvent] = []
-        buckets = sorted((decode_name(b.rstrip("/")) for b in self._docs.names("audit")), reverse=True)
-        for bucket in buckets:
-            if before and bucket > before[:_AUDIT_BUCKET]:
-                continue
-            ids = sorted((decode_name(n) for n in self._docs.names("audit", encode_name(bucket))), reverse=True)
-            for event_id in ids:
-                if before and event_id >= before:
-                    continue
-                doc = self._docs.read(self._docs.path("audit", encode_name(bucket), encode_name(event_id)))
-                if doc is None or not all(doc.data.get(k) == v for k, v in wanted.items()):
-                    continue
-                found.append(_audit_from_doc(doc))
-                if len(found) >= limit:
-                    return found
-        return found
+        return self._audit.list(before=before, limit=limit, flt=flt)
 
     def purge_audit_events(self, before: datetime, *, limit: int) -> int:
-        """Remove up to ``limit`` of the oldest events older than ``before``, bucket by bucket."""
-        cut = event_id_floor(before)
-        purged = 0
-        for bucket in sorted(decode_name(b.rstrip("/")) for b in self._docs.names("audit")):
-            if bucket > cut[:_AUDIT_BUCKET]:
-                break
-            for event_id in sorted(decode_name(n) for n in self._docs.names("audit", encode_name(bucket))):
-                if event_id >= cut or purged >= limit:
-                    return purged
-                self._docs.purge(self._docs.path("audit", encode_name(bucket), encode_name(event_id)))
-                purged += 1
-        return purged
+        """Remove up to ``limit`` of the oldest events older than ``before``, never the head."""
+        return self._audit.purge(before, limit=limit)
 
     # plumbing ---------------------------------------------------------------
     def _identity_path(self, identity_id: str) -> str:
@@ -567,7 +555,3 @@ def _secret_from_doc(doc: Doc) -> Secret:
 
 def _secret_from_data(d: Mapping[str, Any]) -> Secret:
     return records.secret_from_record(d, ISO_8601)
-
-
-def _audit_from_doc(doc: Doc) -> AuditEvent:
-    return records.audit_from_record(doc.data, ISO_8601)

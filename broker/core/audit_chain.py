@@ -1,0 +1,154 @@
+"""Signed checkpoints of the audit chain, and the walk that verifies it.
+
+The chain (core/audit.py) shows an event that was edited (its hash no longer matches
+it), removed (a gap in the sequence numbers) or inserted, replaced or moved (an event
+whose ``prev_hash`` is not its predecessor's hash). What a chain alone cannot show is
+a chain rewritten whole by someone who can write the store: so the leader appends, at
+most once per ``BROKER_AUDIT_CHECKPOINT_INTERVAL`` and only when the chain has grown, a
+checkpoint event whose details hold a JWS, signed with the broker's signing key, over the
+seq and hash of the event before it. Rewriting the chain before a checkpoint then needs
+the signing key. A checkpoint whose key has been retired (keys stay published for a
+token lifetime after their successor takes over) still counts for its hash link, and
+the report says its signature could not be checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from .audit import AuditEvent, AuditLog, Auditor, chain_hash
+from .errors import BrokerError
+from .principals import Principal
+from .tokens import TokenCore
+
+CHECKPOINT_ACTION = "audit.checkpoint"
+CHECKPOINT_TYP = "broker-audit-checkpoint+jws"
+#: Events read from the store per round trip while verifying.
+VERIFY_PAGE = 500
+#: Problems a report lists; the count goes on past it.
+MAX_PROBLEMS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class ChainProblem:
+    """One place where the stored chain is not what the broker wrote."""
+
+    seq: int
+    kind: str
+    """``edited``, ``missing``, ``out_of_order`` or ``checkpoint``."""
+    message: str
+
+
+@dataclass(slots=True)
+class ChainReport:
+    """What a verification walked and what it found."""
+
+    events: int = 0
+    first_seq: int = 0
+    last_seq: int = 0
+    checkpoints: int = 0
+    """Checkpoints whose signature verified and whose hash matched."""
+    unchecked_checkpoints: int = 0
+    """Checkpoints signed by a key no longer published: their signature was not checked."""
+    last_checkpoint_time: datetime | None = None
+    problem_count: int = 0
+    problems: list[ChainProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when the chain is exactly as written."""
+        return self.problem_count == 0
+
+    def add(self, seq: int, kind: str, message: str) -> None:
+        """Record one problem (the first ``MAX_PROBLEMS`` are listed)."""
+        self.problem_count += 1
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(ChainProblem(seq, kind, message))
+
+
+class AuditChain:
+    """Writes checkpoints of the chain and verifies it, with the broker's token core as notary."""
+
+    def __init__(self, store: AuditLog, auditor: Auditor, tokens: TokenCore, *, interval: timedelta) -> None:
+        self._store = store
+        self._auditor = auditor
+        self._tokens = tokens
+        self._interval = interval
+        self._last: tuple[int, datetime] | None = None
+
+    def checkpoint(self, now: datetime) -> AuditEvent | None:
+        """Append a signed checkpoint of the head, unless one is due later or nothing was added since."""
+        head = self._auditor.head()
+        if head.seq == 0 or (self._last is not None and (head.seq == self._last[0] or now < self._last[1])):
+            return None
+        statement = self._tokens.sign_statement(
+            {"iss": self._tokens.issuer, "seq": head.seq, "hash": head.hash, "iat": int(now.timestamp())},
+            typ=CHECKPOINT_TYP,
+        )
+        event = self._auditor.record(
+            CHECKPOINT_ACTION,
+            by=Principal.broker("audit-checkpoint"),
+            target=f"seq {head.seq}",
+            covers_seq=head.seq,
+            covers_hash=head.hash,
+            signature=statement,
+        )
+        self._last = (event.seq, now + self._interval)
+        return event
+
+    def verify(self) -> ChainReport:
+        """Walk the whole chain in seq order and report every break in it."""
+        report = ChainReport()
+        previous: AuditEvent | None = None
+        for event in self._events():
+            report.events += 1
+            if previous is None:
+                report.first_seq = event.seq
+            report.last_seq = event.seq
+            if chain_hash(event) != event.hash:
+                report.add(event.seq, "edited", f"event {event.seq} ({event.id}) no longer matches its hash: edited")
+            if previous is not None:
+                _check_link(previous, event, report)
+            if event.action == CHECKPOINT_ACTION:
+                self._check_checkpoint(previous, event, report)
+            previous = event
+        return report
+
+    def _events(self) -> Iterator[AuditEvent]:
+        after = 0
+        while True:
+            page = self._store.read_audit_chain(after=after, limit=VERIFY_PAGE)
+            yield from page
+            if len(page) < VERIFY_PAGE:
+                return
+            after = page[-1].seq
+
+    def _check_checkpoint(self, previous: AuditEvent | None, event: AuditEvent, report: ChainReport) -> None:
+        try:
+            payload = self._tokens.verify_statement(str(event.details.get("signature", "")), typ=CHECKPOINT_TYP)
+        except BrokerError as exc:
+            report.add(event.seq, "checkpoint", f"checkpoint {event.seq}: signature does not verify ({exc.detail})")
+            return
+        if payload is None:
+            report.unchecked_checkpoints += 1
+            return
+        covered = (payload.get("seq"), payload.get("hash"))
+        if previous is not None and covered != (previous.seq, previous.hash):
+            report.add(event.seq, "checkpoint", f"checkpoint {event.seq} signed a different event {covered[0]}")
+            return
+        report.checkpoints += 1
+        report.last_checkpoint_time = event.event_time
+
+
+def _check_link(previous: AuditEvent, event: AuditEvent, report: ChainReport) -> None:
+    if event.seq <= previous.seq:
+        report.add(event.seq, "out_of_order", f"event {event.seq} comes after event {previous.seq}: moved")
+    elif event.seq != previous.seq + 1:
+        gap = f"{previous.seq + 1}" if event.seq == previous.seq + 2 else f"{previous.seq + 1}..{event.seq - 1}"
+        report.add(previous.seq + 1, "missing", f"event {gap} missing: removed")
+    elif event.prev_hash != previous.hash:
+        report.add(
+            event.seq, "out_of_order", f"event {event.seq} does not follow event {previous.seq}: inserted or moved"
+        )

@@ -1,0 +1,74 @@
+"""The audit hash chain: seq, prev_hash and hash on every audit event, and who sent it.
+
+Events already recorded are chained in id (time) order with the same hash the broker
+computes (a frozen copy below), so `broker admin audit verify` checks them too.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-04
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+_NEW_COLUMNS = ("seq", "prev_hash", "hash", "client_address", "replica")
+
+
+def _chain_hash(row: dict[str, Any]) -> str:
+    """Frozen copy of core.audit.chain_hash at this revision."""
+    when: datetime = row["event_time"]
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    content = {**row, "event_time": when.isoformat(timespec="microseconds")}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("audit_events") as batch:
+        batch.add_column(sa.Column("seq", sa.BigInteger(), nullable=True))
+        batch.add_column(sa.Column("prev_hash", sa.String(64), nullable=True))
+        batch.add_column(sa.Column("hash", sa.String(64), nullable=True))
+        batch.add_column(sa.Column("client_address", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("replica", sa.Text(), nullable=True))
+    names = ["id", "event_time", "action", "actor", "target", "outcome", "request_id", "details"]
+    events = sa.table(
+        "audit_events",
+        *map(sa.column, [n for n in names if n != "event_time"]),
+        sa.column("event_time", sa.DateTime(timezone=True)),
+        *map(sa.column, _NEW_COLUMNS),
+    )
+    conn = op.get_bind()
+    prev_hash = ""
+    rows = conn.execute(sa.select(*(events.c[n] for n in names)).order_by(events.c.id)).all()
+    for seq, row in enumerate(rows, start=1):
+        content = {**row._mapping, "details": json.loads(row.details), "client_address": "", "replica": ""}
+        content |= {"seq": seq, "prev_hash": prev_hash}
+        prev_hash = _chain_hash(content)
+        values = {"seq": seq, "prev_hash": content["prev_hash"], "hash": prev_hash, "client_address": "", "replica": ""}
+        conn.execute(sa.update(events).where(events.c.id == row.id).values(values))
+    with op.batch_alter_table("audit_events") as batch:
+        batch.alter_column("seq", existing_type=sa.BigInteger(), nullable=False)
+        batch.alter_column("prev_hash", existing_type=sa.String(64), nullable=False)
+        batch.alter_column("hash", existing_type=sa.String(64), nullable=False)
+        batch.alter_column("client_address", existing_type=sa.Text(), nullable=False)
+        batch.alter_column("replica", existing_type=sa.Text(), nullable=False)
+    op.create_index("ix_audit_events_seq", "audit_events", ["seq"], unique=True)
+
+
+def downgrade() -> None:
+    op.drop_index("ix_audit_events_seq", table_name="audit_events")
+    with op.batch_alter_table("audit_events") as batch:
+        for name in reversed(_NEW_COLUMNS):
+            batch.drop_column(name)
