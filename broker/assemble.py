@@ -8,6 +8,8 @@ with ``assemble`` on a temporary SQLite store and a fake clock.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +46,7 @@ from .api.token import TokenServicer
 from .config import Settings
 from .core.attestation import AssertionVerifier
 from .core.audit import Auditor
+from .core.audit_chain import AuditChain
 from .core.certificates import CertificateVerifier
 from .core.clock import Clock
 from .core.exchange import TokenExchange
@@ -55,6 +58,7 @@ from .core.liveness import LiveTokens
 from .core.secrets import SecretManager
 from .core.tokens import TokenCore
 from .runtime import inline
+from .runtime.audit_sink import JsonLinesSink
 from .runtime.blocking import blocking
 from .runtime.jwks_fetch import JwksFetcher
 from .runtime.replay import ReplayGuard
@@ -87,6 +91,7 @@ class Broker:
     tokens: TokenCore
     registry: IdentityRegistry
     auditor: Auditor
+    audit_chain: AuditChain
     live: LiveTokens
     exchange: TokenExchange
     issuers: IssuerRegistry
@@ -96,12 +101,15 @@ class Broker:
     scheduler: Scheduler
     metrics_registry: CollectorRegistry
     stopping: asyncio.Event
+    audit_sink: JsonLinesSink | None
 
     def close(self) -> None:
         """Stop the background writers and fetchers, then close the store (after serving ends)."""
         self.replay.close()
         self.jwks.close()
         self.store.close()
+        if self.audit_sink is not None:
+            self.audit_sink.close()
 
 
 def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
@@ -111,7 +119,9 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
     keyring = Keyring(io, clock, alg=settings.signing_alg, max_token_ttl=settings.max_token_ttl)
     tokens = TokenCore(keyring, clock, issuer=settings.issuer, is_revoked=store.is_token_revoked)
     jwks = JwksFetcher()
-    auditor = Auditor(store, clock)
+    sink = JsonLinesSink(settings.audit_log) if settings.audit_log else None
+    auditor = Auditor(store, clock, replica=f"{socket.gethostname()}/{os.getpid()}", sink=sink)
+    audit_chain = AuditChain(store, auditor, tokens, interval=settings.audit_checkpoint_interval)
     issuers = IssuerRegistry(
         io,
         clock,
@@ -160,6 +170,7 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
         signing_key_rotation=settings.signing_key_rotation,
         jwks_cache_ttl=settings.jwks_cache_ttl,
         audit_retention=settings.audit_retention,
+        audit_chain=audit_chain,
     )
     return Broker(
         settings=settings,
@@ -169,6 +180,7 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
         tokens=tokens,
         registry=registry,
         auditor=auditor,
+        audit_chain=audit_chain,
         live=live,
         exchange=exchange,
         issuers=issuers,
@@ -178,6 +190,7 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
         scheduler=scheduler,
         metrics_registry=CollectorRegistry(),
         stopping=asyncio.Event(),
+        audit_sink=sink,
     )
 
 
@@ -208,7 +221,7 @@ def grpc_server(broker: Broker, health_servicer: health.aio.HealthServicer) -> g
             identity_pb2_grpc.add_IdentityServiceServicer_to_server,
             IdentityServicer(api, broker.registry),
         ),
-        (audit_pb2_grpc.add_AuditServiceServicer_to_server, AuditServicer(api, broker.auditor)),
+        (audit_pb2_grpc.add_AuditServiceServicer_to_server, AuditServicer(api, broker.auditor, broker.audit_chain)),
         (issuer_pb2_grpc.add_IssuerServiceServicer_to_server, IssuerServicer(api, broker.issuers)),
         (
             secret_pb2_grpc.add_SecretServiceServicer_to_server,

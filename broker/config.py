@@ -55,6 +55,8 @@ class Settings:
     scheduler_tick: timedelta = timedelta(seconds=10)
     leader_lease_ttl: timedelta = timedelta(seconds=30)
     audit_retention: timedelta = timedelta(days=90)
+    audit_checkpoint_interval: timedelta = timedelta(minutes=1)
+    audit_log: str = ""
     vault_auth: str = "token"
     vault_token: str = field(default="", repr=False)
     vault_role_id: str = ""
@@ -96,7 +98,7 @@ _DURATIONS = {
     "shutdown_grace",
     "identity_cache_ttl",
 }
-_DURATIONS |= {"scheduler_tick", "leader_lease_ttl", "audit_retention"}
+_DURATIONS |= {"scheduler_tick", "leader_lease_ttl", "audit_retention", "audit_checkpoint_interval"}
 _SECRETS = {"kek"}
 _SECRETS |= {"vault_token", "vault_secret_id"}
 VAULT_AUTH_METHODS = ("token", "approle", "kubernetes")

@@ -11,6 +11,7 @@
     purge_expired        leader        drop replay and revocation records past their expiry
     purge_audit          leader        drop audit events older than the retention, in bounded batches
     flush_audit          every replica write the counts of sampled unauthenticated failures
+    checkpoint_audit     leader        sign a checkpoint of the audit chain (core/audit_chain.py)
 
 Nothing is decided from in-memory timers: every job reads "now" from the injected clock
 and what is due from the store, so a restart, a crash or a long downtime changes
@@ -43,6 +44,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from .core.attestation import ReplayStore
 from .core.audit import Auditor
+from .core.audit_chain import AuditChain
 from .core.clock import Clock
 from .core.errors import BrokerError
 from .core.keys import Keyring, publish_lead
@@ -98,6 +100,7 @@ class Scheduler:
         signing_key_rotation: timedelta,
         jwks_cache_ttl: timedelta,
         audit_retention: timedelta = timedelta(days=90),
+        audit_chain: AuditChain | None = None,
         holder: str | None = None,
     ) -> None:
         if lease_ttl < 2 * tick:
@@ -111,6 +114,7 @@ class Scheduler:
         self._lease_ttl = lease_ttl
         self._signing_key_rotation = signing_key_rotation
         self._audit_retention = audit_retention
+        self._audit_chain = audit_chain
         self.publish_lead = publish_lead(jwks_cache_ttl, tick)
         self.holder = holder or f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
         self._lock = threading.Lock()
@@ -230,6 +234,11 @@ class Scheduler:
         """Write the counts of sampled failures whose window has closed."""
         self._auditor.flush(now)
 
+    def checkpoint_audit(self, now: datetime) -> None:
+        """Sign a checkpoint of the audit chain when one is due and the chain has grown."""
+        if self._audit_chain is not None:
+            self._audit_chain.checkpoint(now)
+
     # plumbing -----------------------------------------------------------------------
     def _jobs(self) -> list[tuple[str, Work, bool]]:
         return [
@@ -241,6 +250,7 @@ class Scheduler:
             ("purge_expired", self.purge_expired, True),
             ("purge_audit", self.purge_audit, True),
             ("flush_audit", self.flush_audit, False),
+            ("checkpoint_audit", self.checkpoint_audit, True),
         ]
 
     def _run(self, name: str, work: Work, *, leader_only: bool) -> None:

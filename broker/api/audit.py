@@ -1,4 +1,4 @@
-"""AuditService: read the audit log (scope broker.admin)."""
+"""AuditService: read the audit log and verify its chain (scope broker.admin)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from google.protobuf import struct_pb2
 from broker_client.v1 import audit_pb2, audit_pb2_grpc
 
 from ..core.audit import AuditEvent, AuditFilter, Auditor
+from ..core.audit_chain import AuditChain, ChainReport
 from ..core.errors import InvalidArgument
 from ..core.principals import ADMIN_SCOPE, Principal
 from . import convert
@@ -46,15 +47,36 @@ def event_to_proto(event: AuditEvent) -> audit_pb2.AuditEvent:
         outcome=event.outcome,
         request_id=event.request_id,
         details=details,
+        client_address=event.client_address,
+        replica=event.replica,
+        seq=event.seq,
+        prev_hash=event.prev_hash,
+        hash=event.hash,
+    )
+
+
+def report_to_proto(report: ChainReport) -> audit_pb2.VerifyAuditChainResponse:
+    """The wire form of a chain verification."""
+    return audit_pb2.VerifyAuditChainResponse(
+        ok=report.ok,
+        events=report.events,
+        first_seq=report.first_seq,
+        last_seq=report.last_seq,
+        checkpoints=report.checkpoints,
+        unchecked_checkpoints=report.unchecked_checkpoints,
+        problem_count=report.problem_count,
+        problems=[audit_pb2.ChainProblem(seq=p.seq, kind=p.kind, message=p.message) for p in report.problems],
+        last_checkpoint_time=convert.timestamp(report.last_checkpoint_time),
     )
 
 
 class AuditServicer(Servicer, audit_pb2_grpc.AuditServiceServicer):
     """Thin adapter from AuditService to the Auditor."""
 
-    def __init__(self, api: ApiContext, auditor: Auditor) -> None:
+    def __init__(self, api: ApiContext, auditor: Auditor, chain: AuditChain) -> None:
         super().__init__(api)
         self._auditor = auditor
+        self._chain = chain
 
     @rpc(scope=ADMIN_SCOPE)
     async def ListAuditEvents(
@@ -67,3 +89,10 @@ class AuditServicer(Servicer, audit_pb2_grpc.AuditServiceServicer):
             flt=parse_filter(request.filter),
         )
         return audit_pb2.ListAuditEventsResponse(events=[event_to_proto(e) for e in events], next_page_token=next_token)
+
+    @rpc(scope=ADMIN_SCOPE)
+    async def VerifyAuditChain(
+        self, request: audit_pb2.VerifyAuditChainRequest, context: Ctx, principal: Principal
+    ) -> audit_pb2.VerifyAuditChainResponse:
+        report = await asyncio.to_thread(self._chain.verify)
+        return report_to_proto(report)

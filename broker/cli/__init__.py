@@ -6,6 +6,7 @@
     admin_identity.py  broker admin identity ...    (the admin key signs for a five-minute admin token)
     admin_issuer.py    broker admin issuer ...
     admin_token.py     broker admin token introspect|revoke
+    admin_audit.py     broker admin audit list|export|verify
     admin_key.py       broker admin key rotate
     secret.py          broker admin secret ..., broker secret get|verify
     token.py           broker token exchange|exchange-jwt|downscope|delegate
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 
 import grpc
 
-from . import admin_identity, admin_issuer, admin_key, admin_token, key, secret, serve, token
+from . import admin_audit, admin_identity, admin_issuer, admin_key, admin_token, key, secret, serve, token
 from ._common import CliError, error_line
 
 __all__ = ["main"]
@@ -42,6 +43,7 @@ def parser() -> argparse.ArgumentParser:
     admin_issuer.register(admin_sub)
     admin_token.register(admin_sub)
     admin_key.register(admin_sub)
+    admin_audit.register(admin_sub)
     token.register(sub)
     key.register(sub)
     secret.register(admin_sub, sub)

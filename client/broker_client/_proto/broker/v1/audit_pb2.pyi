@@ -24,6 +24,11 @@ class AuditEvent(google.protobuf.message.Message):
     OUTCOME_FIELD_NUMBER: builtins.int
     REQUEST_ID_FIELD_NUMBER: builtins.int
     DETAILS_FIELD_NUMBER: builtins.int
+    CLIENT_ADDRESS_FIELD_NUMBER: builtins.int
+    REPLICA_FIELD_NUMBER: builtins.int
+    SEQ_FIELD_NUMBER: builtins.int
+    PREV_HASH_FIELD_NUMBER: builtins.int
+    HASH_FIELD_NUMBER: builtins.int
     id: builtins.str
     action: builtins.str
     'e.g. identity.create, token.exchange, token.delegate, secret.rotate.'
@@ -34,6 +39,15 @@ class AuditEvent(google.protobuf.message.Message):
     outcome: builtins.str
     '"success" or "failure".'
     request_id: builtins.str
+    client_address: builtins.str
+    'The gRPC peer of the request ("ipv4:10.0.0.7:53412"); empty for the broker\'s own jobs.'
+    replica: builtins.str
+    'The broker process that wrote it (host/pid).'
+    seq: builtins.int
+    "Its place in the store's hash chain, from 1."
+    prev_hash: builtins.str
+    'SHA-256 (hex) of the event before it, and of this event (see core/audit.py).'
+    hash: builtins.str
 
     @property
     def event_time(self) -> google.protobuf.timestamp_pb2.Timestamp:
@@ -43,13 +57,13 @@ class AuditEvent(google.protobuf.message.Message):
     def details(self) -> google.protobuf.struct_pb2.Struct:
         ...
 
-    def __init__(self, *, id: builtins.str=..., event_time: google.protobuf.timestamp_pb2.Timestamp | None=..., action: builtins.str=..., actor: builtins.str=..., target: builtins.str=..., outcome: builtins.str=..., request_id: builtins.str=..., details: google.protobuf.struct_pb2.Struct | None=...) -> None:
+    def __init__(self, *, id: builtins.str=..., event_time: google.protobuf.timestamp_pb2.Timestamp | None=..., action: builtins.str=..., actor: builtins.str=..., target: builtins.str=..., outcome: builtins.str=..., request_id: builtins.str=..., details: google.protobuf.struct_pb2.Struct | None=..., client_address: builtins.str=..., replica: builtins.str=..., seq: builtins.int=..., prev_hash: builtins.str=..., hash: builtins.str=...) -> None:
         ...
 
     def HasField(self, field_name: typing.Literal['details', b'details', 'event_time', b'event_time']) -> builtins.bool:
         ...
 
-    def ClearField(self, field_name: typing.Literal['action', b'action', 'actor', b'actor', 'details', b'details', 'event_time', b'event_time', 'id', b'id', 'outcome', b'outcome', 'request_id', b'request_id', 'target', b'target']) -> None:
+    def ClearField(self, field_name: typing.Literal['action', b'action', 'actor', b'actor', 'client_address', b'client_address', 'details', b'details', 'event_time', b'event_time', 'hash', b'hash', 'id', b'id', 'outcome', b'outcome', 'prev_hash', b'prev_hash', 'replica', b'replica', 'request_id', b'request_id', 'seq', b'seq', 'target', b'target']) -> None:
         ...
 global___AuditEvent = AuditEvent
 
@@ -90,3 +104,72 @@ class ListAuditEventsResponse(google.protobuf.message.Message):
     def ClearField(self, field_name: typing.Literal['events', b'events', 'next_page_token', b'next_page_token']) -> None:
         ...
 global___ListAuditEventsResponse = ListAuditEventsResponse
+
+@typing.final
+class VerifyAuditChainRequest(google.protobuf.message.Message):
+    """VerifyAuditChainRequest has no fields: the whole chain is walked."""
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    def __init__(self) -> None:
+        ...
+global___VerifyAuditChainRequest = VerifyAuditChainRequest
+
+@typing.final
+class ChainProblem(google.protobuf.message.Message):
+    """ChainProblem is one place where the stored chain is not what the broker wrote."""
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+    SEQ_FIELD_NUMBER: builtins.int
+    KIND_FIELD_NUMBER: builtins.int
+    MESSAGE_FIELD_NUMBER: builtins.int
+    seq: builtins.int
+    kind: builtins.str
+    '"edited", "missing", "out_of_order" or "checkpoint".'
+    message: builtins.str
+
+    def __init__(self, *, seq: builtins.int=..., kind: builtins.str=..., message: builtins.str=...) -> None:
+        ...
+
+    def ClearField(self, field_name: typing.Literal['kind', b'kind', 'message', b'message', 'seq', b'seq']) -> None:
+        ...
+global___ChainProblem = ChainProblem
+
+@typing.final
+class VerifyAuditChainResponse(google.protobuf.message.Message):
+    """VerifyAuditChainResponse is the report; ok is true when problem_count is 0."""
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+    OK_FIELD_NUMBER: builtins.int
+    EVENTS_FIELD_NUMBER: builtins.int
+    FIRST_SEQ_FIELD_NUMBER: builtins.int
+    LAST_SEQ_FIELD_NUMBER: builtins.int
+    CHECKPOINTS_FIELD_NUMBER: builtins.int
+    UNCHECKED_CHECKPOINTS_FIELD_NUMBER: builtins.int
+    LAST_CHECKPOINT_TIME_FIELD_NUMBER: builtins.int
+    PROBLEM_COUNT_FIELD_NUMBER: builtins.int
+    PROBLEMS_FIELD_NUMBER: builtins.int
+    ok: builtins.bool
+    events: builtins.int
+    first_seq: builtins.int
+    last_seq: builtins.int
+    checkpoints: builtins.int
+    'Checkpoints whose signature verified and whose hash matched.'
+    unchecked_checkpoints: builtins.int
+    'Checkpoints signed by a key no longer published (their hash link still counts).'
+    problem_count: builtins.int
+
+    @property
+    def last_checkpoint_time(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        ...
+
+    @property
+    def problems(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___ChainProblem]:
+        """The first 100 problems."""
+
+    def __init__(self, *, ok: builtins.bool=..., events: builtins.int=..., first_seq: builtins.int=..., last_seq: builtins.int=..., checkpoints: builtins.int=..., unchecked_checkpoints: builtins.int=..., last_checkpoint_time: google.protobuf.timestamp_pb2.Timestamp | None=..., problem_count: builtins.int=..., problems: collections.abc.Iterable[global___ChainProblem] | None=...) -> None:
+        ...
+
+    def HasField(self, field_name: typing.Literal['last_checkpoint_time', b'last_checkpoint_time']) -> builtins.bool:
+        ...
+
+    def ClearField(self, field_name: typing.Literal['checkpoints', b'checkpoints', 'events', b'events', 'first_seq', b'first_seq', 'last_checkpoint_time', b'last_checkpoint_time', 'last_seq', b'last_seq', 'ok', b'ok', 'problem_count', b'problem_count', 'problems', b'problems', 'unchecked_checkpoints', b'unchecked_checkpoints']) -> None:
+        ...
+global___VerifyAuditChainResponse = VerifyAuditChainResponse

@@ -24,6 +24,7 @@ class AuditServiceStub(object):
             channel: A grpc.Channel.
         """
         self.ListAuditEvents = channel.unary_unary('/broker.v1.AuditService/ListAuditEvents', request_serializer=broker_dot_v1_dot_audit__pb2.ListAuditEventsRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_audit__pb2.ListAuditEventsResponse.FromString, _registered_method=True)
+        self.VerifyAuditChain = channel.unary_unary('/broker.v1.AuditService/VerifyAuditChain', request_serializer=broker_dot_v1_dot_audit__pb2.VerifyAuditChainRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_audit__pb2.VerifyAuditChainResponse.FromString, _registered_method=True)
 
 class AuditServiceServicer(object):
     """AuditService reads the audit log. Needs scope broker.admin.
@@ -35,8 +36,16 @@ class AuditServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VerifyAuditChain(self, request, context):
+        """VerifyAuditChain walks the whole hash chain in the store and reports every break:
+        an edited, removed, inserted or moved event, a checkpoint that does not verify.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 def add_AuditServiceServicer_to_server(servicer, server):
-    rpc_method_handlers = {'ListAuditEvents': grpc.unary_unary_rpc_method_handler(servicer.ListAuditEvents, request_deserializer=broker_dot_v1_dot_audit__pb2.ListAuditEventsRequest.FromString, response_serializer=broker_dot_v1_dot_audit__pb2.ListAuditEventsResponse.SerializeToString)}
+    rpc_method_handlers = {'ListAuditEvents': grpc.unary_unary_rpc_method_handler(servicer.ListAuditEvents, request_deserializer=broker_dot_v1_dot_audit__pb2.ListAuditEventsRequest.FromString, response_serializer=broker_dot_v1_dot_audit__pb2.ListAuditEventsResponse.SerializeToString), 'VerifyAuditChain': grpc.unary_unary_rpc_method_handler(servicer.VerifyAuditChain, request_deserializer=broker_dot_v1_dot_audit__pb2.VerifyAuditChainRequest.FromString, response_serializer=broker_dot_v1_dot_audit__pb2.VerifyAuditChainResponse.SerializeToString)}
     generic_handler = grpc.method_handlers_generic_handler('broker.v1.AuditService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
     server.add_registered_method_handlers('broker.v1.AuditService', rpc_method_handlers)
@@ -48,3 +57,7 @@ class AuditService(object):
     @staticmethod
     def ListAuditEvents(request, target, options=(), channel_credentials=None, call_credentials=None, insecure=False, compression=None, wait_for_ready=None, timeout=None, metadata=None):
         return grpc.experimental.unary_unary(request, target, '/broker.v1.AuditService/ListAuditEvents', broker_dot_v1_dot_audit__pb2.ListAuditEventsRequest.SerializeToString, broker_dot_v1_dot_audit__pb2.ListAuditEventsResponse.FromString, options, channel_credentials, insecure, call_credentials, compression, wait_for_ready, timeout, metadata, _registered_method=True)
+
+    @staticmethod
+    def VerifyAuditChain(request, target, options=(), channel_credentials=None, call_credentials=None, insecure=False, compression=None, wait_for_ready=None, timeout=None, metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/broker.v1.AuditService/VerifyAuditChain', broker_dot_v1_dot_audit__pb2.VerifyAuditChainRequest.SerializeToString, broker_dot_v1_dot_audit__pb2.VerifyAuditChainResponse.FromString, options, channel_credentials, insecure, call_credentials, compression, wait_for_ready, timeout, metadata, _registered_method=True)

@@ -22,10 +22,14 @@ class AuditServiceStub:
     def __init__(self, channel: typing.Union[grpc.Channel, grpc.aio.Channel]) -> None:
         ...
     ListAuditEvents: grpc.UnaryUnaryMultiCallable[broker.v1.audit_pb2.ListAuditEventsRequest, broker.v1.audit_pb2.ListAuditEventsResponse]
+    VerifyAuditChain: grpc.UnaryUnaryMultiCallable[broker.v1.audit_pb2.VerifyAuditChainRequest, broker.v1.audit_pb2.VerifyAuditChainResponse]
+    'VerifyAuditChain walks the whole hash chain in the store and reports every break:\n    an edited, removed, inserted or moved event, a checkpoint that does not verify.\n    '
 
 class AuditServiceAsyncStub:
     """AuditService reads the audit log. Needs scope broker.admin."""
     ListAuditEvents: grpc.aio.UnaryUnaryMultiCallable[broker.v1.audit_pb2.ListAuditEventsRequest, broker.v1.audit_pb2.ListAuditEventsResponse]
+    VerifyAuditChain: grpc.aio.UnaryUnaryMultiCallable[broker.v1.audit_pb2.VerifyAuditChainRequest, broker.v1.audit_pb2.VerifyAuditChainResponse]
+    'VerifyAuditChain walks the whole hash chain in the store and reports every break:\n    an edited, removed, inserted or moved event, a checkpoint that does not verify.\n    '
 
 class AuditServiceServicer(metaclass=abc.ABCMeta):
     """AuditService reads the audit log. Needs scope broker.admin."""
@@ -33,6 +37,12 @@ class AuditServiceServicer(metaclass=abc.ABCMeta):
     @abc.abstractmethod
     def ListAuditEvents(self, request: broker.v1.audit_pb2.ListAuditEventsRequest, context: _ServicerContext) -> typing.Union[broker.v1.audit_pb2.ListAuditEventsResponse, collections.abc.Awaitable[broker.v1.audit_pb2.ListAuditEventsResponse]]:
         ...
+
+    @abc.abstractmethod
+    def VerifyAuditChain(self, request: broker.v1.audit_pb2.VerifyAuditChainRequest, context: _ServicerContext) -> typing.Union[broker.v1.audit_pb2.VerifyAuditChainResponse, collections.abc.Awaitable[broker.v1.audit_pb2.VerifyAuditChainResponse]]:
+        """VerifyAuditChain walks the whole hash chain in the store and reports every break:
+        an edited, removed, inserted or moved event, a checkpoint that does not verify.
+        """
 
 def add_AuditServiceServicer_to_server(servicer: AuditServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None:
     ...
