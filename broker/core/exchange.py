@@ -13,7 +13,11 @@ Three shapes of request:
 - delegation (subject access_token + actor attestation): an AI agent acts for the
   subject; sub stays the subject, ``act`` names the agent above the previous chain,
   scopes ⊆ subject's ∩ agent's delegable_scopes, audiences ⊆ subject's ∩ the agent's,
-  exp ≤ the subject token's. Every delegation, granted or refused, is audited.
+  exp ≤ the subject token's.
+
+Every exchange is audited (``token.exchange``, ``token.delegate``), granted or refused
+with its private reason; a refusal of a caller who proved nothing is sampled (audit.py).
+The event is written before the token is handed out: when it cannot be, the call fails.
 
 A broker token presented to the broker (subject token, actor chain, introspection)
 counts only while ``LiveTokens`` (core/liveness.py) says so: it verifies and every
@@ -231,15 +235,49 @@ class TokenExchange:
                     f"delegation needs subject_token_type {TOKEN_TYPE_ACCESS} and actor_token_type {TOKEN_TYPE_JWT}"
                 )
             return self._delegate(req, typ, by)
+        if req.subject_token_type not in (TOKEN_TYPE_JWT, TOKEN_TYPE_ACCESS, TOKEN_TYPE_CLIENT_CERTIFICATE):
+            raise InvalidArgument(
+                f"subject_token_type: must be {TOKEN_TYPE_JWT}, {TOKEN_TYPE_ACCESS} or {TOKEN_TYPE_CLIENT_CERTIFICATE}"
+            )
+        try:
+            proof = self._prove(req)
+        except BrokerError as exc:  # the caller proved nothing: sampled, never a row each
+            reason = exc.detail or exc.message
+            self._auditor.record_unauthenticated("token.exchange", by=by, error=exc.code, reason=reason)
+            raise
+        holder = proof.id if isinstance(proof, Identity) else proof.client_id
+        subject = self._live.subject_of(proof) if isinstance(proof, Identity) else proof.subject
+        try:
+            result = self._mint_for(proof, req, typ)
+        except BrokerError as exc:
+            self._auditor.record(
+                "token.exchange", by=by, actor=holder, target=subject, outcome="failure",
+                via=req.subject_token_type, error=exc.code, reason=exc.detail or exc.message,
+            )  # fmt: skip
+            raise
+        self._auditor.record(
+            "token.exchange", by=by, actor=holder, target=subject, via=req.subject_token_type,
+            scopes=list(result.scopes), audiences=list(result.audiences), jti=result.minted.jti,
+        )  # fmt: skip
+        return result
+
+    def _prove(self, req: ExchangeRequest) -> Identity | AccessClaims:
+        """Who the request proves to be: an identity (attestation, certificate) or a live token."""
         if req.subject_token_type == TOKEN_TYPE_JWT:
-            return self._for_identity(self.attest(req.subject_token), req, typ)
+            return self.attest(req.subject_token)
         if req.subject_token_type == TOKEN_TYPE_CLIENT_CERTIFICATE:
-            return self._from_certificate(req, typ)
-        if req.subject_token_type == TOKEN_TYPE_ACCESS:
-            return self._downscope(req, typ)
-        raise InvalidArgument(
-            f"subject_token_type: must be {TOKEN_TYPE_JWT}, {TOKEN_TYPE_ACCESS} or {TOKEN_TYPE_CLIENT_CERTIFICATE}"
-        )
+            certificate = req.client_certificate
+            if certificate is None or self._certificates is None:
+                raise bad_attestation("no client certificate on the connection (the broker needs a client CA)")
+            return self._certificates.verify(certificate)
+        return self._live_subject(req)
+
+    def _mint_for(self, proof: Identity | AccessClaims, req: ExchangeRequest, typ: str) -> ExchangeResult:
+        if isinstance(proof, AccessClaims):
+            return self._downscope(proof, req, typ)
+        if req.subject_token_type == TOKEN_TYPE_CLIENT_CERTIFICATE and req.client_certificate is not None:
+            return self._for_identity(proof, req, typ, cnf={X5T_S256: req.client_certificate.thumbprint})
+        return self._for_identity(proof, req, typ)
 
     def _token_typ(self, requested_token_type: str) -> str:
         if requested_token_type in ("", TOKEN_TYPE_ACCESS):
@@ -262,13 +300,6 @@ class TokenExchange:
         if subject.expires_at <= self._clock.now():
             raise invalid("subject token expired")
         return subject
-
-    def _from_certificate(self, req: ExchangeRequest, typ: str) -> ExchangeResult:
-        certificate = req.client_certificate
-        if certificate is None or self._certificates is None:
-            raise bad_attestation("no client certificate on the connection (the broker needs a client CA)")
-        identity = self._certificates.verify(certificate)
-        return self._for_identity(identity, req, typ, cnf={X5T_S256: certificate.thumbprint})
 
     def _for_identity(
         self, identity: Identity, req: ExchangeRequest, typ: str, cnf: Mapping[str, str] | None = None
@@ -293,8 +324,7 @@ class TokenExchange:
         )
         return ExchangeResult(minted, self._issued_type(typ), scopes, audiences)
 
-    def _downscope(self, req: ExchangeRequest, typ: str) -> ExchangeResult:
-        subject = self._live_subject(req)
+    def _downscope(self, subject: AccessClaims, req: ExchangeRequest, typ: str) -> ExchangeResult:
         holder = f"the presented token of {subject.subject}"
         scopes = _narrow_scopes(req.scopes, subject.scopes, holder=holder)
         audiences = _narrow(req.audiences, subject.audiences, "audience", holder)
