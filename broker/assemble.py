@@ -12,6 +12,7 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -49,6 +50,7 @@ from .core.audit import Auditor
 from .core.audit_chain import AuditChain
 from .core.certificates import CertificateVerifier
 from .core.clock import Clock
+from .core.errors import Unavailable
 from .core.exchange import TokenExchange
 from .core.external import BindingIndex, ExternalIssuerVerifier
 from .core.identities import IdentityRegistry
@@ -57,6 +59,7 @@ from .core.keys import Keyring
 from .core.liveness import LiveTokens
 from .core.secrets import SecretManager
 from .core.tokens import TokenCore
+from .metrics import BrokerMetrics, StateCollector, timed_store
 from .runtime import inline
 from .runtime.audit_sink import JsonLinesSink
 from .runtime.blocking import blocking
@@ -100,6 +103,8 @@ class Broker:
     secrets: SecretManager
     scheduler: Scheduler
     metrics_registry: CollectorRegistry
+    metrics: BrokerMetrics
+    state_metrics: StateCollector
     stopping: asyncio.Event
     audit_sink: JsonLinesSink | None
 
@@ -114,13 +119,17 @@ class Broker:
 
 def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
     """Wire the core services on ``store``; configured issuers are parsed (a bad one raises)."""
+    collectors = CollectorRegistry()
+    metrics = BrokerMetrics(collectors)
+    store = timed_store(store, metrics.store_latency)
     # Reads that an inline exchange may need go through ``blocking`` (runtime/blocking.py).
     io = blocking(store)
     keyring = Keyring(io, clock, alg=settings.signing_alg, max_token_ttl=settings.max_token_ttl)
     tokens = TokenCore(keyring, clock, issuer=settings.issuer, is_revoked=store.is_token_revoked)
     jwks = JwksFetcher()
     sink = JsonLinesSink(settings.audit_log) if settings.audit_log else None
-    auditor = Auditor(store, clock, replica=f"{socket.gethostname()}/{os.getpid()}", sink=sink)
+    replica = f"{socket.gethostname()}/{os.getpid()}"
+    auditor = Auditor(store, clock, replica=replica, sink=sink, observer=metrics.observe_audit)
     audit_chain = AuditChain(store, auditor, tokens, interval=settings.audit_checkpoint_interval)
     issuers = IssuerRegistry(
         io,
@@ -171,7 +180,18 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
         jwks_cache_ttl=settings.jwks_cache_ttl,
         audit_retention=settings.audit_retention,
         audit_chain=audit_chain,
+        on_failure=lambda job: metrics.job_failures.labels(job).inc(),
     )
+    for job in scheduler.job_names():
+        metrics.job_failures.labels(job)
+    state_metrics = StateCollector(
+        is_leader=scheduler.is_leader,
+        signing_key_since=lambda: _signing_key_since(keyring, clock),
+        audit_chain_length=lambda: auditor.last_seq,
+        next_rotation=lambda: scheduler.next_rotation,
+        now=clock.now,
+    )
+    collectors.register(state_metrics)
     return Broker(
         settings=settings,
         clock=clock,
@@ -188,10 +208,19 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
         replay=replay,
         secrets=secrets,
         scheduler=scheduler,
-        metrics_registry=CollectorRegistry(),
+        metrics_registry=collectors,
+        metrics=metrics,
+        state_metrics=state_metrics,
         stopping=asyncio.Event(),
         audit_sink=sink,
     )
+
+
+def _signing_key_since(keyring: Keyring, clock: Clock) -> datetime | None:
+    try:
+        return keyring.signing_key(clock.now()).activate_time
+    except Unavailable:
+        return None
 
 
 def _unimplemented(servicer_class: Any) -> Any:
@@ -249,7 +278,7 @@ def http_app(broker: Broker, serving: Callable[[], bool]) -> web.Application:
         signing_alg=settings.signing_alg,
         keyring=broker.keyring,
         clock=broker.clock,
-        registry=workers.exposed_registry(broker.metrics_registry),
+        registry=workers.exposed_registry(broker.metrics_registry, broker.state_metrics),
         ping_store=broker.store.ping,
         jwks_cache_ttl=settings.jwks_cache_ttl,
         serving=serving,

@@ -101,6 +101,7 @@ class Scheduler:
         jwks_cache_ttl: timedelta,
         audit_retention: timedelta = timedelta(days=90),
         audit_chain: AuditChain | None = None,
+        on_failure: Callable[[str], None] | None = None,
         holder: str | None = None,
     ) -> None:
         if lease_ttl < 2 * tick:
@@ -115,6 +116,9 @@ class Scheduler:
         self._signing_key_rotation = signing_key_rotation
         self._audit_retention = audit_retention
         self._audit_chain = audit_chain
+        self._on_failure = on_failure
+        self.next_rotation: datetime | None = None
+        """The soonest scheduled secret rotation, as the leader last saw it (metrics)."""
         self.publish_lead = publish_lead(jwks_cache_ttl, tick)
         self.holder = holder or f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
         self._lock = threading.Lock()
@@ -202,7 +206,8 @@ class Scheduler:
         for _ in range(_MAX_BATCHES):
             rotated = self._secrets.rotate_due(now, by=SCHEDULER, limit=_BATCH)
             if len(rotated) < _BATCH:
-                return
+                break
+        self.next_rotation = self._secrets.next_rotation()
 
     def expire_secrets(self, now: datetime) -> None:
         """End grace periods that are over and destroy material past retention."""
@@ -238,6 +243,10 @@ class Scheduler:
         """Sign a checkpoint of the audit chain when one is due and the chain has grown."""
         if self._audit_chain is not None:
             self._audit_chain.checkpoint(now)
+
+    def job_names(self) -> list[str]:
+        """The names of the jobs, as logs and metrics label them."""
+        return [name for name, _, _ in self._jobs()]
 
     # plumbing -----------------------------------------------------------------------
     def _jobs(self) -> list[tuple[str, Work, bool]]:
@@ -275,6 +284,8 @@ class Scheduler:
         if isinstance(exc, BrokerError):  # their messages never hold a value; other exceptions' might
             fields["reason"] = exc.message
         _log.warning("job failed", **fields)
+        if self._on_failure is not None:
+            self._on_failure(name)
         aps = self._aps
         if aps is None or self._stopping.is_set():
             return

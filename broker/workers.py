@@ -31,6 +31,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, values
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 _METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -51,13 +52,16 @@ def shared_metrics() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def exposed_registry(own: CollectorRegistry) -> CollectorRegistry:
-    """What ``/metrics`` shows: every process's metrics when they are shared, else ``own``."""
+def exposed_registry(own: CollectorRegistry, *process_state: Collector) -> CollectorRegistry:
+    """What ``/metrics`` shows: every process's metrics when they are shared (and this
+    process's ``process_state`` gauges, read at scrape time), else ``own``."""
     path = os.environ.get(_METRICS_DIR)
     if not path:
         return own
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]
+    for collector in process_state:
+        registry.register(collector)
     return registry
 
 

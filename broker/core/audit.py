@@ -152,6 +152,9 @@ def reason_kind(reason: str) -> str:
     return re.sub(r"'[^']*'|\"[^\"]*\"|[0-9]+", "_", reason)[:80]
 
 
+#: Told of every recorded event (action, outcome, caller, details), sampled ones included: metrics.
+Observer = Callable[[str, str, Principal, Mapping[str, Any]], None]
+
 #: Appends that may lose the chain head to another replica in a row before one gives up.
 APPEND_ATTEMPTS = 20
 
@@ -169,6 +172,7 @@ class Auditor:
         max_kinds: int = 256,
         replica: str = "",
         sink: Callable[[AuditEvent], None] | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -176,6 +180,7 @@ class Auditor:
         self._max_kinds = max_kinds
         self._replica = replica
         self._sink = sink
+        self._observer = observer
         self._lock = threading.Lock()
         self._sampled: dict[tuple[str, str, str], _Window] = {}
         self._chain_lock = threading.Lock()
@@ -189,7 +194,10 @@ class Auditor:
         ``actor`` names who acted when it is not the caller itself (an agent that proved
         itself by an attestation in a delegation); by default it is ``by.actor``.
         """
-        return self._write(action, actor or by.actor, target, outcome, by.request_id, details, by.peer)
+        event = self._write(action, actor or by.actor, target, outcome, by.request_id, details, by.peer)
+        if self._observer is not None:
+            self._observer(action, outcome, by, event.details)
+        return event
 
     def _write(
         self,
@@ -244,8 +252,16 @@ class Auditor:
         """The chain's head as the store has it now."""
         return self._store.audit_chain_head()
 
+    @property
+    def last_seq(self) -> int:
+        """The seq this process last wrote or read at the head (0 before its first event)."""
+        head = self._head
+        return 0 if head is None else head.seq
+
     def record_unauthenticated(self, action: str, *, by: Principal, error: str, reason: str) -> None:
         """A failure of a caller who proved nothing: sampled (see the module docstring)."""
+        if self._observer is not None:  # every one counts, written or not
+            self._observer(action, "failure", by, {"error": error})
         now = self._clock.now()
         key = (action, error, reason_kind(reason))
         with self._lock:

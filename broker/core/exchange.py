@@ -257,7 +257,8 @@ class TokenExchange:
             raise
         self._auditor.record(
             "token.exchange", by=by, actor=holder, target=subject, via=req.subject_token_type,
-            scopes=list(result.scopes), audiences=list(result.audiences), jti=result.minted.jti,
+            kind=result.minted.claims["kind"], scopes=list(result.scopes), audiences=list(result.audiences),
+            jti=result.minted.jti,
         )  # fmt: skip
         return result
 
@@ -371,6 +372,7 @@ class TokenExchange:
             actor=agent.id,
             target=subject.subject,
             outcome="success",
+            kind=subject.kind,
             scopes=list(result.scopes),
             audiences=list(result.audiences),
             depth=len(subject.actors) + 1,

@@ -26,7 +26,7 @@ import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -461,6 +461,11 @@ class SecretManager:
         rotated = self._rotate(secret, now or self._clock.now(), value, scheduled=False)
         self._auditor.record("secret.rotate", by=by, target=secret_id, version=rotated.version)
         return rotated
+
+    def next_rotation(self) -> datetime | None:
+        """When the soonest scheduled rotation is due (None: no secret rotates on a schedule)."""
+        soonest = self._store.due_secrets(datetime.max.replace(tzinfo=UTC), 1)
+        return soonest[0].next_rotation_time if soonest else None
 
     def rotate_due(self, now: datetime, *, by: Principal, limit: int = 100) -> builtins.list[SecretVersion]:
         """Rotate, once each, up to ``limit`` secrets whose next rotation time is at or before ``now``.
