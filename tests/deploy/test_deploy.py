@@ -777,10 +777,10 @@ def test_the_dashboard_queries_only_metrics_the_broker_exposes(exposed_metrics: 
 def test_a_dashboard_query_of_a_metric_the_broker_lacks_is_reported(exposed_metrics: dict[str, set[str]]) -> None:
     """A made-up metric or label in a panel is named by the check."""
     dashboard = json.loads(DASHBOARD.read_text())
-    dashboard["panels"][0]["targets"][0]["expr"] = 'sum(rate(broker_tokens_minted_total{tenant="x"}[5m]))'
+    dashboard["panels"][0]["targets"][0]["expr"] = 'sum(rate(broker_tenants_total{tenant="x"}[5m]))'
     dashboard["panels"][1]["targets"][0]["expr"] = "sum by (tenant) (rate(broker_rpc_total[5m]))"
     problems = unknown_names(dashboard, exposed_metrics)
-    assert any("no metric broker_tokens_minted_total" in p for p in problems)
+    assert any("no metric broker_tenants_total" in p for p in problems)
     assert any("no label tenant on ['broker_rpc_total']" in p for p in problems)
 
 
