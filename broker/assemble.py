@@ -42,6 +42,7 @@ from .api.auth import Authenticator
 from .api.handler import ApiContext, RpcMetrics, add_servicer
 from .api.identity import IdentityServicer
 from .api.issuer import IssuerServicer
+from .api.limits import CallLimits
 from .api.secret import SecretServicer
 from .api.token import TokenServicer
 from .config import Settings
@@ -57,6 +58,7 @@ from .core.identities import IdentityRegistry
 from .core.issuers import IssuerRegistry, issuer_from_config
 from .core.keys import Keyring
 from .core.liveness import LiveTokens
+from .core.ratelimit import Limiter, RateLimit
 from .core.secrets import SecretManager
 from .core.tokens import TokenCore
 from .metrics import BrokerMetrics, StateCollector, timed_store
@@ -166,6 +168,7 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
         revoke_jti=store.revoke_token,
         external=blocking(external),
         certificates=blocking(CertificateVerifier(bindings, registry.lookup)),
+        per_identity=_limiter("exchange_per_identity", settings.rate_limit_exchange, clock, metrics),
     )
     secrets = SecretManager(store, clock, auditor)
     scheduler = Scheduler(
@@ -216,6 +219,13 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
     )
 
 
+def _limiter(name: str, setting: str, clock: Clock, metrics: BrokerMetrics) -> Limiter | None:
+    limit = RateLimit.parse(setting)
+    if limit is None:
+        return None
+    return Limiter(name, limit, clock, on_refused=metrics.rate_limited.labels(name).inc)
+
+
 def _signing_key_since(keyring: Keyring, clock: Clock) -> datetime | None:
     try:
         return keyring.signing_key(clock.now()).activate_time
@@ -231,7 +241,17 @@ def _unimplemented(servicer_class: Any) -> Any:
 def grpc_server(broker: Broker, health_servicer: health.aio.HealthServicer) -> grpc.aio.Server:
     """A gRPC server (no port yet) with every service, health and reflection registered."""
     auth = Authenticator(broker.live.verify, issuer=broker.tokens.issuer)
-    api = ApiContext(auth=auth, metrics=RpcMetrics(broker.metrics_registry))
+    settings, clock, metrics = broker.settings, broker.clock, broker.metrics
+    limits = CallLimits(
+        by_address=_limiter("per_client_address", settings.rate_limit_address, clock, metrics),
+        by_caller=_limiter("secret_reads_per_caller", settings.rate_limit_secret_reads, clock, metrics),
+    )
+    api = ApiContext(
+        auth=auth,
+        metrics=RpcMetrics(broker.metrics_registry),
+        limits=limits,
+        timeout=settings.rpc_timeout.total_seconds(),
+    )
     # 2 MiB: room for a 1 MiB token plus the request around it, so oversized tokens reach
     # jws.parse and get its INVALID_ARGUMENT rather than gRPC's RESOURCE_EXHAUSTED.
     # The port is shared only between this broker's own workers (workers.py).

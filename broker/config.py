@@ -20,6 +20,7 @@ import yaml
 
 from .core.algorithms import SIGNING_ALGORITHMS
 from .core.durations import format_duration, parse_duration
+from .core.ratelimit import RateLimit
 from .runtime.tls import TLSFiles
 
 LOG_FORMATS = ("json", "console")
@@ -57,6 +58,10 @@ class Settings:
     audit_retention: timedelta = timedelta(days=90)
     audit_checkpoint_interval: timedelta = timedelta(minutes=1)
     audit_log: str = ""
+    rate_limit_exchange: str = "200/s"
+    rate_limit_secret_reads: str = "200/s"
+    rate_limit_address: str = "2000/s"
+    rpc_timeout: timedelta = timedelta(seconds=30)
     vault_auth: str = "token"
     vault_token: str = field(default="", repr=False)
     vault_role_id: str = ""
@@ -98,7 +103,8 @@ _DURATIONS = {
     "shutdown_grace",
     "identity_cache_ttl",
 }
-_DURATIONS |= {"scheduler_tick", "leader_lease_ttl", "audit_retention", "audit_checkpoint_interval"}
+_DURATIONS |= {"scheduler_tick", "leader_lease_ttl", "audit_retention", "audit_checkpoint_interval", "rpc_timeout"}
+_RATE_LIMITS = {"rate_limit_exchange", "rate_limit_secret_reads", "rate_limit_address"}
 _SECRETS = {"kek"}
 _SECRETS |= {"vault_token", "vault_secret_id"}
 VAULT_AUTH_METHODS = ("token", "approle", "kubernetes")
@@ -182,8 +188,17 @@ def unknown_variables(env: Mapping[str, str]) -> list[str]:
     return warnings
 
 
+def _check_rate_limits(s: Settings) -> None:
+    for name in sorted(_RATE_LIMITS):
+        try:
+            RateLimit.parse(getattr(s, name))
+        except ValueError as exc:
+            raise SettingsError(f"{_env_name(name)}: {exc}") from None
+
+
 def _validate(s: Settings, explicit: frozenset[str] = frozenset()) -> Settings:
     _split_hostport(s.grpc_listen, "grpc_listen")
+    _check_rate_limits(s)
     host, port = _split_hostport(s.http_listen, "http_listen")
     if s.signing_alg not in SIGNING_ALGORITHMS:
         raise SettingsError(f"BROKER_SIGNING_ALG: {s.signing_alg!r} is not one of {', '.join(SIGNING_ALGORITHMS)}")

@@ -74,7 +74,7 @@ def build_app(
             return web.json_response({"status": "unavailable", "reason": exc.message}, status=503)
         return web.json_response({"status": "ready"})
 
-    app = web.Application()
+    app = web.Application(client_max_size=1 << 20)  # 1 MiB: nothing it serves takes a body
     app.router.add_get("/.well-known/jwks.json", jwks)
     app.router.add_get("/.well-known/openid-configuration", openid_configuration)
     app.router.add_get("/metrics", metrics)

@@ -25,6 +25,8 @@ from .core.principals import BROKER_KIND, Principal
 T = TypeVar("T")
 
 _EXCHANGES = ("token.exchange", "token.delegate")
+#: The rate limits, as ``broker_rate_limited_total`` labels them.
+RATE_LIMITS = ("exchange_per_identity", "per_client_address", "secret_reads_per_caller")
 
 
 class BrokerMetrics:
@@ -55,7 +57,7 @@ class BrokerMetrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0),
         )
         self.rate_limited = Counter(
-            "broker_rate_limited_total", "Calls refused by a rate limit", ["method", "limit"], registry=registry
+            "broker_rate_limited_total", "Calls refused by a rate limit", ["limit"], registry=registry
         )
         # Series that exist from the start, at 0, so rates and dashboards see them before the first event.
         for action in _EXCHANGES:
@@ -64,6 +66,8 @@ class BrokerMetrics:
             self.minted.labels(kind)
         for trigger in ("scheduled", "manual"):
             self.rotations.labels(trigger)
+        for limit in RATE_LIMITS:
+            self.rate_limited.labels(limit)
 
     def observe_audit(self, action: str, outcome: str, by: Principal, details: Mapping[str, Any]) -> None:
         """Count what an audit event records (the Auditor's observer)."""

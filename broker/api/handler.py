@@ -12,7 +12,7 @@ import functools
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import grpc
@@ -21,7 +21,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from ..core import errors
 from ..core.principals import Principal
+from ..core.ratelimit import RateLimited
 from .auth import Authenticator
+from .limits import CallLimits, retry_trailers
 
 _log = structlog.get_logger("broker.rpc")
 
@@ -62,10 +64,13 @@ class RpcMetrics:
 
 @dataclass(frozen=True)
 class ApiContext:
-    """What every servicer shares: the authenticator and the metrics."""
+    """What every servicer shares: the authenticator, the metrics, the limits and the deadline."""
 
     auth: Authenticator
     metrics: RpcMetrics
+    limits: CallLimits = field(default_factory=CallLimits)
+    #: How long a unary RPC may take inside the broker before it answers DEADLINE_EXCEEDED.
+    timeout: float = 30.0
 
 
 class Servicer:
@@ -153,7 +158,9 @@ class _Outcome:
         self.code, self.message = grpc.StatusCode.CANCELLED, "cancelled"
 
     def fail(self, exc: BaseException) -> tuple[grpc.StatusCode, str]:
-        if isinstance(exc, errors.BrokerError):
+        if isinstance(exc, TimeoutError):
+            self.code, self.message = grpc.StatusCode.DEADLINE_EXCEEDED, "the broker could not answer in time"
+        elif isinstance(exc, errors.BrokerError):
             self.code, self.message, self.detail = status_of(exc), exc.message, exc.detail
         else:
             self.code = grpc.StatusCode.INTERNAL
@@ -174,26 +181,41 @@ class _Outcome:
 
 
 async def _principal(
-    servicer: Servicer, context: Ctx, request: object, scope: str | None, *, public: bool, request_id: str
+    servicer: Servicer,
+    context: Ctx,
+    request: object,
+    scope: str | None,
+    *,
+    public: bool,
+    request_id: str,
+    limited: bool = False,
 ) -> Principal:
     """The caller: anonymous for a public RPC, else the holder of a valid broker token with ``scope``."""
     if isinstance(request, Undecodable):
         raise errors.InvalidArgument(f"request: not a valid {request.message} message")
     peer = context.peer() or ""
+    if limited:
+        servicer.api.limits.before_auth(peer)
     if public:
         return Principal.anonymous(request_id=request_id, peer=peer)
     principal = Principal.of_token(await servicer.api.auth.authenticate(context), request_id=request_id, peer=peer)
     if scope is not None:
         principal.require(scope)
+    if limited:
+        servicer.api.limits.after_auth(principal)
     return principal
 
 
-def rpc(*, scope: str | None = None, public: bool = False) -> Callable[[Handler[S, Req, Resp]], Unary[S, Req, Resp]]:
+def rpc(
+    *, scope: str | None = None, public: bool = False, limited: bool = False
+) -> Callable[[Handler[S, Req, Resp]], Unary[S, Req, Resp]]:
     """Wrap a unary servicer method; the caller is passed as its fourth argument.
 
     ``public``: no token needed (ExchangeToken, GetJwks), the caller is anonymous.
     Otherwise a broker token whose aud holds the issuer is required, plus ``scope`` when
-    given; finer checks (per resource) are the core services' own.
+    given; finer checks (per resource) are the core services' own. ``limited``: the
+    client address's and the caller's rate limits apply (api/limits.py). The whole call
+    has ``ApiContext.timeout`` seconds.
     """
 
     def decorate(fn: Handler[S, Req, Resp]) -> Unary[S, Req, Resp]:
@@ -203,20 +225,24 @@ def rpc(*, scope: str | None = None, public: bool = False) -> Callable[[Handler[
         async def handler(self: S, request: Req, context: Ctx) -> Resp:
             outcome = _Outcome(method, _request_id(context))
             structlog.contextvars.bind_contextvars(request_id=outcome.request_id)
+            trailers: tuple[tuple[str, bytes], ...] = ()
             try:
-                principal = await _principal(
-                    self, context, request, scope, public=public, request_id=outcome.request_id
-                )
-                return await fn(self, request, context, principal)
+                async with asyncio.timeout(self.api.timeout):
+                    principal = await _principal(
+                        self, context, request, scope, public=public, request_id=outcome.request_id, limited=limited
+                    )
+                    return await fn(self, request, context, principal)
             except asyncio.CancelledError:
                 outcome.cancelled()
                 raise
             except Exception as exc:  # noqa: BLE001 - the one place errors leave
                 code, message = outcome.fail(exc)
+                if isinstance(exc, RateLimited):
+                    trailers = retry_trailers(exc, message)
             finally:
                 outcome.finish(self.api.metrics)
                 structlog.contextvars.unbind_contextvars("request_id")
-            await context.abort(code, message)
+            await context.abort(code, message, trailing_metadata=trailers)
 
         return handler
 

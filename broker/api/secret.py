@@ -339,7 +339,7 @@ class SecretServicer(Servicer, secret_pb2_grpc.SecretServiceServicer):
         )
         return secret_pb2.ListSecretsResponse(secrets=[secret_to_proto(s) for s in items], next_page_token=next_token)
 
-    @rpc()
+    @rpc(limited=True)
     async def AccessSecretVersion(
         self, request: secret_pb2.AccessSecretVersionRequest, context: Ctx, principal: Principal
     ) -> secret_pb2.AccessSecretVersionResponse:
@@ -389,7 +389,7 @@ class SecretServicer(Servicer, secret_pb2_grpc.SecretServiceServicer):
         await asyncio.to_thread(self._secrets.delete, request.secret_id, by=principal, etag=request.etag)
         return secret_pb2.DeleteSecretResponse()
 
-    @rpc()
+    @rpc(limited=True)
     async def VerifySecretValue(
         self, request: secret_pb2.VerifySecretValueRequest, context: Ctx, principal: Principal
     ) -> secret_pb2.VerifySecretValueResponse:

@@ -61,7 +61,7 @@ class TokenServicer(Servicer, token_pb2_grpc.TokenServiceServicer):
                 raise bad_attestation("replayed jti")
         return result
 
-    @rpc(public=True)
+    @rpc(public=True, limited=True)
     async def ExchangeToken(
         self, request: token_pb2.ExchangeTokenRequest, context: Ctx, principal: Principal
     ) -> token_pb2.ExchangeTokenResponse:

@@ -56,6 +56,7 @@ from .errors import BrokerError, InvalidArgument, PermissionDenied, Unauthentica
 from .identities import MACHINE_KINDS, Identity, covers
 from .liveness import LiveTokens
 from .principals import Principal
+from .ratelimit import Limiter, RateLimited
 from .tokens import (
     ACCESS_TOKEN_TYP,
     JWT_TYP,
@@ -160,6 +161,7 @@ class TokenExchange:
         max_delegation_depth: int = 3,
         external: ExternalVerifier | None = None,
         certificates: CertificateVerifier | None = None,
+        per_identity: Limiter | None = None,
     ) -> None:
         self._tokens = tokens
         self._assertions = assertions
@@ -172,6 +174,7 @@ class TokenExchange:
         self._max_depth = max_delegation_depth
         self._external = external
         self._certificates = certificates
+        self._per_identity = per_identity
         self._attestation_algs = frozenset(SIGNING) | (external.algorithms() if external else frozenset())
 
     # verification ------------------------------------------------------------------------
@@ -247,6 +250,7 @@ class TokenExchange:
             raise
         holder = proof.id if isinstance(proof, Identity) else proof.client_id
         subject = self._live.subject_of(proof) if isinstance(proof, Identity) else proof.subject
+        self._take_call(holder, by)
         try:
             result = self._mint_for(proof, req, typ)
         except BrokerError as exc:
@@ -261,6 +265,16 @@ class TokenExchange:
             jti=result.minted.jti,
         )  # fmt: skip
         return result
+
+    def _take_call(self, identity_id: str, by: Principal) -> None:
+        """Spend one exchange of the proven identity's rate limit (a refusal is sampled in the trail)."""
+        if self._per_identity is None:
+            return
+        try:
+            self._per_identity.take(identity_id, what=f"identity {identity_id!r}")
+        except RateLimited as exc:
+            self._auditor.record_unauthenticated("token.exchange", by=by, error=exc.code, reason=exc.message)
+            raise
 
     def _prove(self, req: ExchangeRequest) -> Identity | AccessClaims:
         """Who the request proves to be: an identity (attestation, certificate) or a live token."""
