@@ -22,7 +22,7 @@ import json
 import re
 import secrets
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -31,11 +31,13 @@ import structlog
 
 from . import pages
 from .clock import Clock
-from .errors import Conflict, InvalidArgument, Unavailable
+from .errors import InvalidArgument, Unavailable
 from .principals import ANONYMOUS, Principal
 
 _log = structlog.get_logger("broker.audit")
 
+#: Appends that may lose the chain head to another replica in a row before one gives up.
+APPEND_ATTEMPTS = 20
 #: An event id: 14 hex digits of microseconds, then 12 random hex digits.
 EVENT_ID = re.compile(r"^[0-9a-f]{26}$")
 
@@ -90,6 +92,32 @@ class ChainHead:
     hash: str
 
 
+def chain_onto(drafts: Sequence[AuditEvent], head: ChainHead) -> list[AuditEvent]:
+    """``drafts`` numbered and linked after ``head``, each with its hash."""
+    chained = []
+    for draft in drafts:
+        event = replace(draft, seq=head.seq + 1, prev_hash=head.hash)
+        event = replace(event, hash=chain_hash(event))
+        head = ChainHead(event.seq, event.hash)
+        chained.append(event)
+    return chained
+
+
+def store_chained(log: AuditLog, drafts: Sequence[AuditEvent], head: ChainHead | None) -> list[AuditEvent]:
+    """Chain ``drafts`` onto ``head`` (None: read it) and store them, following the head when
+    another replica moved it; returns them as stored. Unavailable when the chain stays contended."""
+    stored: list[AuditEvent] = []
+    pending = list(drafts)
+    for _ in range(APPEND_ATTEMPTS):
+        chained = chain_onto(pending, head or log.audit_chain_head())
+        taken = log.append_audit_events(chained)
+        stored += chained[:taken]
+        if taken == len(chained):
+            return stored
+        pending, head = pending[taken:], None
+    raise Unavailable("the audit chain is contended; try again")
+
+
 @dataclass(frozen=True, slots=True)
 class AuditFilter:
     """Equality filters for ListAuditEvents."""
@@ -113,8 +141,9 @@ def event_id_floor(when: datetime) -> str:
 class AuditLog(Protocol):
     """Where audit events go: an append-only hash chain, newest first when listed."""
 
-    def append_audit_event(self, event: AuditEvent) -> None:
-        """Append one event at ``event.seq``; ``Conflict`` if another holds that seq."""
+    def append_audit_events(self, events: Sequence[AuditEvent]) -> int:
+        """Append events (consecutive seqs, in order) until one's seq is taken; returns how many
+        went in. A transactional store takes all or none."""
         ...
 
     def audit_chain_head(self) -> ChainHead:
@@ -155,13 +184,34 @@ def reason_kind(reason: str) -> str:
 #: Told of every recorded event (action, outcome, caller, details), sampled ones included: metrics.
 Observer = Callable[[str, str, Principal, Mapping[str, Any]], None]
 
-#: Appends that may lose the chain head to another replica in a row before one gives up.
-APPEND_ATTEMPTS = 20
+
+class Announcer:
+    """What follows every stored event: its log line and the sink (BROKER_AUDIT_LOG)."""
+
+    def __init__(self, sink: Callable[[AuditEvent], None] | None = None) -> None:
+        self._sink = sink
+        self.last_seq = 0
+        """The highest seq this process has stored (0 before its first event)."""
+
+    def __call__(self, event: AuditEvent) -> None:
+        self.last_seq = max(self.last_seq, event.seq)
+        _log.info(
+            "audit", action=event.action, actor=event.actor, target=event.target, outcome=event.outcome,
+            request_id=event.request_id, seq=event.seq, **event.details,
+        )  # fmt: skip
+        if self._sink is not None:
+            self._sink(event)
 
 
 class Auditor:
     """Appends audit events to the chain in the store (and one log line each); samples
-    unauthenticated failures. ``sink`` also gets every event once stored (BROKER_AUDIT_LOG)."""
+    unauthenticated failures.
+
+    ``append`` stores one event and returns it chained; by default the Auditor does it
+    itself, one transaction per event (runtime/audit_writer.py batches them instead and
+    then calls the same ``announce``). ``observer`` hears of every recorded event,
+    sampled ones included (metrics).
+    """
 
     def __init__(
         self,
@@ -171,16 +221,18 @@ class Auditor:
         sample_window: timedelta = timedelta(minutes=1),
         max_kinds: int = 256,
         replica: str = "",
-        sink: Callable[[AuditEvent], None] | None = None,
+        announce: Announcer | None = None,
         observer: Observer | None = None,
+        append: Callable[[AuditEvent], AuditEvent] | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._window = sample_window
         self._max_kinds = max_kinds
         self._replica = replica
-        self._sink = sink
+        self._announce = announce or Announcer()
         self._observer = observer
+        self._append = append or self._append_alone
         self._lock = threading.Lock()
         self._sampled: dict[tuple[str, str, str], _Window] = {}
         self._chain_lock = threading.Lock()
@@ -223,30 +275,19 @@ class Auditor:
             client_address=client_address,
             replica=self._replica,
         )
-        event = self._append(draft)
-        _log.info("audit", action=action, actor=actor, target=target, outcome=outcome, request_id=request_id, **details)
-        if self._sink is not None:
-            self._sink(event)
-        return event
+        return self._append(draft)
 
-    def _append(self, draft: AuditEvent) -> AuditEvent:
-        """Chain ``draft`` onto the head and store it, following the head when another replica moved it."""
+    def _append_alone(self, draft: AuditEvent) -> AuditEvent:
+        """One event, one transaction, chained onto the head this process last wrote."""
         with self._chain_lock:
-            head = self._head or self._store.audit_chain_head()
-            for _ in range(APPEND_ATTEMPTS):
-                event = replace(draft, seq=head.seq + 1, prev_hash=head.hash)
-                event = replace(event, hash=chain_hash(event))
-                try:
-                    self._store.append_audit_event(event)
-                except Conflict:
-                    head = self._store.audit_chain_head()
-                    continue
-                except BaseException:
-                    self._head = None  # unknown whether it landed: read the head next time
-                    raise
-                self._head = ChainHead(event.seq, event.hash)
-                return event
-        raise Unavailable("the audit chain is contended; try again")
+            try:
+                (event,) = store_chained(self._store, [draft], self._head)
+            except BaseException:
+                self._head = None  # unknown whether it landed: read the head next time
+                raise
+            self._head = ChainHead(event.seq, event.hash)
+        self._announce(event)
+        return event
 
     def head(self) -> ChainHead:
         """The chain's head as the store has it now."""
@@ -254,9 +295,8 @@ class Auditor:
 
     @property
     def last_seq(self) -> int:
-        """The seq this process last wrote or read at the head (0 before its first event)."""
-        head = self._head
-        return 0 if head is None else head.seq
+        """The highest seq this process has stored (0 before its first event)."""
+        return self._announce.last_seq
 
     def record_unauthenticated(self, action: str, *, by: Principal, error: str, reason: str) -> None:
         """A failure of a caller who proved nothing: sampled (see the module docstring)."""

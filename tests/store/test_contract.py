@@ -229,7 +229,7 @@ def test_datetimes_come_back_timezone_aware_in_utc(store: Store) -> None:
     key = IdentityKey(kid="k", jwk={"kty": "OKP"}, create_time=when, expire_time=when + timedelta(hours=1))
     store.create_identity(identity("timed", create_time=when, update_time=when, public_keys=(key,)))
     store.add_signing_key(signing_key("sk", activate_time=when))
-    store.append_audit_event(audit(1, event_time=when))
+    assert store.append_audit_events([audit(1, event_time=when)]) == 1
 
     got = store.get_identity("timed")
     record = store.list_signing_keys()[0]
@@ -383,7 +383,7 @@ def test_audit_events_list_newest_first_in_pages(store: Store) -> None:
     """25 events page back newest first in pages of 10, 10 and 5, each once."""
     events = [audit(i) for i in range(25)]
     for event in events:
-        store.append_audit_event(event)
+        assert store.append_audit_events([event]) == 1
     seen: list[AuditEvent] = []
     before = ""
     while page := store.list_audit_events(before=before, limit=10, flt=AuditFilter()):
@@ -395,9 +395,9 @@ def test_audit_events_list_newest_first_in_pages(store: Store) -> None:
 
 def test_audit_events_filter_by_equality(store: Store) -> None:
     """action, actor, target and outcome filters each narrow the list and combine."""
-    store.append_audit_event(audit(1, action="token.exchange", actor="svc-a", outcome="success"))
-    store.append_audit_event(audit(2, action="token.exchange", actor="svc-b", outcome="denied"))
-    store.append_audit_event(audit(3, action="identity.delete", actor="admin", target="identity/x"))
+    assert store.append_audit_events([audit(1, action="token.exchange", actor="svc-a", outcome="success")]) == 1
+    assert store.append_audit_events([audit(2, action="token.exchange", actor="svc-b", outcome="denied")]) == 1
+    assert store.append_audit_events([audit(3, action="identity.delete", actor="admin", target="identity/x")]) == 1
 
     def seconds(flt: AuditFilter) -> list[str]:
         return [e.request_id for e in store.list_audit_events(before="", limit=10, flt=flt)]
@@ -414,30 +414,37 @@ def test_audit_events_filter_by_equality(store: Store) -> None:
 def test_audit_event_round_trips_with_structured_details(store: Store) -> None:
     """Every field, nested details included, reads back equal."""
     event = audit(7, details={"paths": ["a", "b"], "nested": {"count": 2, "ok": True, "none": None}})
-    store.append_audit_event(event)
+    assert store.append_audit_events([event]) == 1
     assert store.list_audit_events(before="", limit=5, flt=AuditFilter()) == [event]
     assert store.list_audit_events(before=event.id, limit=5, flt=AuditFilter()) == []
 
 
 def test_audit_chain_takes_each_seq_once_and_reads_back_in_seq_order(store: Store) -> None:
-    """A taken seq is a Conflict with nothing written; the head and the chain follow the appends."""
+    """A taken seq is refused with nothing written; the head and the chain follow the appends."""
     assert store.audit_chain_head() == ChainHead(0, "")
     events = [audit(i) for i in range(7)]
     for event in events:
-        store.append_audit_event(event)
-    with pytest.raises(Conflict):
-        store.append_audit_event(audit(3, id=event_id(NOW), request_id="racer"))
+        assert store.append_audit_events([event]) == 1
+    assert store.append_audit_events([audit(3, id=event_id(NOW), request_id="racer")]) == 0
     assert store.audit_chain_head() == ChainHead(7, events[-1].hash)
     assert store.read_audit_chain(after=0, limit=4) == events[:4]
     assert store.read_audit_chain(after=4, limit=4) == events[4:]
     assert "racer" not in [e.request_id for e in store.list_audit_events(before="", limit=20, flt=AuditFilter())]
 
 
+def test_audit_events_append_in_batches_and_a_batch_at_a_taken_seq_adds_nothing(store: Store) -> None:
+    """Five at once go in; a batch whose first seq is taken adds none of its events."""
+    batch = [audit(i) for i in range(5)]
+    assert store.append_audit_events(batch) == 5
+    assert store.append_audit_events([audit(4, request_id="late"), audit(5, request_id="later")]) == 0
+    assert store.read_audit_chain(after=0, limit=10) == batch
+
+
 def test_audit_purge_takes_the_oldest_and_never_the_head(store: Store) -> None:
     """Purging everything older than the future leaves the newest event, so the chain goes on from it."""
     events = [audit(i) for i in range(5)]
     for event in events:
-        store.append_audit_event(event)
+        assert store.append_audit_events([event]) == 1
     assert store.purge_audit_events(NOW + timedelta(days=1), limit=2) == 2
     assert [e.seq for e in store.read_audit_chain(after=0, limit=10)] == [3, 4, 5]
     assert store.purge_audit_events(NOW + timedelta(days=1), limit=10) == 2

@@ -509,13 +509,20 @@ class SqlStore:
             conn.execute(stmt)
 
     # audit ------------------------------------------------------------------
-    def append_audit_event(self, event: AuditEvent) -> None:
-        """Insert one event; Conflict if its seq (the chain head's compare-and-set) is taken."""
-        values = records.audit_fields(event, DATETIME)
+    def append_audit_events(self, events: Sequence[AuditEvent]) -> int:
+        """Insert the events in one transaction, or none of them if a seq is taken (the chain
+        head's compare-and-set); returns how many went in."""
+        if not events:
+            return 0
+        values = [records.audit_fields(event, DATETIME) for event in events]
         stmt = self._insert(audit_events).values(values).on_conflict_do_nothing().returning(audit_events.c.seq)
-        with self._transaction() as conn:
-            if conn.execute(stmt).first() is None:
-                raise Conflict(f"audit seq {event.seq} is taken")
+        try:
+            with self._transaction() as conn:
+                if len(conn.execute(stmt).all()) != len(events):
+                    raise Conflict("an audit seq is taken")  # rolls the transaction back
+        except Conflict:
+            return 0
+        return len(events)
 
     def audit_chain_head(self) -> ChainHead:
         """The seq and hash of the newest event (0, '' when there is none)."""
