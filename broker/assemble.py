@@ -47,7 +47,7 @@ from .api.secret import SecretServicer
 from .api.token import TokenServicer
 from .config import Settings
 from .core.attestation import AssertionVerifier
-from .core.audit import Auditor
+from .core.audit import Announcer, Auditor
 from .core.audit_chain import AuditChain
 from .core.certificates import CertificateVerifier
 from .core.clock import Clock
@@ -64,6 +64,7 @@ from .core.tokens import TokenCore
 from .metrics import BrokerMetrics, StateCollector, timed_store
 from .runtime import inline
 from .runtime.audit_sink import JsonLinesSink
+from .runtime.audit_writer import AuditWriter
 from .runtime.blocking import blocking
 from .runtime.jwks_fetch import JwksFetcher
 from .runtime.replay import ReplayGuard
@@ -109,10 +110,12 @@ class Broker:
     state_metrics: StateCollector
     stopping: asyncio.Event
     audit_sink: JsonLinesSink | None
+    audit_writer: AuditWriter
 
     def close(self) -> None:
         """Stop the background writers and fetchers, then close the store (after serving ends)."""
         self.replay.close()
+        self.audit_writer.close()
         self.jwks.close()
         self.store.close()
         if self.audit_sink is not None:
@@ -131,7 +134,16 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
     jwks = JwksFetcher()
     sink = JsonLinesSink(settings.audit_log) if settings.audit_log else None
     replica = f"{socket.gethostname()}/{os.getpid()}"
-    auditor = Auditor(store, clock, replica=replica, sink=sink, observer=metrics.observe_audit)
+    announce = Announcer(sink)
+    audit_writer = AuditWriter(store, announce=announce)
+    auditor = Auditor(
+        store,
+        clock,
+        replica=replica,
+        announce=announce,
+        observer=metrics.observe_audit,
+        append=inline.deferring_audit(audit_writer.append),
+    )
     audit_chain = AuditChain(store, auditor, tokens, interval=settings.audit_checkpoint_interval)
     issuers = IssuerRegistry(
         io,
@@ -216,6 +228,7 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
         state_metrics=state_metrics,
         stopping=asyncio.Event(),
         audit_sink=sink,
+        audit_writer=audit_writer,
     )
 
 
@@ -264,7 +277,9 @@ def grpc_server(broker: Broker, health_servicer: health.aio.HealthServicer) -> g
     servicers: list[tuple[Callable[[Any, Any], None], Any]] = [
         (
             token_pb2_grpc.add_TokenServiceServicer_to_server,
-            TokenServicer(api, broker.exchange, broker.tokens, broker.keyring, broker.clock, broker.replay),
+            TokenServicer(
+                api, broker.exchange, broker.tokens, broker.keyring, broker.clock, broker.replay, broker.audit_writer
+            ),
         ),
         (
             identity_pb2_grpc.add_IdentityServiceServicer_to_server,

@@ -11,11 +11,13 @@ from broker_client.v1 import token_pb2, token_pb2_grpc
 
 from ..core.attestation import bad_attestation
 from ..core.clock import Clock
+from ..core.errors import BrokerError
 from ..core.exchange import ExchangeRequest, ExchangeResult, TokenExchange
 from ..core.keys import Keyring
 from ..core.principals import Principal
 from ..core.tokens import TOKEN_TYPE_JWT, TokenCore
 from ..runtime import inline
+from ..runtime.audit_writer import AuditWriter
 from ..runtime.replay import ReplayGuard
 from . import convert
 from .auth import peer_certificate
@@ -33,6 +35,7 @@ class TokenServicer(Servicer, token_pb2_grpc.TokenServiceServicer):
         keyring: Keyring,
         clock: Clock,
         replay: ReplayGuard,
+        audit: AuditWriter,
     ) -> None:
         super().__init__(api)
         self._exchange = exchange
@@ -40,26 +43,38 @@ class TokenServicer(Servicer, token_pb2_grpc.TokenServiceServicer):
         self._keyring = keyring
         self._clock = clock
         self._replay = replay
+        self._audit = audit
 
-    def _try_inline(self, req: ExchangeRequest, by: Principal) -> tuple[ExchangeResult, inline.Deferred] | None:
+    def _try_inline(
+        self, req: ExchangeRequest, by: Principal
+    ) -> tuple[ExchangeResult | BrokerError, inline.Deferred] | None:
         """The exchange on the event loop, or None when it would need I/O (runtime/inline.py)."""
         if req.subject_token_type != TOKEN_TYPE_JWT or req.actor_token:
-            return None  # down-scoping and delegation read revocations and write audit records
+            return None  # down-scoping and delegation read revocations
         with inline.inline() as deferred:
             try:
                 return self._exchange.exchange(req, by=by), deferred
             except inline.WouldBlock:
                 return None
+            except BrokerError as exc:
+                return exc, deferred
 
     async def _exchange_token(self, req: ExchangeRequest, by: Principal) -> ExchangeResult:
         attempt = self._try_inline(req, by)
         if attempt is None:
             return await asyncio.to_thread(self._exchange.exchange, req, by=by)
-        result, deferred = attempt
-        for key, expires_at, now in deferred:  # written off the loop, in a group commit
+        outcome, deferred = attempt
+        # Written off the loop, in group commits: the single-use records first (a replay
+        # undoes what the inline run decided), then its audit events; only then the answer.
+        for key, expires_at, now in deferred.replay:
             if not await self._replay.consume_async(key, expires_at, now):
-                raise bad_attestation("replayed jti")
-        return result
+                replayed = bad_attestation("replayed jti")
+                await asyncio.to_thread(self._exchange.refuse_unproven, replayed, by=by)
+                raise replayed
+        await self._audit.append_async(deferred.audit)
+        if isinstance(outcome, BrokerError):
+            raise outcome
+        return outcome
 
     @rpc(public=True, limited=True)
     async def ExchangeToken(

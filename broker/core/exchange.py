@@ -266,6 +266,10 @@ class TokenExchange:
         )  # fmt: skip
         return result
 
+    def refuse_unproven(self, error: BrokerError, *, by: Principal) -> None:
+        """Audit (sampled) a refusal decided after the exchange ran: its jti turned out replayed."""
+        self._auditor.record_unauthenticated("token.exchange", by=by, error=error.code, reason=error.detail or "")
+
     def _take_call(self, identity_id: str, by: Principal) -> None:
         """Spend one exchange of the proven identity's rate limit (a refusal is sampled in the trail)."""
         if self._per_identity is None:

@@ -13,7 +13,9 @@ exchange inline, inside ``inline()``:
   their store through ``blocking()`` (runtime/blocking.py), which calls it for them;
 - single-use records are not written inline: ``deferring(consume)`` collects them and
   answers "first use"; the servicer then writes them through the group-commit writer,
-  off the loop, and returns the token only if every one was really a first use.
+  off the loop, and returns the token only if every one was really a first use;
+- audit events are not written inline either: ``deferring_audit(append)`` collects them,
+  and the servicer stores them (audit_writer.py) before it answers, granted or refused.
 
 Outside ``inline()`` both are no-ops, so the same code serves both paths.
 """
@@ -23,11 +25,24 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime
 
-#: (key, expires_at, now) of each single-use record an inline call deferred.
-Deferred = list[tuple[str, datetime, datetime]]
+from ..core.audit import AuditEvent
+
 ReplayCheck = Callable[[str, datetime, datetime], bool]
+Append = Callable[[AuditEvent], AuditEvent]
+
+
+@dataclass(slots=True)
+class Deferred:
+    """What an inline call left for the servicer to write."""
+
+    replay: list[tuple[str, datetime, datetime]] = field(default_factory=list)
+    """(key, expires_at, now) of each single-use record."""
+    audit: list[AuditEvent] = field(default_factory=list)
+    """Audit events, not yet chained."""
+
 
 _DEFERRED: ContextVar[Deferred | None] = ContextVar("broker_inline_deferred", default=None)
 
@@ -39,7 +54,7 @@ class WouldBlock(Exception):
 @contextmanager
 def inline() -> Iterator[Deferred]:
     """Run the body in inline mode; yields the single-use records it deferred."""
-    deferred: Deferred = []
+    deferred = Deferred()
     token = _DEFERRED.set(deferred)
     try:
         yield deferred
@@ -60,7 +75,20 @@ def deferring(consume: ReplayCheck) -> ReplayCheck:
         deferred = _DEFERRED.get()
         if deferred is None:
             return consume(key, expires_at, now)
-        deferred.append((key, expires_at, now))
+        deferred.replay.append((key, expires_at, now))
         return True
 
     return check
+
+
+def deferring_audit(append: Append) -> Append:
+    """``append``, except that inline it keeps the draft for the servicer and returns it unchained."""
+
+    def record(draft: AuditEvent) -> AuditEvent:
+        deferred = _DEFERRED.get()
+        if deferred is None:
+            return append(draft)
+        deferred.audit.append(draft)
+        return draft
+
+    return record

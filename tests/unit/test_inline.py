@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 
 import pytest
 
-from broker.core.audit import Auditor
+from broker.core.audit import AuditEvent, Auditor
 from broker.core.clock import FakeClock
 from broker.core.errors import NotFound
 from broker.core.identities import Identity, IdentityKind, IdentityRegistry
@@ -37,10 +38,28 @@ def test_single_use_records_are_deferred_inline_and_written_outside() -> None:
     check = inline.deferring(consume)
     with inline.inline() as deferred:
         assert check("a", NOW, NOW) is True
-    assert deferred == [("a", NOW, NOW)]
+    assert deferred.replay == [("a", NOW, NOW)]
     assert seen == []
     assert check("b", NOW, NOW) is False
     assert seen == ["b"]
+
+
+def test_audit_events_are_deferred_inline_and_appended_outside() -> None:
+    """Inline, the draft is kept unchained for the servicer; outside, append stores it."""
+    stored: list[AuditEvent] = []
+
+    def append(draft: AuditEvent) -> AuditEvent:
+        stored.append(draft)
+        return dataclasses.replace(draft, seq=1)
+
+    record = inline.deferring_audit(append)
+    draft = AuditEvent(id="e", event_time=NOW, action="token.exchange", actor="a", target="a", outcome="success")
+    with inline.inline() as deferred:
+        assert record(draft) is draft
+    assert deferred.audit == [draft]
+    assert stored == []
+    assert record(draft).seq == 1
+    assert stored == [draft]
 
 
 def test_identity_cache_miss_would_block_inline(store: SqlStore, clock: FakeClock) -> None:
