@@ -166,7 +166,10 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
     replay = ReplayGuard(store.consume_jtis)
     consume_jti = inline.deferring(replay.consume)
     assertions = AssertionVerifier(registry.lookup, clock, audience=settings.issuer, consume_jti=consume_jti)
-    external = ExternalIssuerVerifier(issuers, bindings, registry.lookup, clock, consume_jti=consume_jti, keys=jwks)
+    # Only fetching an issuer's keys is I/O of its own; the issuer list reads through ``io``.
+    external = ExternalIssuerVerifier(
+        issuers, bindings, registry.lookup, clock, consume_jti=consume_jti, keys=blocking(jwks)
+    )
     live = LiveTokens(tokens, registry.lookup, trust_domain=settings.trust_domain)
     exchange = TokenExchange(
         tokens,
@@ -178,7 +181,7 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
         default_ttl=settings.default_token_ttl,
         max_delegation_depth=settings.max_delegation_depth,
         revoke_jti=store.revoke_token,
-        external=blocking(external),
+        external=external,
         certificates=blocking(CertificateVerifier(bindings, registry.lookup)),
         per_identity=_limiter("exchange_per_identity", settings.rate_limit_exchange, clock, metrics),
     )
