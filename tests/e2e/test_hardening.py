@@ -21,7 +21,16 @@ from google.protobuf import duration_pb2
 
 from broker_client import keys
 from broker_client.v1 import identity_pb2, identity_pb2_grpc, secret_pb2, secret_pb2_grpc, token_pb2
-from tests.e2e.harness import BROKER, TOKEN_TYPE_JWT, BrokerProcess, Metadata, bearer, free_port, wait_for
+from tests.e2e.harness import (
+    BROKER,
+    TOKEN_TYPE_JWT,
+    BrokerProcess,
+    Metadata,
+    bearer,
+    exchange_assertion,
+    free_port,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -372,3 +381,16 @@ def test_cli_help_documents_the_flags(shared_broker: BrokerProcess) -> None:
         assert flag in exchange and words in exchange
     issuer = " ".join(shared_broker.cli("admin", "issuer", "create", "--help").stdout.split())
     assert "one of ES256, EdDSA, PS256, RS256" in issuer
+
+
+def test_an_assertion_spent_on_a_refused_exchange_cannot_be_replayed_for_less(shared_broker: BrokerProcess) -> None:
+    """Refused for asking too much, the assertion is still used up: sent again asking for what
+    its identity may have, it is a replay (UNAUTHENTICATED), never a token."""
+    key = keys.load_private_key(shared_broker.admin_key)
+    assertion = keys.make_assertion("admin", key, shared_broker.issuer)
+    with pytest.raises(grpc.RpcError) as refused:
+        exchange_assertion(shared_broker.addr, assertion, scopes=["payments.write"])
+    assert refused.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.RpcError) as replayed:
+        exchange_assertion(shared_broker.addr, assertion)
+    assert replayed.value.code() is grpc.StatusCode.UNAUTHENTICATED
