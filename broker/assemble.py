@@ -185,7 +185,7 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
         certificates=blocking(CertificateVerifier(bindings, registry.lookup)),
         per_identity=_limiter("exchange_per_identity", settings.rate_limit_exchange, clock, metrics),
     )
-    secrets = SecretManager(store, clock, auditor)
+    secrets = SecretManager(store, clock, auditor, sample_reads=settings.audit_secret_reads == "per-minute")
     scheduler = Scheduler(
         store,
         secrets,

@@ -58,6 +58,7 @@ class Settings:
     audit_retention: timedelta = timedelta(days=90)
     audit_checkpoint_interval: timedelta = timedelta(minutes=1)
     audit_log: str = ""
+    audit_secret_reads: str = "each"
     rate_limit_exchange: str = "200/s"
     rate_limit_secret_reads: str = "200/s"
     rate_limit_address: str = "2000/s"
@@ -104,6 +105,7 @@ _DURATIONS = {
     "identity_cache_ttl",
 }
 _DURATIONS |= {"scheduler_tick", "leader_lease_ttl", "audit_retention", "audit_checkpoint_interval", "rpc_timeout"}
+AUDIT_SECRET_READS = ("each", "per-minute")
 _RATE_LIMITS = {"rate_limit_exchange", "rate_limit_secret_reads", "rate_limit_address"}
 _SECRETS = {"kek"}
 _SECRETS |= {"vault_token", "vault_secret_id"}
@@ -188,7 +190,10 @@ def unknown_variables(env: Mapping[str, str]) -> list[str]:
     return warnings
 
 
-def _check_rate_limits(s: Settings) -> None:
+def _check_limits(s: Settings) -> None:
+    if s.audit_secret_reads not in AUDIT_SECRET_READS:
+        choices = " or ".join(AUDIT_SECRET_READS)
+        raise SettingsError(f"BROKER_AUDIT_SECRET_READS: {s.audit_secret_reads!r} is not {choices}")
     for name in sorted(_RATE_LIMITS):
         try:
             RateLimit.parse(getattr(s, name))
@@ -198,7 +203,7 @@ def _check_rate_limits(s: Settings) -> None:
 
 def _validate(s: Settings, explicit: frozenset[str] = frozenset()) -> Settings:
     _split_hostport(s.grpc_listen, "grpc_listen")
-    _check_rate_limits(s)
+    _check_limits(s)
     host, port = _split_hostport(s.http_listen, "http_listen")
     if s.signing_alg not in SIGNING_ALGORITHMS:
         raise SettingsError(f"BROKER_SIGNING_ALG: {s.signing_alg!r} is not one of {', '.join(SIGNING_ALGORITHMS)}")

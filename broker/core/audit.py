@@ -166,14 +166,17 @@ class AuditLog(Protocol):
 
 @dataclass(slots=True)
 class _Window:
-    """One sampled kind of failure in the current window: when it opened, how many since, an example."""
+    """One sampled kind of event in the current window: when it opened, how many since, and
+    what its closing summary says."""
 
     start: datetime
     last: datetime
     count: int
     action: str
-    error: str
-    reason: str
+    actor: str
+    target: str
+    outcome: str
+    summary: dict[str, Any]
 
 
 def reason_kind(reason: str) -> str:
@@ -234,7 +237,7 @@ class Auditor:
         self._observer = observer
         self._append = append or self._append_alone
         self._lock = threading.Lock()
-        self._sampled: dict[tuple[str, str, str], _Window] = {}
+        self._sampled: dict[tuple[str, ...], _Window] = {}
         self._chain_lock = threading.Lock()
         self._head: ChainHead | None = None
 
@@ -302,27 +305,49 @@ class Auditor:
         """A failure of a caller who proved nothing: sampled (see the module docstring)."""
         if self._observer is not None:  # every one counts, written or not
             self._observer(action, "failure", by, {"error": error})
+        summary = {"error": error, "reason": reason}
+        if self._count(
+            (action, error, reason_kind(reason)), _Window(*self._opened(), action, ANONYMOUS, "", "failure", summary)
+        ):
+            self._write(action, ANONYMOUS, "", "failure", by.request_id, {**summary, "sampled": True}, by.peer)
+
+    def record_sampled(
+        self, action: str, *, by: Principal, target: str, outcome: str = "success", **details: Any
+    ) -> None:
+        """A high-volume read (BROKER_AUDIT_SECRET_READS=per-minute): the first per caller,
+        action, target and outcome in each window is written, the others counted."""
+        if self._observer is not None:
+            self._observer(action, outcome, by, details)
+        key = (action, by.actor, target, outcome)
+        if self._count(key, _Window(*self._opened(), action, by.actor, target, outcome, {})):
+            self._write(action, by.actor, target, outcome, by.request_id, {**details, "sampled": True}, by.peer)
+
+    def _opened(self) -> tuple[datetime, datetime, int]:
         now = self._clock.now()
-        key = (action, error, reason_kind(reason))
+        return now, now, 1
+
+    def _count(self, key: tuple[str, ...], opened: _Window) -> bool:
+        """Count one event of ``key``; True when it opens a window (write it at once). A window
+        that has closed gets its summary written first."""
+        now = opened.start
         with self._lock:
             window = self._sampled.get(key)
             closed = window if window is not None and now >= window.start + self._window else None
             if window is not None and closed is None:
                 window.count += 1
                 window.last = now
-                return
+                return False
             if closed is None and len(self._sampled) >= self._max_kinds:
-                key = (action, error, "(other reasons)")
+                key = (opened.action, "(other kinds)")
                 window = self._sampled.get(key)
                 if window is not None:
                     window.count += 1
                     window.last = now
-                    return
-            self._sampled[key] = _Window(now, now, 1, action, error, reason)
+                    return False
+            self._sampled[key] = opened
         if closed is not None:
             self._write_summary(closed)
-        details = {"error": error, "reason": reason, "sampled": True}
-        self._write(action, ANONYMOUS, "", "failure", by.request_id, details, by.peer)
+        return True
 
     def flush(self, now: datetime | None = None) -> int:
         """Write the count of every sampled window that has closed by ``now``; returns how many."""
@@ -335,14 +360,14 @@ class Auditor:
         return len(windows)
 
     def _write_summary(self, window: _Window) -> None:
-        """The closing event of a window: how many failures came after the one written at once."""
+        """The closing event of a window: how many came after the one written at once."""
         if window.count <= 1:
             return
         details = {
-            "error": window.error, "reason": window.reason, "sampled": True, "count": window.count - 1,
+            **window.summary, "sampled": True, "count": window.count - 1,
             "first": window.start.isoformat(), "last": window.last.isoformat(),
         }  # fmt: skip
-        self._write(window.action, ANONYMOUS, "", "failure", "", details)
+        self._write(window.action, window.actor, window.target, window.outcome, "", details)
 
     def purge(self, before: datetime, *, batch: int = 1000, batches: int = 10) -> int:
         """Delete events older than ``before`` in bounded batches; returns how many."""

@@ -68,6 +68,26 @@ def test_kinds_of_reason_are_sampled_apart_and_caller_text_does_not_make_new_kin
     assert len(_delegations(auditor)) <= 4
 
 
+def test_sampled_reads_write_one_event_per_caller_secret_and_outcome_a_minute(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    """BROKER_AUDIT_SECRET_READS=per-minute: 500 reads by one caller are the first read and,
+    at the window's end, one event with the count; another caller or outcome is its own."""
+    auditor = Auditor(store, clock)
+    for _ in range(500):
+        auditor.record_sampled("secret.access", by=OPERATOR, target="db", version=3)
+    auditor.record_sampled("secret.verify", by=OPERATOR, target="db", outcome="failure", version=0)
+    clock.advance(MINUTE)
+    assert auditor.flush() == 2
+    events, _ = auditor.list(page_size=100, page_token="", flt=AuditFilter(target="db"))
+    shown = [(e.action, e.actor, e.outcome, e.details.get("count")) for e in sorted(events, key=lambda e: e.seq)]
+    assert shown == [
+        ("secret.access", OPERATOR.actor, "success", None),
+        ("secret.verify", OPERATOR.actor, "failure", None),
+        ("secret.access", OPERATOR.actor, "success", 499),
+    ]
+
+
 def test_events_older_than_the_retention_are_purged_in_bounded_batches(store: SqlStore, clock: FakeClock) -> None:
     """purge(before) deletes the old events only, batch by batch."""
     auditor = Auditor(store, clock)
