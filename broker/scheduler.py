@@ -194,8 +194,10 @@ class Scheduler:
             self._leader_until = None if token is None else now + self._lease_ttl - self._tick
         if token is not None and before != token:
             _log.info("leader lease acquired", holder=self.holder, fencing_token=token)
+            self._auditor.record("lease.acquire", by=SCHEDULER, target=LEASE_NAME, holder=self.holder, token=token)
         elif token is None and before is not None:
             _log.warning("leader lease lost", holder=self.holder)
+            self._auditor.record("lease.lose", by=SCHEDULER, target=LEASE_NAME, holder=self.holder, token=before)
 
     def refresh_keyring(self, now: datetime) -> None:
         """Reload signing keys from the store."""
@@ -214,6 +216,7 @@ class Scheduler:
         events, destroyed = self._secrets.expire(now)
         for event in events:
             _log.info("secret grace period ended", secret_id=event.secret_id, version=event.version)
+            self._auditor.record("secret.grace_end", by=SCHEDULER, target=event.secret_id, version=event.version)
         if destroyed:
             _log.info("expired secret material destroyed", versions=destroyed)
 
@@ -222,8 +225,13 @@ class Scheduler:
         done = self._keyring.rotate(now, interval=self._signing_key_rotation, publish_lead=self.publish_lead)
         if done.added is not None and done.activate_time is not None:
             _log.info("signing key published", kid=done.added, activate_time=done.activate_time.isoformat())
+            self._auditor.record(
+                "signing_key.publish", by=SCHEDULER, target=done.added, activate_time=done.activate_time.isoformat()
+            )
         if done.deleted:
             _log.info("signing keys retired", kids=list(done.deleted))
+        for kid in done.deleted:
+            self._auditor.record("signing_key.retire", by=SCHEDULER, target=kid)
 
     def purge_expired(self, now: datetime) -> None:
         """Drop replay and revocation records past their expiry."""
