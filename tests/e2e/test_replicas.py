@@ -226,6 +226,23 @@ def test_a_token_minted_by_one_replica_verifies_with_the_other_replicas_jwks(rep
     assert code == grpc.StatusCode.UNAUTHENTICATED
 
 
+def test_replicas_appending_at_once_keep_one_audit_chain(replicas: Replicas) -> None:
+    """Exchanges through A and B at the same time: one gapless chain with events of both, intact."""
+    pairs = [(proc, keys.load_private_key(proc.admin_key)) for proc in (replicas.a, replicas.b)]
+    threads = [
+        threading.Thread(target=lambda p=proc, k=key: [p.exchange("admin", k) for _ in range(15)])
+        for proc, key in pairs
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    verified = replicas.b.cli("admin", "audit", "verify")
+    assert "chain intact" in verified.stdout, verified.stdout
+    writers = {e.replica for e in replicas.a.audit_events("action=token.exchange")}
+    assert len(writers) == 2, writers
+
+
 def test_an_identity_created_through_one_replica_is_usable_through_the_other_at_once(replicas: Replicas) -> None:
     """Created through A, the identity exchanges through B at once; one assertion is single-use on both."""
     private = ec.generate_private_key(ec.SECP256R1())
