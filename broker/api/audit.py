@@ -17,6 +17,8 @@ from . import convert
 from .handler import ApiContext, Ctx, Servicer, rpc
 
 _FILTER_FIELDS = ("action", "actor", "target", "outcome")
+#: Seconds a whole-chain walk may take (the CLI waits 300 s by default, --timeout longer).
+VERIFY_TIMEOUT = 3600.0
 
 
 def parse_filter(text: str) -> AuditFilter:
@@ -90,7 +92,7 @@ class AuditServicer(Servicer, audit_pb2_grpc.AuditServiceServicer):
         )
         return audit_pb2.ListAuditEventsResponse(events=[event_to_proto(e) for e in events], next_page_token=next_token)
 
-    @rpc(scope=ADMIN_SCOPE)
+    @rpc(scope=ADMIN_SCOPE, timeout=VERIFY_TIMEOUT)
     async def VerifyAuditChain(
         self, request: audit_pb2.VerifyAuditChainRequest, context: Ctx, principal: Principal
     ) -> audit_pb2.VerifyAuditChainResponse:

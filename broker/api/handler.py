@@ -207,7 +207,7 @@ async def _principal(
 
 
 def rpc(
-    *, scope: str | None = None, public: bool = False, limited: bool = False
+    *, scope: str | None = None, public: bool = False, limited: bool = False, timeout: float | None = None
 ) -> Callable[[Handler[S, Req, Resp]], Unary[S, Req, Resp]]:
     """Wrap a unary servicer method; the caller is passed as its fourth argument.
 
@@ -215,7 +215,7 @@ def rpc(
     Otherwise a broker token whose aud holds the issuer is required, plus ``scope`` when
     given; finer checks (per resource) are the core services' own. ``limited``: the
     client address's and the caller's rate limits apply (api/limits.py). The whole call
-    has ``ApiContext.timeout`` seconds.
+    has ``timeout`` seconds, by default ``ApiContext.timeout``.
     """
 
     def decorate(fn: Handler[S, Req, Resp]) -> Unary[S, Req, Resp]:
@@ -227,7 +227,7 @@ def rpc(
             structlog.contextvars.bind_contextvars(request_id=outcome.request_id)
             trailers: tuple[tuple[str, bytes], ...] = ()
             try:
-                async with asyncio.timeout(self.api.timeout):
+                async with asyncio.timeout(timeout or self.api.timeout):
                     principal = await _principal(
                         self, context, request, scope, public=public, request_id=outcome.request_id, limited=limited
                     )

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import structlog
 
 from ..core.audit import AuditEvent, AuditLog, ChainHead, store_chained
+from ..core.errors import Unavailable
 
 _log = structlog.get_logger("broker.audit")
 
@@ -43,12 +44,14 @@ class AuditWriter:
         self._announce = announce
         self._max_batch = max_batch
         self._head: ChainHead | None = None
+        self._closed = False
         self._queue: queue.SimpleQueue[_Batch | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._thread.start()
 
     def append(self, draft: AuditEvent) -> AuditEvent:
         """Store one event; blocks until its batch is committed (store errors propagate)."""
+        self._check_open()
         done: Future[list[AuditEvent]] = Future()
 
         def reply(outcome: list[AuditEvent] | BaseException) -> None:
@@ -64,6 +67,7 @@ class AuditWriter:
         """``append`` of several events for the event loop: awaits the commit without blocking it."""
         if not drafts:
             return []
+        self._check_open()
         loop = asyncio.get_running_loop()
         done: asyncio.Future[list[AuditEvent]] = loop.create_future()
 
@@ -83,9 +87,14 @@ class AuditWriter:
         return await done
 
     def close(self) -> None:
-        """Store what is queued, then stop the writer thread."""
+        """Store what is queued, then stop the writer thread; later appends fail."""
+        self._closed = True
         self._queue.put(None)
         self._thread.join()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise Unavailable("the broker is shutting down")
 
     def _run(self) -> None:
         while True:
