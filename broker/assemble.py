@@ -58,7 +58,7 @@ from .core.identities import IdentityRegistry
 from .core.issuers import IssuerRegistry, issuer_from_config
 from .core.keys import Keyring
 from .core.liveness import LiveTokens
-from .core.ratelimit import Limiter, RateLimit
+from .core.ratelimit import Limiter, RateLimit, RateLimitStore
 from .core.secrets import SecretManager
 from .core.tokens import TokenCore
 from .metrics import BrokerMetrics, StateCollector, timed_store
@@ -111,6 +111,7 @@ class Broker:
     stopping: asyncio.Event
     audit_sink: JsonLinesSink | None
     audit_writer: AuditWriter
+    rate_buckets: RateLimitStore | None
 
     def close(self) -> None:
         """Stop the background writers and fetchers, then close the store (after serving ends)."""
@@ -126,7 +127,10 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
     """Wire the core services on ``store``; configured issuers are parsed (a bad one raises)."""
     collectors = CollectorRegistry()
     metrics = BrokerMetrics(collectors)
+    buckets = store if settings.shares_rate_limits and isinstance(store, RateLimitStore) else None
     store = timed_store(store, metrics.store_latency)
+    # A shared bucket is a store write: inline, the exchange goes to a worker thread first.
+    shared = blocking(timed_store(buckets, metrics.store_latency)) if buckets is not None else None
     # Reads that an inline exchange may need go through ``blocking`` (runtime/blocking.py).
     io = blocking(store)
     keyring = Keyring(io, clock, alg=settings.signing_alg, max_token_ttl=settings.max_token_ttl)
@@ -183,7 +187,7 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
         revoke_jti=store.revoke_token,
         external=external,
         certificates=blocking(CertificateVerifier(bindings, registry.lookup)),
-        per_identity=_limiter("exchange_per_identity", settings.rate_limit_exchange, clock, metrics),
+        per_identity=_limiter("exchange_per_identity", settings.rate_limit_exchange, clock, metrics, shared),
     )
     secrets = SecretManager(store, clock, auditor, sample_reads=settings.audit_secret_reads == "per-minute")
     scheduler = Scheduler(
@@ -232,14 +236,17 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
         stopping=asyncio.Event(),
         audit_sink=sink,
         audit_writer=audit_writer,
+        rate_buckets=timed_store(buckets, metrics.store_latency) if buckets is not None else None,
     )
 
 
-def _limiter(name: str, setting: str, clock: Clock, metrics: BrokerMetrics) -> Limiter | None:
+def _limiter(
+    name: str, setting: str, clock: Clock, metrics: BrokerMetrics, shared: RateLimitStore | None
+) -> Limiter | None:
     limit = RateLimit.parse(setting)
     if limit is None:
         return None
-    return Limiter(name, limit, clock, on_refused=metrics.rate_limited.labels(name).inc)
+    return Limiter(name, limit, clock, on_refused=metrics.rate_limited.labels(name).inc, shared=shared)
 
 
 def _signing_key_since(keyring: Keyring, clock: Clock) -> datetime | None:
@@ -259,8 +266,10 @@ def grpc_server(broker: Broker, health_servicer: health.aio.HealthServicer) -> g
     auth = Authenticator(broker.live.verify, issuer=broker.tokens.issuer)
     settings, clock, metrics = broker.settings, broker.clock, broker.metrics
     limits = CallLimits(
-        by_address=_limiter("per_client_address", settings.rate_limit_address, clock, metrics),
-        by_caller=_limiter("secret_reads_per_caller", settings.rate_limit_secret_reads, clock, metrics),
+        by_address=_limiter("per_client_address", settings.rate_limit_address, clock, metrics, broker.rate_buckets),
+        by_caller=_limiter(
+            "secret_reads_per_caller", settings.rate_limit_secret_reads, clock, metrics, broker.rate_buckets
+        ),
     )
     api = ApiContext(
         auth=auth,

@@ -62,6 +62,7 @@ class Settings:
     rate_limit_exchange: str = "200/s"
     rate_limit_secret_reads: str = "200/s"
     rate_limit_address: str = "2000/s"
+    rate_limit_shared: str = "auto"
     rpc_timeout: timedelta = timedelta(seconds=30)
     vault_auth: str = "token"
     vault_token: str = field(default="", repr=False)
@@ -86,6 +87,14 @@ class Settings:
         return TLSFiles(Path(self.tls_cert_file), Path(self.tls_key_file), client_ca)
 
     @property
+    def shares_rate_limits(self) -> bool:
+        """Whether the rate limits' buckets live in the store: asked for, or ``auto`` with a SQL
+        store that more than one process uses (Postgres, or BROKER_WORKERS > 1)."""
+        if self.rate_limit_shared != "auto":
+            return self.rate_limit_shared == "store"
+        return self.store_url.startswith("postgresql") or (self.workers > 1 and not self.store_url.startswith("vault"))
+
+    @property
     def admin_key_file(self) -> Path:
         """Where the first start writes the admin's private key."""
         return self.data_dir / "admin.key"
@@ -106,6 +115,7 @@ _DURATIONS = {
 }
 _DURATIONS |= {"scheduler_tick", "leader_lease_ttl", "audit_retention", "audit_checkpoint_interval", "rpc_timeout"}
 AUDIT_SECRET_READS = ("each", "per-minute")
+RATE_LIMIT_SHARING = ("auto", "store", "process")
 _RATE_LIMITS = {"rate_limit_exchange", "rate_limit_secret_reads", "rate_limit_address"}
 _SECRETS = {"kek"}
 _SECRETS |= {"vault_token", "vault_secret_id"}
@@ -191,6 +201,13 @@ def unknown_variables(env: Mapping[str, str]) -> list[str]:
 
 
 def _check_limits(s: Settings) -> None:
+    if s.rate_limit_shared not in RATE_LIMIT_SHARING:
+        choices = ", ".join(RATE_LIMIT_SHARING)
+        raise SettingsError(f"BROKER_RATE_LIMIT_SHARED: {s.rate_limit_shared!r} is not one of {choices}")
+    if s.rate_limit_shared == "store" and s.store_url.startswith(("vault://", "vaults://")):
+        raise SettingsError(
+            "BROKER_RATE_LIMIT_SHARED: store: the Vault store keeps no shared buckets; use auto or process"
+        )
     if s.audit_secret_reads not in AUDIT_SECRET_READS:
         choices = " or ".join(AUDIT_SECRET_READS)
         raise SettingsError(f"BROKER_AUDIT_SECRET_READS: {s.audit_secret_reads!r} is not {choices}")

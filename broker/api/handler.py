@@ -80,6 +80,7 @@ class Servicer:
         self.api = api
 
 
+T = TypeVar("T")
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 S = TypeVar("S", bound=Servicer)
@@ -194,16 +195,25 @@ async def _principal(
     if isinstance(request, Undecodable):
         raise errors.InvalidArgument(f"request: not a valid {request.message} message")
     peer = context.peer() or ""
+    limits = servicer.api.limits
     if limited:
-        servicer.api.limits.before_auth(peer)
+        await _check(limits.blocking, limits.before_auth, peer)
     if public:
         return Principal.anonymous(request_id=request_id, peer=peer)
     principal = Principal.of_token(await servicer.api.auth.authenticate(context), request_id=request_id, peer=peer)
     if scope is not None:
         principal.require(scope)
     if limited:
-        servicer.api.limits.after_auth(principal)
+        await _check(limits.blocking, limits.after_auth, principal)
     return principal
+
+
+async def _check(blocking: bool, check: Callable[[T], None], arg: T) -> None:
+    """Run a limit check, off the event loop when it reads the store."""
+    if blocking:
+        await asyncio.to_thread(check, arg)
+    else:
+        check(arg)
 
 
 def rpc(

@@ -22,6 +22,11 @@ class CallLimits:
     by_address: Limiter | None = None
     by_caller: Limiter | None = None
 
+    @property
+    def blocking(self) -> bool:
+        """True when a check reads the store (run it off the event loop)."""
+        return any(limiter is not None and limiter.shared for limiter in (self.by_address, self.by_caller))
+
     def before_auth(self, peer: str) -> None:
         """Spend one call of the client's address (its port dropped); RateLimited when spent."""
         if self.by_address is not None:

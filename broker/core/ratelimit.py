@@ -2,9 +2,10 @@
 
 A limit ``N/s`` (or ``N/m``) lets a key spend up to N calls at once and earns them back
 at N per second (per minute). A refused call raises ``RateLimited`` with the seconds until
-the next call would pass, which the api layer sends as google.rpc.RetryInfo. Buckets
-live in this process: with ``BROKER_WORKERS`` > 1 or several replicas each process keeps
-its own, so the whole broker admits up to that many times the limit.
+the next call would pass, which the api layer sends as google.rpc.RetryInfo.
+
+The buckets live in this process, or, given a ``RateLimitStore`` (the SQL stores), in the
+store, shared by every worker and replica on it (BROKER_RATE_LIMIT_SHARED).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol, runtime_checkable
 
 from .clock import Clock
 from .errors import ResourceExhausted
@@ -22,6 +24,16 @@ from .errors import ResourceExhausted
 _LIMIT = re.compile(r"^(\d+)/(s|m)$")
 #: Keys a limiter remembers; the least recently used bucket goes first (a full one at that).
 MAX_KEYS = 100_000
+
+
+@runtime_checkable
+class RateLimitStore(Protocol):
+    """Token buckets kept where every process of the broker sees them."""
+
+    def take_rate_token(self, key: str, *, burst: int, per_second: float, now: float) -> float:
+        """Spend one token of ``key`` (refilled at ``per_second`` up to ``burst`` since its last
+        call; ``now`` in epoch seconds); 0.0 when spent, else the seconds until one is back."""
+        ...
 
 
 class RateLimited(ResourceExhausted):
@@ -62,30 +74,51 @@ class Limiter:
     """One limit over many keys; ``take`` spends one call of a key or raises RateLimited."""
 
     def __init__(
-        self, name: str, limit: RateLimit, clock: Clock, *, on_refused: Callable[[], None] | None = None
+        self,
+        name: str,
+        limit: RateLimit,
+        clock: Clock,
+        *,
+        on_refused: Callable[[], None] | None = None,
+        shared: RateLimitStore | None = None,
     ) -> None:
         self.name = name
         self._limit = limit
         self._clock = clock
         self._on_refused = on_refused
+        self._shared = shared
         self._lock = threading.Lock()
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, at)
+
+    @property
+    def shared(self) -> bool:
+        """True when the buckets are in the store (a call may then block on it)."""
+        return self._shared is not None
 
     def take(self, key: str, *, what: str) -> None:
         """Spend one call of ``key``; ``what`` names the key in the refusal (never a secret)."""
         now = self._clock.now().timestamp()
+        if self._shared is not None:
+            seconds = self._shared.take_rate_token(
+                f"{self.name}:{key}", burst=self._limit.burst, per_second=self._limit.per_second, now=now
+            )
+        else:
+            seconds = self._take_here(key, now)
+        if not seconds:
+            return
+        if self._on_refused is not None:
+            self._on_refused()
+        wait = timedelta(seconds=seconds)
+        raise RateLimited(f"rate limit {self._limit} for {what} reached; retry in {wait.total_seconds():.2f}s",
+                          retry_after=wait)  # fmt: skip
+
+    def _take_here(self, key: str, now: float) -> float:
+        """The in-process bucket of ``key``: 0.0 when a token was spent, else seconds to wait."""
         rate, burst = self._limit.per_second, float(self._limit.burst)
         with self._lock:
             tokens, at = self._buckets.pop(key, (burst, now))
             tokens = min(burst, tokens + max(0.0, now - at) * rate)
-            if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
-                if len(self._buckets) > MAX_KEYS:
-                    self._buckets.popitem(last=False)
-                return
-            self._buckets[key] = (tokens, now)
-        if self._on_refused is not None:
-            self._on_refused()
-        wait = timedelta(seconds=(1.0 - tokens) / rate)
-        raise RateLimited(f"rate limit {self._limit} for {what} reached; retry in {wait.total_seconds():.2f}s",
-                          retry_after=wait)  # fmt: skip
+            self._buckets[key] = (tokens - 1.0, now) if tokens >= 1.0 else (tokens, now)
+            if len(self._buckets) > MAX_KEYS:
+                self._buckets.popitem(last=False)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / rate

@@ -1,25 +1,34 @@
-"""Rate limits on a real broker process: per identity on ExchangeToken and per client address,
-RESOURCE_EXHAUSTED with google.rpc.RetryInfo, counted in /metrics, and recovered by waiting."""
+"""Rate limits on real broker processes: per identity on ExchangeToken and per client address,
+RESOURCE_EXHAUSTED with google.rpc.RetryInfo, counted in /metrics, recovered by waiting, and
+one bucket for replicas on Postgres."""
 
 from __future__ import annotations
 
+import base64
+import functools
+import json
+import secrets
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from google.rpc import error_details_pb2, status_pb2
 
 from broker_client import keys
+from broker_client.v1 import identity_pb2, identity_pb2_grpc
 from tests.e2e.harness import BrokerProcess
+from tests.store import postgres
 
 
-def refusal(call: object) -> grpc.RpcError:
+def refusal(call: Callable[[], object]) -> grpc.RpcError:
     """The RpcError a call raises (it must raise one)."""
     with pytest.raises(grpc.RpcError) as caught:
-        call()  # type: ignore[operator]
+        call()
     return caught.value
 
 
@@ -81,3 +90,48 @@ def test_one_client_address_over_its_limit_is_refused_before_anything_is_checked
         assert rate_limited(proc, "per_client_address") == 1
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="module")
+def postgres_server() -> Iterator[postgres.PostgresServer]:
+    """This module's PostgreSQL server (fails the tests if it cannot start)."""
+    server = postgres.start_for_pytest()
+    yield server
+    server.stop()
+
+
+def test_two_replicas_on_postgres_share_one_bucket_per_identity(
+    postgres_server: postgres.PostgresServer, tmp_path: Path
+) -> None:
+    """3/m per identity across replicas A and B: two exchanges through A and one through B use
+    it up, so the fourth, through either, is refused."""
+    env = {
+        "BROKER_STORE_URL": postgres_server.create_database(),
+        "BROKER_KEK": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "BROKER_RATE_LIMIT_EXCHANGE": "3/m",
+    }
+    a, b = BrokerProcess(tmp_path / "a" / "data", env=env), BrokerProcess(tmp_path / "b" / "data", env=env)
+    a.start()
+    try:
+        b.start()
+        try:
+            private = ec.generate_private_key(ec.SECP256R1())
+            svc = identity_pb2.Identity(
+                id="svc",
+                kind=identity_pb2.IDENTITY_KIND_SERVICE_ACCOUNT,
+                public_keys=[identity_pb2.PublicKey(jwk_json=json.dumps(keys.public_jwk(private)))],
+            )
+            with a.channel() as channel:
+                identity_pb2_grpc.IdentityServiceStub(channel).CreateIdentity(
+                    identity_pb2.CreateIdentityRequest(identity=svc), metadata=a.admin_metadata(), timeout=10
+                )
+            for proc in (a, a, b):
+                proc.exchange("svc", private)
+            for proc in (b, a):
+                error = refusal(functools.partial(proc.exchange, "svc", private))
+                assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+                assert 0 < retry_delay(error) <= 20
+        finally:
+            b.stop()
+    finally:
+        a.stop()

@@ -152,3 +152,23 @@ def test_processes_on_one_sqlite_file_record_each_key_once(tmp_path: Path) -> No
     wins = [int(racer.communicate(timeout=60)[0]) for racer in racers]
     assert sum(wins) == 200
     assert stat.S_IMODE((tmp_path / "broker.db.replay-lock").stat().st_mode) == 0o600
+
+
+def test_shared_rate_buckets_spend_a_burst_refill_and_are_purged_when_full(sql_url: str) -> None:
+    """2 per second: two takes, the third waits 0.5 s; half a second later one more; a bucket
+    full again is purged with the expired records; two stores on one database share it."""
+    first, second = SqlStore(sql_url, Sealer(TEST_KEK)), SqlStore(sql_url, Sealer(TEST_KEK))
+    try:
+        first.migrate()
+        now = 1_900_000_000.0
+        assert first.take_rate_token("k", burst=2, per_second=2.0, now=now) == 0.0
+        assert second.take_rate_token("k", burst=2, per_second=2.0, now=now) == 0.0
+        assert first.take_rate_token("k", burst=2, per_second=2.0, now=now) == pytest.approx(0.5)
+        assert second.take_rate_token("other", burst=2, per_second=2.0, now=now) == 0.0
+        assert second.take_rate_token("k", burst=2, per_second=2.0, now=now + 0.5) == 0.0
+        assert first.take_rate_token("k", burst=2, per_second=2.0, now=now + 0.5) > 0
+        assert first.purge_expired(datetime.fromtimestamp(now + 60, UTC)) == 2
+        assert first.take_rate_token("k", burst=2, per_second=2.0, now=now + 60) == 0.0
+    finally:
+        first.close()
+        second.close()

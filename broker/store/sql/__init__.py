@@ -5,7 +5,9 @@
 - ``rows.py``: what the methods share on rows: codecs, etags, compare-and-set misses, event seqs;
 - ``schema.py``: the tables (the Alembic migrations in store/migrations/ build the same);
 - ``errors.py``: the one translation of "cannot reach the database" into ``Unavailable``;
-- ``replay.py``: single-use records on a dedicated driver connection (the exchange's hot path).
+- ``replay.py``: single-use records on a dedicated driver connection (the exchange's hot path);
+- ``audit.py``: the audit chain's statements (the unique seq is its compare-and-set);
+- ``rates.py``: the rate limits' shared token buckets, one upsert per call.
 
 Rows <-> domain objects go through the codecs the Vault store shares (store/records.py).
 """

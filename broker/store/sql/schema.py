@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -34,6 +35,7 @@ __all__ = [
     "identity_bindings",
     "leases",
     "metadata",
+    "rate_buckets",
     "replay_records",
     "revocations",
     "secret_events",
@@ -259,4 +261,19 @@ identity_bindings = Table(
     Column("subject", Text, primary_key=True),
     Column("identity_id", String(63), ForeignKey("identities.id", ondelete="CASCADE"), primary_key=True),
     Index(None, "identity_id"),
+)
+
+# revision 0005 ------------------------------------------------------------------------
+
+#: Token buckets of the rate limits shared by every process on this store (core/ratelimit.py):
+#: times are epoch seconds; a row whose bucket is full again by ``full_at`` can go.
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("full_at", Float, nullable=False),
+    Column("refused", Boolean, nullable=False),
+    Index(None, "full_at"),
 )

@@ -36,8 +36,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from ...core.audit import AuditEvent, AuditFilter, ChainHead, event_id_floor
-from ...core.errors import AlreadyExists, Conflict, NotFound
+from ...core.audit import AuditEvent, AuditFilter, ChainHead
+from ...core.errors import AlreadyExists, NotFound
 from ...core.identities import Identity, IdentityFilter
 from ...core.issuers import TrustedIssuer
 from ...core.keys import SigningKeyRecord
@@ -47,8 +47,10 @@ from .. import records
 from ..migrations import BEGIN_IMMEDIATE, upgrade_to_head
 from ..records import DATETIME, RELEASED
 from ..sealing import Sealer, signing_key_context
+from . import audit
 from .engine import engine_url, open_engine
 from .errors import translate_errors
+from .rates import take_token
 from .replay import ReplayWriter
 from .rows import (
     EVENT_COUNTER,
@@ -70,6 +72,7 @@ from .schema import (
     identities,
     identity_bindings,
     leases,
+    rate_buckets,
     replay_records,
     revocations,
     secret_events,
@@ -242,12 +245,17 @@ class SqlStore:
             return conn.execute(stmt).first() is not None
 
     def purge_expired(self, now: datetime) -> int:
-        """Delete replay and revocation records expired at ``now``; returns how many."""
+        """Delete replay and revocation records expired at ``now``, and rate buckets full
+        again by then; returns how many."""
+        full = delete(rate_buckets).where(rate_buckets.c.full_at <= now.timestamp())
         with self._transaction() as conn:
-            return sum(
-                conn.execute(delete(table).where(table.c.expires_at <= now)).rowcount
-                for table in (replay_records, revocations)
-            )
+            expired = (delete(table).where(table.c.expires_at <= now) for table in (replay_records, revocations))
+            return sum(conn.execute(stmt).rowcount for stmt in (*expired, full))
+
+    def take_rate_token(self, key: str, *, burst: int, per_second: float, now: float) -> float:
+        """Spend one token of ``key``'s shared bucket (rates.py): 0.0, or seconds to wait."""
+        with self._transaction() as conn:
+            return take_token(self._insert(rate_buckets), conn, key, burst=burst, per_second=per_second, now=now)
 
     # trusted external issuers -----------------------------------------------
     def create_issuer(self, issuer: TrustedIssuer) -> TrustedIssuer:
@@ -508,58 +516,37 @@ class SqlStore:
         with self._transaction() as conn:
             conn.execute(stmt)
 
-    # audit ------------------------------------------------------------------
+    # audit (audit.py) -------------------------------------------------------
     def append_audit_events(self, events: Sequence[AuditEvent]) -> int:
-        """Insert the events in one transaction, or none of them if a seq is taken (the chain
-        head's compare-and-set); returns how many went in."""
+        """All the events in one transaction, or none if a seq is taken; returns how many went in."""
         if not events:
             return 0
-        values = [records.audit_fields(event, DATETIME) for event in events]
-        stmt = self._insert(audit_events).values(values).on_conflict_do_nothing().returning(audit_events.c.seq)
         try:
             with self._transaction() as conn:
-                if len(conn.execute(stmt).all()) != len(events):
-                    raise Conflict("an audit seq is taken")  # rolls the transaction back
-        except Conflict:
+                audit.append(self._insert(audit_events), conn, events)
+        except audit.Taken:
             return 0
         return len(events)
 
     def audit_chain_head(self) -> ChainHead:
         """The seq and hash of the newest event (0, '' when there is none)."""
-        stmt = select(audit_events.c.seq, audit_events.c.hash).order_by(audit_events.c.seq.desc()).limit(1)
         with self._transaction() as conn:
-            row = conn.execute(stmt).first()
-        return ChainHead(0, "") if row is None else ChainHead(int(row.seq), row.hash)
+            return audit.head(conn)
 
     def read_audit_chain(self, *, after: int, limit: int) -> list[AuditEvent]:
         """Up to ``limit`` events with seq > ``after``, in seq order."""
-        stmt = select(audit_events).where(audit_events.c.seq > after).order_by(audit_events.c.seq).limit(limit)
         with self._transaction() as conn:
-            rows = conn.execute(stmt).all()
-        return [records.audit_from_record(row._mapping, DATETIME) for row in rows]
+            return audit.rows_to_events(conn, audit.chain_after(after, limit))
 
     def list_audit_events(self, *, before: str, limit: int, flt: AuditFilter) -> list[AuditEvent]:
         """Up to ``limit`` events with id < ``before`` ('' = newest) matching ``flt``, newest first."""
-        stmt = select(audit_events).where(*equal_to(audit_events, flt))
-        if before:
-            stmt = stmt.where(audit_events.c.id < before)
-        stmt = stmt.order_by(audit_events.c.id.desc()).limit(limit)
         with self._transaction() as conn:
-            rows = conn.execute(stmt).all()
-        return [records.audit_from_record(row._mapping, DATETIME) for row in rows]
+            return audit.rows_to_events(conn, audit.listing(before, limit, flt))
 
     def purge_audit_events(self, before: datetime, *, limit: int) -> int:
-        """Delete up to ``limit`` of the oldest events older than ``before`` (ids sort by
-        time), never the chain's head."""
-        head = select(func.max(audit_events.c.seq)).scalar_subquery()
-        oldest = (
-            select(audit_events.c.id)
-            .where(audit_events.c.id < event_id_floor(before), audit_events.c.seq < head)
-            .order_by(audit_events.c.id)
-            .limit(limit)
-        )
+        """Delete up to ``limit`` of the oldest events older than ``before``, never the chain's head."""
         with self._transaction() as conn:
-            return int(conn.execute(delete(audit_events).where(audit_events.c.id.in_(oldest))).rowcount)
+            return int(conn.execute(audit.oldest(before, limit)).rowcount)
 
     # plumbing ---------------------------------------------------------------
     @contextmanager
