@@ -234,3 +234,30 @@ def test_a_hung_vault_reads_as_unavailable_before_the_clis_deadline(tmp_path: Pa
     finally:
         proc.stop()
         server.stop()
+
+
+def test_an_rpc_that_outlasts_the_servers_deadline_is_deadline_exceeded(tmp_path: Path) -> None:
+    """BROKER_RPC_TIMEOUT=1s and a hung Vault: the call ends at the broker's own deadline, before
+    the store's 4 s timeout would, as DEADLINE_EXCEEDED saying so."""
+    server = openbao.start_for_pytest()
+    env = {
+        "BROKER_STORE_URL": server.url(server.fresh_prefix()),
+        "BROKER_VAULT_TOKEN": server.root_token,
+        "BROKER_RPC_TIMEOUT": "1s",
+        "BROKER_IDENTITY_CACHE_TTL": "1ms",  # every exchange reads the store
+    }
+    proc = BrokerProcess(tmp_path / "data", env=env)
+    try:
+        proc.start()
+        server.pause()
+        try:
+            started = time.monotonic()
+            result = proc.cli("admin", "identity", "list", check=False)
+            elapsed = time.monotonic() - started
+        finally:
+            server.resume()
+        assert result.stderr.strip() == "broker: DEADLINE_EXCEEDED: the broker could not answer in time", result.stderr
+        assert elapsed < 3.5
+    finally:
+        proc.stop()
+        server.stop()
