@@ -16,7 +16,7 @@ from ..core.principals import ADMIN_SCOPE, Principal
 from . import convert
 from .handler import ApiContext, Ctx, Servicer, rpc
 
-_FILTER_FIELDS = ("action", "actor", "target", "outcome")
+_FILTER_FIELDS = ("action", "actor", "subject", "target", "outcome")
 #: Seconds a whole-chain walk may take (the CLI waits 300 s by default, --timeout longer).
 VERIFY_TIMEOUT = 3600.0
 
@@ -45,6 +45,7 @@ def event_to_proto(event: AuditEvent) -> audit_pb2.AuditEvent:
         event_time=convert.timestamp(event.event_time),
         action=event.action,
         actor=event.actor,
+        subject=event.subject,
         target=event.target,
         outcome=event.outcome,
         request_id=event.request_id,

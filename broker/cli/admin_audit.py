@@ -51,7 +51,8 @@ def _list(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
     for n, event in enumerate(_events(args, stub, md)):
         if n == args.limit:
             break
-        who = f"{event.get('actor', '')} -> {event.get('target', '')}"
+        actor, subject = event.get("actor", ""), event.get("subject", "")
+        who = f"{actor}{f' (for {subject})' if subject and subject != actor else ''} -> {event.get('target', '')}"
         details = json.dumps(event.get("details", {}), sort_keys=True)
         seq = event.get("seq", "0")
         print(f"{event['event_time']}  {seq:>6}  {event['action']:<18} {event['outcome']:<8} {who}  {details}")

@@ -53,6 +53,8 @@ class AuditEvent:
     target: str
     outcome: str
     request_id: str = ""
+    subject: str = ""
+    """On whose behalf the actor acted (a delegation's person or service); often the actor."""
     details: Mapping[str, Any] = field(default_factory=dict)
     client_address: str = ""
     replica: str = ""
@@ -73,6 +75,7 @@ def chain_hash(event: AuditEvent) -> str:
         "event_time": event.event_time.isoformat(timespec="microseconds"),
         "action": event.action,
         "actor": event.actor,
+        "subject": event.subject,
         "target": event.target,
         "outcome": event.outcome,
         "request_id": event.request_id,
@@ -126,6 +129,7 @@ class AuditFilter:
     actor: str | None = None
     target: str | None = None
     outcome: str | None = None
+    subject: str | None = None
 
 
 def event_id(when: datetime) -> str:
@@ -174,6 +178,7 @@ class _Window:
     count: int
     action: str
     actor: str
+    subject: str
     target: str
     outcome: str
     summary: dict[str, Any]
@@ -199,7 +204,8 @@ class Announcer:
     def __call__(self, event: AuditEvent) -> None:
         self.last_seq = max(self.last_seq, event.seq)
         _log.info(
-            "audit", action=event.action, actor=event.actor, target=event.target, outcome=event.outcome,
+            "audit", action=event.action, actor=event.actor, subject=event.subject, target=event.target,
+            outcome=event.outcome,
             request_id=event.request_id, seq=event.seq, **event.details,
         )  # fmt: skip
         if self._sink is not None:
@@ -242,14 +248,26 @@ class Auditor:
         self._head: ChainHead | None = None
 
     def record(
-        self, action: str, *, by: Principal, target: str, outcome: str = "success", actor: str = "", **details: Any
+        self,
+        action: str,
+        *,
+        by: Principal,
+        target: str,
+        outcome: str = "success",
+        actor: str = "",
+        subject: str = "",
+        **details: Any,
     ) -> AuditEvent:
         """Append one event of ``by``'s request; ``details`` must not contain secret material.
 
-        ``actor`` names who acted when it is not the caller itself (an agent that proved
-        itself by an attestation in a delegation); by default it is ``by.actor``.
+        ``actor`` and ``subject`` name who acted and for whom when that is not the caller
+        itself (an agent that proved itself by an attestation in a delegation, the subject
+        of an exchanged token); by default they are ``by.actor`` and ``by.subject``.
         """
-        event = self._write(action, actor or by.actor, target, outcome, by.request_id, details, by.peer)
+        event = self._write(
+            action, by, actor=actor or by.actor, subject=subject or by.subject, target=target, outcome=outcome,
+            details=details,
+        )  # fmt: skip
         if self._observer is not None:
             self._observer(action, outcome, by, event.details)
         return event
@@ -257,25 +275,28 @@ class Auditor:
     def _write(
         self,
         action: str,
+        by: Principal | None,
+        *,
         actor: str,
+        subject: str,
         target: str,
         outcome: str,
-        request_id: str,
         details: Mapping[str, Any],
-        client_address: str = "",
     ) -> AuditEvent:
+        """One event of ``by``'s request (None: a window's summary, of no one request)."""
         now = self._clock.now()
         draft = AuditEvent(
             id=event_id(now),
             event_time=now,
             action=action,
             actor=actor,
+            subject=subject,
             target=target,
             outcome=outcome,
-            request_id=request_id,
+            request_id=by.request_id if by is not None else "",
             # As the store will give it back: JSON values only, so the hash survives the trip.
             details=json.loads(json.dumps(dict(details), default=str)),
-            client_address=client_address,
+            client_address=by.peer if by is not None else "",
             replica=self._replica,
         )
         return self._append(draft)
@@ -306,10 +327,12 @@ class Auditor:
         if self._observer is not None:  # every one counts, written or not
             self._observer(action, "failure", by, {"error": error})
         summary = {"error": error, "reason": reason}
-        if self._count(
-            (action, error, reason_kind(reason)), _Window(*self._opened(), action, ANONYMOUS, "", "failure", summary)
-        ):
-            self._write(action, ANONYMOUS, "", "failure", by.request_id, {**summary, "sampled": True}, by.peer)
+        opened = _Window(*self._opened(), action, ANONYMOUS, ANONYMOUS, "", "failure", summary)
+        if self._count((action, error, reason_kind(reason)), opened):
+            self._write(
+                action, by, actor=ANONYMOUS, subject=ANONYMOUS, target="", outcome="failure",
+                details={**summary, "sampled": True},
+            )  # fmt: skip
 
     def record_sampled(
         self, action: str, *, by: Principal, target: str, outcome: str = "success", **details: Any
@@ -319,8 +342,11 @@ class Auditor:
         if self._observer is not None:
             self._observer(action, outcome, by, details)
         key = (action, by.actor, target, outcome)
-        if self._count(key, _Window(*self._opened(), action, by.actor, target, outcome, {})):
-            self._write(action, by.actor, target, outcome, by.request_id, {**details, "sampled": True}, by.peer)
+        if self._count(key, _Window(*self._opened(), action, by.actor, by.subject, target, outcome, {})):
+            self._write(
+                action, by, actor=by.actor, subject=by.subject, target=target, outcome=outcome,
+                details={**details, "sampled": True},
+            )  # fmt: skip
 
     def _opened(self) -> tuple[datetime, datetime, int]:
         now = self._clock.now()
@@ -367,7 +393,10 @@ class Auditor:
             **window.summary, "sampled": True, "count": window.count - 1,
             "first": window.start.isoformat(), "last": window.last.isoformat(),
         }  # fmt: skip
-        self._write(window.action, window.actor, window.target, window.outcome, "", details)
+        self._write(
+            window.action, None, actor=window.actor, subject=window.subject, target=window.target,
+            outcome=window.outcome, details=details,
+        )  # fmt: skip
 
     def purge(self, before: datetime, *, batch: int = 1000, batches: int = 10) -> int:
         """Delete events older than ``before`` in bounded batches; returns how many."""

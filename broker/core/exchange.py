@@ -255,12 +255,12 @@ class TokenExchange:
             result = self._mint_for(proof, req, typ)
         except BrokerError as exc:
             self._auditor.record(
-                "token.exchange", by=by, actor=holder, target=subject, outcome="failure",
+                "token.exchange", by=by, actor=holder, subject=subject, target=subject, outcome="failure",
                 via=req.subject_token_type, error=exc.code, reason=exc.detail or exc.message,
             )  # fmt: skip
             raise
         self._auditor.record(
-            "token.exchange", by=by, actor=holder, target=subject, via=req.subject_token_type,
+            "token.exchange", by=by, actor=holder, subject=subject, target=subject, via=req.subject_token_type,
             kind=result.minted.claims["kind"], scopes=list(result.scopes), audiences=list(result.audiences),
             jti=result.minted.jti,
         )  # fmt: skip
@@ -378,6 +378,7 @@ class TokenExchange:
                     "token.delegate",
                     by=by,
                     actor=agent.id,
+                    subject=subject.subject,
                     target=subject.subject,
                     outcome="failure",
                     error=exc.code,
@@ -388,6 +389,7 @@ class TokenExchange:
             "token.delegate",
             by=by,
             actor=agent.id,
+            subject=subject.subject,
             target=subject.subject,
             outcome="success",
             kind=subject.kind,

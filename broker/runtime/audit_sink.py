@@ -34,6 +34,7 @@ class JsonLinesSink:
                 "time": event.event_time.isoformat(timespec="microseconds"),
                 "action": event.action,
                 "actor": event.actor,
+                "subject": event.subject,
                 "target": event.target,
                 "outcome": event.outcome,
                 "request_id": event.request_id,

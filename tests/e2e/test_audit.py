@@ -119,7 +119,7 @@ def test_an_untouched_chain_verifies_and_matches_the_json_lines(audited: Audited
     assert "chain intact" in output and re.search(r"checkpoints verified [1-9]", output), output
     granted = proc.audit_events("action=token.exchange outcome=success")
     assert len(granted) >= 4 and granted[0].actor == "admin" and granted[0].client_address.startswith("ipv")
-    assert granted[0].replica and len(granted[0].hash) == 64
+    assert granted[0].replica and len(granted[0].hash) == 64 and granted[0].subject == "admin"
 
     shipped = [json.loads(line) for line in audited.lines.read_text().splitlines()]
     assert [e["seq"] for e in shipped] == list(range(shipped[0]["seq"], shipped[0]["seq"] + len(shipped)))

@@ -73,6 +73,7 @@ def audit(seconds: int, **changes: object) -> AuditEvent:
         hash=f"{seconds + 1:064x}",
         client_address="ipv4:127.0.0.1:5000",
         replica="host/1",
+        subject="person",
         id=event_id(when),
         event_time=when,
         action="identity.create",
@@ -409,6 +410,7 @@ def test_audit_events_filter_by_equality(store: Store) -> None:
     assert seconds(AuditFilter(outcome="denied")) == ["req-2"]
     assert seconds(AuditFilter(action="token.exchange", outcome="success")) == ["req-1"]
     assert seconds(AuditFilter(actor="nobody")) == []
+    assert seconds(AuditFilter(subject="person", actor="svc-b")) == ["req-2"]
 
 
 def test_audit_event_round_trips_with_structured_details(store: Store) -> None:

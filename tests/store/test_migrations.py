@@ -16,6 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
+from broker.core.audit import chain_hash
 from broker.core.errors import FailedPrecondition
 from broker.core.identities import Binding, Identity, IdentityFilter, IdentityKind
 from broker.store.migrations import ADVISORY_LOCK_KEY, alembic_config, head_revision
@@ -185,6 +186,29 @@ def test_rows_written_at_the_first_revision_survive_the_upgrade_to_head(sql_url:
             update_time=WHEN,
             etag="3",
         )
+
+
+def test_audit_events_written_before_the_chain_come_out_chained_in_id_order(sql_url: str) -> None:
+    """Revision 0004 numbers and links the events already there with the broker's own hash."""
+    with connect(sql_url) as conn:
+        command.upgrade(alembic_config(conn), "0003")
+    events = sa.table(
+        "audit_events",
+        *map(sa.column, ["id", "action", "actor", "target", "outcome", "request_id", "details"]),
+        sa.column("event_time", sa.DateTime(timezone=True)),
+    )
+    with connect(sql_url) as conn:
+        for n in (2, 1):
+            row = {"id": f"{n:026x}", "action": "identity.create", "actor": "admin", "target": f"t{n}"}
+            conn.execute(
+                sa.insert(events).values(**row, outcome="success", request_id="", details="{}", event_time=WHEN)
+            )
+    with open_store(sql_url) as store:
+        store.migrate()
+        chain = store.read_audit_chain(after=0, limit=10)
+    assert [(e.seq, e.target, e.subject) for e in chain] == [(1, "t1", "admin"), (2, "t2", "admin")]
+    assert [e.hash for e in chain] == [chain_hash(e) for e in chain]
+    assert chain[1].prev_hash == chain[0].hash
 
 
 def test_downgrade_to_base_removes_every_table(sql_url: str) -> None:

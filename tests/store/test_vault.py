@@ -418,11 +418,12 @@ def test_migrate_from_schema_1_chains_the_audit_events_it_finds(
     assert [(e.seq, e.request_id) for e in chain] == [(1, "req-1"), (2, "req-2")]
     assert [e.hash for e in chain] == [chain_hash(e) for e in chain]
     assert chain[1].prev_hash == chain[0].hash
+    assert [e.subject for e in chain] == [e.actor for e in chain]  # before the chain, the actor acted for itself
     assert store.list_audit_events(before="", limit=10, flt=AuditFilter()) == list(reversed(chain))
     assert raw(openbao_server, f"{prefix}/schema")[0] == {"version": SCHEMA_VERSION}
 
 
-_CHAIN_FIELDS = ("seq", "prev_hash", "hash", "client_address", "replica")
+_CHAIN_FIELDS = ("seq", "prev_hash", "hash", "client_address", "replica", "subject")
 
 
 # authentication ---------------------------------------------------------------------

@@ -162,6 +162,7 @@ audit_events = Table(
     Column("hash", String(64), nullable=False),
     Column("client_address", Text, nullable=False),
     Column("replica", Text, nullable=False),
+    Column("subject", Text, nullable=False),
     Index(None, "seq", unique=True),
 )
 

@@ -137,11 +137,9 @@ class AuditChainDocs:
             head = self.head()
             last = self._event(head.seq) if head.seq else None
             if last is None or last.id != event_id:  # else: chained before a crash, not yet re-indexed
-                draft = dataclasses.replace(
-                    records.audit_from_record({**_UNCHAINED, **doc.data}, ISO_8601),
-                    seq=head.seq + 1,
-                    prev_hash=head.hash,
-                )
+                # Before the chain an actor acted for itself: its subject is the actor.
+                old = records.audit_from_record({**_UNCHAINED, "subject": doc.data["actor"], **doc.data}, ISO_8601)
+                draft = dataclasses.replace(old, seq=head.seq + 1, prev_hash=head.hash)
                 last = dataclasses.replace(draft, hash=chain_hash(draft))
                 self._docs.insert(self._chain_path(last.seq), records.audit_fields(last, ISO_8601))
             self._docs.write(path, {"seq": last.seq}, cas=doc.version)

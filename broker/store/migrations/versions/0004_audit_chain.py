@@ -1,4 +1,5 @@
-"""The audit hash chain: seq, prev_hash and hash on every audit event, and who sent it.
+"""The audit hash chain: seq, prev_hash and hash on every audit event, who sent it, and
+on whose behalf (subject: the actor, for the events already there).
 
 Events already recorded are chained in id (time) order with the same hash the broker
 computes (a frozen copy below), so `broker admin audit verify` checks them too.
@@ -23,7 +24,7 @@ down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-_NEW_COLUMNS = ("seq", "prev_hash", "hash", "client_address", "replica")
+_NEW_COLUMNS = ("seq", "prev_hash", "hash", "client_address", "replica", "subject")
 
 
 def _chain_hash(row: dict[str, Any]) -> str:
@@ -42,6 +43,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("hash", sa.String(64), nullable=True))
         batch.add_column(sa.Column("client_address", sa.Text(), nullable=True))
         batch.add_column(sa.Column("replica", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("subject", sa.Text(), nullable=True))
     names = ["id", "event_time", "action", "actor", "target", "outcome", "request_id", "details"]
     events = sa.table(
         "audit_events",
@@ -53,10 +55,10 @@ def upgrade() -> None:
     prev_hash = ""
     rows = conn.execute(sa.select(*(events.c[n] for n in names)).order_by(events.c.id)).all()
     for seq, row in enumerate(rows, start=1):
-        content = {**row._mapping, "details": json.loads(row.details), "client_address": "", "replica": ""}
-        content |= {"seq": seq, "prev_hash": prev_hash}
+        extra = {"client_address": "", "replica": "", "subject": row.actor}
+        content = {**row._mapping, "details": json.loads(row.details), **extra, "seq": seq, "prev_hash": prev_hash}
         prev_hash = _chain_hash(content)
-        values = {"seq": seq, "prev_hash": content["prev_hash"], "hash": prev_hash, "client_address": "", "replica": ""}
+        values = {"seq": seq, "prev_hash": content["prev_hash"], "hash": prev_hash, **extra}
         conn.execute(sa.update(events).where(events.c.id == row.id).values(values))
     with op.batch_alter_table("audit_events") as batch:
         batch.alter_column("seq", existing_type=sa.BigInteger(), nullable=False)
@@ -64,6 +66,7 @@ def upgrade() -> None:
         batch.alter_column("hash", existing_type=sa.String(64), nullable=False)
         batch.alter_column("client_address", existing_type=sa.Text(), nullable=False)
         batch.alter_column("replica", existing_type=sa.Text(), nullable=False)
+        batch.alter_column("subject", existing_type=sa.Text(), nullable=False)
     op.create_index("ix_audit_events_seq", "audit_events", ["seq"], unique=True)
 
 

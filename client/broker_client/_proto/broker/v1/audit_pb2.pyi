@@ -29,6 +29,7 @@ class AuditEvent(google.protobuf.message.Message):
     SEQ_FIELD_NUMBER: builtins.int
     PREV_HASH_FIELD_NUMBER: builtins.int
     HASH_FIELD_NUMBER: builtins.int
+    SUBJECT_FIELD_NUMBER: builtins.int
     id: builtins.str
     action: builtins.str
     'e.g. identity.create, token.exchange, token.delegate, secret.rotate.'
@@ -48,6 +49,8 @@ class AuditEvent(google.protobuf.message.Message):
     prev_hash: builtins.str
     'SHA-256 (hex) of the event before it, and of this event (see core/audit.py).'
     hash: builtins.str
+    subject: builtins.str
+    'On whose behalf the actor acted (the person or service of a delegation); often the actor.'
 
     @property
     def event_time(self) -> google.protobuf.timestamp_pb2.Timestamp:
@@ -57,13 +60,13 @@ class AuditEvent(google.protobuf.message.Message):
     def details(self) -> google.protobuf.struct_pb2.Struct:
         ...
 
-    def __init__(self, *, id: builtins.str=..., event_time: google.protobuf.timestamp_pb2.Timestamp | None=..., action: builtins.str=..., actor: builtins.str=..., target: builtins.str=..., outcome: builtins.str=..., request_id: builtins.str=..., details: google.protobuf.struct_pb2.Struct | None=..., client_address: builtins.str=..., replica: builtins.str=..., seq: builtins.int=..., prev_hash: builtins.str=..., hash: builtins.str=...) -> None:
+    def __init__(self, *, id: builtins.str=..., event_time: google.protobuf.timestamp_pb2.Timestamp | None=..., action: builtins.str=..., actor: builtins.str=..., target: builtins.str=..., outcome: builtins.str=..., request_id: builtins.str=..., details: google.protobuf.struct_pb2.Struct | None=..., client_address: builtins.str=..., replica: builtins.str=..., seq: builtins.int=..., prev_hash: builtins.str=..., hash: builtins.str=..., subject: builtins.str=...) -> None:
         ...
 
     def HasField(self, field_name: typing.Literal['details', b'details', 'event_time', b'event_time']) -> builtins.bool:
         ...
 
-    def ClearField(self, field_name: typing.Literal['action', b'action', 'actor', b'actor', 'client_address', b'client_address', 'details', b'details', 'event_time', b'event_time', 'hash', b'hash', 'id', b'id', 'outcome', b'outcome', 'prev_hash', b'prev_hash', 'replica', b'replica', 'request_id', b'request_id', 'seq', b'seq', 'target', b'target']) -> None:
+    def ClearField(self, field_name: typing.Literal['action', b'action', 'actor', b'actor', 'client_address', b'client_address', 'details', b'details', 'event_time', b'event_time', 'hash', b'hash', 'id', b'id', 'outcome', b'outcome', 'prev_hash', b'prev_hash', 'replica', b'replica', 'request_id', b'request_id', 'seq', b'seq', 'subject', b'subject', 'target', b'target']) -> None:
         ...
 global___AuditEvent = AuditEvent
 
@@ -77,7 +80,7 @@ class ListAuditEventsRequest(google.protobuf.message.Message):
     page_size: builtins.int
     page_token: builtins.str
     filter: builtins.str
-    'Conjunction of terms: action=NAME, actor=NAME, target=NAME, outcome=success|failure.'
+    'Conjunction of terms: action=NAME, actor=NAME, subject=NAME, target=NAME, outcome=success|failure.'
 
     def __init__(self, *, page_size: builtins.int=..., page_token: builtins.str=..., filter: builtins.str=...) -> None:
         ...
