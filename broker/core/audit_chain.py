@@ -6,7 +6,8 @@ whose ``prev_hash`` is not its predecessor's hash). What a chain alone cannot sh
 a chain rewritten whole by someone who can write the store: so the leader appends, at
 most once per ``BROKER_AUDIT_CHECKPOINT_INTERVAL`` and only when the chain has grown, a
 checkpoint event whose details hold a JWS, signed with the broker's signing key, over the
-seq and hash of the event before it. Rewriting the chain before a checkpoint then needs
+seq and hash of the chain's head as it read it (the event just before the checkpoint, or
+one a few before when others were appended while it signed). Rewriting the chain before a checkpoint then needs
 the signing key. A checkpoint whose key has been retired (keys stay published for a
 token lifetime after their successor takes over) still counts for its hash link, and
 the report says its signature could not be checked.
@@ -29,6 +30,8 @@ CHECKPOINT_TYP = "broker-audit-checkpoint+jws"
 VERIFY_PAGE = 500
 #: Problems a report lists; the count goes on past it.
 MAX_PROBLEMS = 100
+#: How far back a checkpoint may name its event (events appended while it was signed).
+RECENT = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +105,10 @@ class AuditChain:
         """Walk the whole chain in seq order and report every break in it."""
         report = ChainReport()
         previous: AuditEvent | None = None
+        recent: dict[int, str] = {}  # seq -> hash of the last RECENT events, for checkpoints
         for event in self._events():
+            recent[event.seq] = event.hash
+            recent.pop(event.seq - RECENT, None)
             report.events += 1
             if previous is None:
                 report.first_seq = event.seq
@@ -112,7 +118,7 @@ class AuditChain:
             if previous is not None:
                 _check_link(previous, event, report)
             if event.action == CHECKPOINT_ACTION:
-                self._check_checkpoint(previous, event, report)
+                self._check_checkpoint(recent, event, report)
             previous = event
         return report
 
@@ -125,7 +131,9 @@ class AuditChain:
                 return
             after = page[-1].seq
 
-    def _check_checkpoint(self, previous: AuditEvent | None, event: AuditEvent, report: ChainReport) -> None:
+    def _check_checkpoint(self, recent: dict[int, str], event: AuditEvent, report: ChainReport) -> None:
+        """The signature verifies and the event it names is in the chain with the hash it signed.
+        That is the one just before, or a few before when others were appended meanwhile."""
         try:
             payload = self._tokens.verify_statement(str(event.details.get("signature", "")), typ=CHECKPOINT_TYP)
         except BrokerError as exc:
@@ -134,9 +142,16 @@ class AuditChain:
         if payload is None:
             report.unchecked_checkpoints += 1
             return
-        covered = (payload.get("seq"), payload.get("hash"))
-        if previous is not None and covered != (previous.seq, previous.hash):
-            report.add(event.seq, "checkpoint", f"checkpoint {event.seq} signed a different event {covered[0]}")
+        seq, signed = payload.get("seq"), payload.get("hash")
+        if not isinstance(seq, int) or seq >= event.seq:
+            report.add(event.seq, "checkpoint", f"checkpoint {event.seq} names event {seq}, not one before it")
+            return
+        if seq not in recent:
+            if seq <= event.seq - RECENT:
+                report.add(event.seq, "checkpoint", f"checkpoint {event.seq} names event {seq}, too far back")
+            return  # else the event it names was purged by retention, or is missing (reported as such)
+        if recent[seq] != signed:
+            report.add(event.seq, "checkpoint", f"checkpoint {event.seq} signed a different event {seq}")
             return
         report.checkpoints += 1
         report.last_checkpoint_time = event.event_time
