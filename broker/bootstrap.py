@@ -24,7 +24,7 @@ from .core.identities import Identity, IdentityKey, IdentityKind, IdentityRegist
 from .core.keys import Keyring
 from .core.principals import ADMIN_SCOPE, Principal
 from .store import ManagedStore, open_store
-from .store.sealing import Sealer, load_or_create_kek
+from .store.sealing import Sealer, load_or_create_keks
 
 ADMIN_ID = "admin"
 _ATTEMPTS = 5
@@ -45,7 +45,8 @@ def prepare_data_dir(path: Path) -> None:
 def open_migrated_store(settings: Settings) -> ManagedStore:
     """The store ``settings`` names, sealed with the KEK, its schema brought to this broker's version."""
     prepare_data_dir(settings.data_dir)
-    sealer = Sealer(load_or_create_kek(settings.kek or None, settings.kek_file))
+    kek, *previous = load_or_create_keks(settings.kek or None, settings.kek_file)
+    sealer = Sealer(kek, previous)
     store = open_store(settings, sealer)
     try:
         store.migrate()

@@ -12,6 +12,7 @@
     purge_audit          leader        drop audit events older than the retention, in bounded batches
     flush_audit          every replica write the counts of sampled unauthenticated failures
     checkpoint_audit     leader        sign a checkpoint of the audit chain (core/audit_chain.py)
+    rewrap_sealed        leader        move sealed data to the first of BROKER_KEK's keys (KEK rotation)
 
 Nothing is decided from in-memory timers: every job reads "now" from the injected clock
 and what is due from the store, so a restart, a crash or a long downtime changes
@@ -59,6 +60,7 @@ _BATCH = 100
 #: Who rotates due secrets: the scheduler, which may rotate every secret and do nothing else.
 SCHEDULER = Principal.broker("scheduler", f"{ROTATE_SCOPE}:*")
 _MAX_BATCHES = 10
+_REWRAP_BATCH = 100
 _MAX_BACKOFF = timedelta(minutes=5)
 
 Work = Callable[[datetime], None]
@@ -81,7 +83,13 @@ class LeaseStore(Protocol):
 
 
 class SchedulerStore(LeaseStore, ReplayStore, Protocol):
-    """The scheduler's view of the store: the lease, and the expired records it purges."""
+    """The scheduler's view of the store: the lease, the expired records it purges, and the
+    sealed data it moves to the current key-encryption key."""
+
+    def rewrap_sealed(self, *, limit: int) -> int:
+        """Seal again under the current KEK up to ``limit`` blobs sealed under an older one;
+        returns how many (0: none left, or no older KEK configured)."""
+        ...
 
 
 class Scheduler:
@@ -117,6 +125,7 @@ class Scheduler:
         self._audit_retention = audit_retention
         self._audit_chain = audit_chain
         self._on_failure = on_failure
+        self._rewrapping = False
         self.next_rotation: datetime | None = None
         """The soonest scheduled secret rotation, as the leader last saw it (metrics)."""
         self.publish_lead = publish_lead(jwks_cache_ttl, tick)
@@ -252,6 +261,16 @@ class Scheduler:
         if self._audit_chain is not None:
             self._audit_chain.checkpoint(now)
 
+    def rewrap_sealed(self, now: datetime) -> None:
+        """Move a bounded batch of sealed blobs to the current KEK; log when none is left."""
+        moved = self._store.rewrap_sealed(limit=_REWRAP_BATCH)
+        if moved:
+            _log.info("sealed data moved to the current key-encryption key", count=moved)
+            self._rewrapping = True
+        elif self._rewrapping:
+            _log.info("no sealed data is left under an older key-encryption key; it can leave BROKER_KEK")
+            self._rewrapping = False
+
     def job_names(self) -> list[str]:
         """The names of the jobs, as logs and metrics label them."""
         return [name for name, _, _ in self._jobs()]
@@ -268,6 +287,7 @@ class Scheduler:
             ("purge_audit", self.purge_audit, True),
             ("flush_audit", self.flush_audit, False),
             ("checkpoint_audit", self.checkpoint_audit, True),
+            ("rewrap_sealed", self.rewrap_sealed, True),
         ]
 
     def _run(self, name: str, work: Work, *, leader_only: bool) -> None:

@@ -12,6 +12,11 @@ Blob layout, version 1::
 
 The kek id is the first 8 bytes of SHA-256(KEK): enough to tell "wrong key" from
 "corrupt data", never enough to recover the key.
+
+KEK rotation: ``BROKER_KEK=<new>,<old>...`` makes a keyring. The first key seals, every
+key opens what it sealed, and ``rewrap`` moves a blob to the first key (the scheduler's
+``rewrap_sealed`` job does it for the whole store); once it reports nothing left under an
+older key, that key can be dropped from the list.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import binascii
 import hashlib
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -28,7 +34,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..core.errors import FailedPrecondition
 
-__all__ = ["KEK_SIZE", "Sealer", "SealingError", "kek_id", "load_or_create_kek"]
+__all__ = ["KEK_SIZE", "Sealer", "SealingError", "kek_id", "load_or_create_keks"]
 
 KEK_SIZE = 32
 _VERSION = 1
@@ -49,20 +55,27 @@ def kek_id(kek: bytes) -> bytes:
 
 
 class Sealer:
-    """Seals and opens secret material with one key-encryption key."""
+    """Seals with the first key-encryption key; opens with any of them."""
 
-    __slots__ = ("_kek", "_kek_id")
+    __slots__ = ("_kek", "_kek_id", "_openers")
 
-    def __init__(self, kek: bytes) -> None:
-        if len(kek) != KEK_SIZE:
-            raise ValueError(f"the key-encryption key must be {KEK_SIZE} bytes, got {len(kek)}")
+    def __init__(self, kek: bytes, previous: Sequence[bytes] = ()) -> None:
+        for key in (kek, *previous):
+            if len(key) != KEK_SIZE:
+                raise ValueError(f"the key-encryption key must be {KEK_SIZE} bytes, got {len(key)}")
         self._kek = AESGCM(kek)
         self._kek_id = kek_id(kek)
+        self._openers = {kek_id(key): AESGCM(key) for key in (*previous, kek)}
 
     @property
     def kek_id(self) -> str:
-        """The KEK's fingerprint as hex, for logs and error messages."""
+        """The sealing KEK's fingerprint as hex, for logs and error messages."""
         return self._kek_id.hex()
+
+    @property
+    def rotating(self) -> bool:
+        """True when older keys are configured (blobs may need ``rewrap``)."""
+        return len(self._openers) > 1
 
     def seal(self, plaintext: bytes, context: str) -> bytes:
         """Encrypt ``plaintext`` bound to ``context``; a new data key every call."""
@@ -82,7 +95,8 @@ class Sealer:
         if blob[0] != _VERSION:
             raise SealingError(f"sealed data has unknown format version {blob[0]}")
         blob_kek_id = blob[1:_HEADER_SIZE]
-        if blob_kek_id != self._kek_id:
+        opener = self._openers.get(blob_kek_id)
+        if opener is None:
             raise SealingError(
                 "sealed data cannot be opened: the key-encryption key does not match "
                 f"(kek id {blob_kek_id.hex()} in the data, {self.kek_id} configured)"
@@ -92,10 +106,16 @@ class Sealer:
         )
         aad = header + context.encode()
         try:
-            data_key = self._kek.decrypt(wrap_nonce, wrapped, aad)
+            data_key = opener.decrypt(wrap_nonce, wrapped, aad)
             return AESGCM(data_key).decrypt(data_nonce, ciphertext, aad)
         except InvalidTag:
             raise SealingError("sealed data is corrupt or was sealed for another record") from None
+
+    def rewrap(self, blob: bytes, context: str) -> bytes | None:
+        """The blob sealed again under the first key, or None when it already is."""
+        if blob[1:_HEADER_SIZE] == self._kek_id:
+            return None
+        return self.seal(self.open(blob, context), context)
 
     def __repr__(self) -> str:
         return f"Sealer(kek_id={self.kek_id!r})"
@@ -120,28 +140,30 @@ def secret_context(secret_id: str, version: int) -> str:
     return f"secret:{secret_id}:{version}"
 
 
-def load_or_create_kek(env_value: str | None, path: Path) -> bytes:
-    """The KEK: from ``BROKER_KEK`` if set, else the file at ``path`` (created on first start).
+def load_or_create_keks(env_value: str | None, path: Path) -> tuple[bytes, ...]:
+    """The KEKs, the sealing one first: from ``BROKER_KEK`` if set, else the file at ``path``
+    (created on first start).
 
-    ``env_value`` is base64 or base64url (padding optional) of exactly 32 bytes. The file
-    holds the 32 raw bytes, is created with mode 0600 and is never overwritten.
+    ``env_value`` is a comma-separated list of base64 or base64url (padding optional) of
+    exactly 32 bytes each. The file holds the 32 raw bytes, is created with mode 0600 and
+    is never overwritten.
     """
     if env_value is not None:
-        return _decode_env_kek(env_value)
+        return tuple(_decode_env_kek(part) for part in env_value.split(","))
     try:
-        return _read_kek_file(path)
+        return (_read_kek_file(path),)
     except FileNotFoundError:
         pass
     try:
-        return _create_kek_file(path)
+        return (_create_kek_file(path),)
     except FileExistsError:  # another process created it first
-        return _read_kek_file(path)
+        return (_read_kek_file(path),)
 
 
 def _decode_env_kek(value: str) -> bytes:
     text = value.strip().replace("-", "+").replace("_", "/")
     if not text:
-        raise ValueError("BROKER_KEK is set but empty; unset it to use the key file")
+        raise ValueError("BROKER_KEK is set but empty (or has an empty entry); unset it to use the key file")
     try:
         kek = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except binascii.Error:

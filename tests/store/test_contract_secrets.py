@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,8 +13,10 @@ from broker.core.generators import Generator
 from broker.core.secrets import EventType, RotationPolicy, Secret, SecretEvent, SecretVersion, VersionState
 from broker.core.sensitive import Sensitive
 from broker.store.base import Store
+from broker.store.sealing import Sealer
 
-from .conftest import Backend, race
+from .conftest import TEST_KEK, Backend, race
+from .test_contract import signing_key
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 GRACE = timedelta(hours=1)
@@ -308,3 +311,21 @@ def test_concurrent_rotations_of_different_secrets_get_distinct_consecutive_seqs
     events: list[SecretEvent] = store.list_secret_events(after_seq=0, limit=100)
     assert [e.seq for e in events] == list(range(1, 9))
     assert sorted(e.secret_id for e in events) == [f"s{i}" for i in range(8)]
+
+
+def test_kek_rotation_moves_every_sealed_blob_to_the_new_key(backend: Backend) -> None:
+    """Written under the old KEK; [new, old] reads it all and moves it in bounded batches;
+    then new alone reads the signing key and every secret value."""
+    store = backend.store
+    store.add_signing_key(signing_key("sk"))
+    create(store, "db")
+    new = os.urandom(32)
+    rotating = backend.reopen(Sealer(new, [TEST_KEK]))
+    assert rotating.list_signing_keys()[0].private_pem == store.list_signing_keys()[0].private_pem
+    assert rotating.rewrap_sealed(limit=1) == 1
+    assert rotating.rewrap_sealed(limit=10) == 1
+    assert rotating.rewrap_sealed(limit=10) == 0
+    moved = backend.reopen(Sealer(new))
+    assert [k.kid for k in moved.list_signing_keys()] == ["sk"]
+    assert moved.get_secret_version("db", 1).value == Sensitive(b"value-db-1")
+    assert store.rewrap_sealed(limit=10) == 0  # one KEK: nothing to do

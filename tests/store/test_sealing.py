@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from broker.core.errors import FailedPrecondition
-from broker.store.sealing import KEK_SIZE, Sealer, SealingError, kek_id, load_or_create_kek
+from broker.store.sealing import KEK_SIZE, Sealer, SealingError, kek_id, load_or_create_keks
 
 KEK = bytes(range(32))
 OTHER_KEK = bytes(range(1, 33))
@@ -111,7 +111,7 @@ def test_sealer_refuses_a_kek_of_the_wrong_size() -> None:
         Sealer(b"short")
 
 
-# load_or_create_kek -------------------------------------------------------------------
+# load_or_create_keks -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -124,7 +124,7 @@ def test_env_kek_is_decoded_and_the_file_is_left_alone(tmp_path: Path, encode: C
     kek = bytes(range(200, 232))  # has bytes that encode to '+' / '/' or '-' / '_'
     value = encode(kek).decode()
     path = tmp_path / "kek"
-    assert load_or_create_kek(f" {value}\n", path) == kek
+    assert load_or_create_keks(f" {value}\n", path) == (kek,)
     assert not path.exists()
 
 
@@ -135,7 +135,7 @@ def test_env_kek_is_decoded_and_the_file_is_left_alone(tmp_path: Path, encode: C
 def test_bad_env_kek_is_refused_without_echoing_it(tmp_path: Path, value: str, reason: str) -> None:
     """A bad BROKER_KEK names the variable and the problem, never the value."""
     with pytest.raises(ValueError, match="BROKER_KEK") as caught:
-        load_or_create_kek(value, tmp_path / "kek")
+        load_or_create_keks(value, tmp_path / "kek")
     assert reason in str(caught.value)
     if value:
         assert value not in str(caught.value)
@@ -146,13 +146,13 @@ def test_kek_file_is_created_once_with_mode_0600(tmp_path: Path) -> None:
     path = tmp_path / "state" / "kek"
     old_umask = os.umask(0)
     try:
-        kek = load_or_create_kek(None, path)
+        (kek,) = load_or_create_keks(None, path)
     finally:
         os.umask(old_umask)
     assert len(kek) == KEK_SIZE
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert path.read_bytes() == kek
-    assert load_or_create_kek(None, path) == kek
+    assert load_or_create_keks(None, path) == (kek,)
 
 
 def test_kek_file_is_never_overwritten(tmp_path: Path) -> None:
@@ -160,6 +160,34 @@ def test_kek_file_is_never_overwritten(tmp_path: Path) -> None:
     path = tmp_path / "kek"
     path.write_bytes(b"truncated")
     with pytest.raises(ValueError, match="must hold exactly 32 bytes, it holds 9") as caught:
-        load_or_create_kek(None, path)
+        load_or_create_keks(None, path)
     assert str(path) in str(caught.value)
     assert path.read_bytes() == b"truncated"
+
+
+# rotation -------------------------------------------------------------------------------
+
+
+def test_a_keyring_seals_with_its_first_key_opens_with_any_and_rewraps_to_the_first() -> None:
+    """Sealed under the old KEK, a blob opens with [new, old], is rewrapped to new, and then
+    opens with new alone; a blob already under new needs no rewrap."""
+    old, new = os.urandom(KEK_SIZE), os.urandom(KEK_SIZE)
+    blob = Sealer(old).seal(b"value", "secret:db:1")
+    ring = Sealer(new, [old])
+    assert ring.rotating and not Sealer(new).rotating
+    assert ring.open(blob, "secret:db:1") == b"value"
+    moved = ring.rewrap(blob, "secret:db:1")
+    assert moved is not None and moved[1:9] == kek_id(new)
+    assert Sealer(new).open(moved, "secret:db:1") == b"value"
+    assert ring.rewrap(moved, "secret:db:1") is None
+    with pytest.raises(SealingError, match="does not match"):
+        Sealer(new).open(blob, "secret:db:1")
+
+
+def test_a_list_of_keks_in_the_environment_is_the_keyring_in_order(tmp_path: Path) -> None:
+    """BROKER_KEK=new,old: both decoded, the sealing one first; an empty entry is refused."""
+    new, old = os.urandom(KEK_SIZE), os.urandom(KEK_SIZE)
+    value = f"{base64.b64encode(new).decode()},{base64.urlsafe_b64encode(old).decode()}"
+    assert load_or_create_keks(value, tmp_path / "kek") == (new, old)
+    with pytest.raises(ValueError, match="empty entry"):
+        load_or_create_keks(f"{base64.b64encode(new).decode()},", tmp_path / "kek")

@@ -7,7 +7,8 @@
 - ``errors.py``: the one translation of "cannot reach the database" into ``Unavailable``;
 - ``replay.py``: single-use records on a dedicated driver connection (the exchange's hot path);
 - ``audit.py``: the audit chain's statements (the unique seq is its compare-and-set);
-- ``rates.py``: the rate limits' shared token buckets, one upsert per call.
+- ``rates.py``: the rate limits' shared token buckets, one upsert per call;
+- ``rewrap.py``: KEK rotation, blobs under an older key sealed again under the first.
 
 Rows <-> domain objects go through the codecs the Vault store shares (store/records.py).
 """

@@ -52,6 +52,7 @@ from .engine import engine_url, open_engine
 from .errors import translate_errors
 from .rates import take_token
 from .replay import ReplayWriter
+from .rewrap import rewrap
 from .rows import (
     EVENT_COUNTER,
     equal_to,
@@ -251,6 +252,13 @@ class SqlStore:
         with self._transaction() as conn:
             expired = (delete(table).where(table.c.expires_at <= now) for table in (replay_records, revocations))
             return sum(conn.execute(stmt).rowcount for stmt in (*expired, full))
+
+    def rewrap_sealed(self, *, limit: int) -> int:
+        """Seal again under the current KEK up to ``limit`` blobs sealed under an older one (rewrap.py)."""
+        if not self._sealer.rotating:
+            return 0
+        with self._transaction() as conn:
+            return rewrap(conn, self._sealer, limit=limit)
 
     def take_rate_token(self, key: str, *, burst: int, per_second: float, now: float) -> float:
         """Spend one token of ``key``'s shared bucket (rates.py): 0.0, or seconds to wait."""

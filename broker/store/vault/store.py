@@ -31,7 +31,16 @@ from .bindings import BindingIndex
 from .documents import MAX_ATTEMPTS, TOMBSTONE, Doc, Documents, contention, decode_name, digest, encode_name
 from .events import EventLog, outbox_entry
 from .transport import TIMEOUT_SECONDS, CasMismatch, Transport, VaultAuth, VaultLocation
-from .versions import Destroy, Expire, Rotate, due_for_destruction, graces_ended, version_entry, version_from_entry
+from .versions import (
+    Destroy,
+    Expire,
+    Rotate,
+    due_for_destruction,
+    graces_ended,
+    rewrapped_versions,
+    version_entry,
+    version_from_entry,
+)
 
 __all__ = ["SCHEMA_VERSION", "VaultStore"]
 
@@ -517,6 +526,34 @@ class VaultStore:
     def purge_audit_events(self, before: datetime, *, limit: int) -> int:
         """Remove up to ``limit`` of the oldest events older than ``before``, never the head."""
         return self._audit.purge(before, limit=limit)
+
+    # KEK rotation -------------------------------------------------------------
+    def rewrap_sealed(self, *, limit: int) -> int:
+        """Seal again under the current KEK up to ``limit`` documents' blobs sealed under an
+        older one (check-and-set: a document changed meanwhile waits for the next run)."""
+        if not self._sealer.rotating:
+            return 0
+        moved = 0
+        for doc in self._docs.scan("signing-keys", after=""):
+            new = self._sealer.rewrap(unb64(doc.data["sealed"]), signing_key_context(doc.data["kid"]))
+            if new is not None and moved < limit:
+                moved += self._rewrite(
+                    self._docs.path("signing-keys", encode_name(doc.data["kid"])), doc, {"sealed": b64(new)}
+                )
+        for secret_id, doc in self._secret_docs():
+            if moved >= limit:
+                break
+            if doc.live and (versions := rewrapped_versions(self._sealer, secret_id, doc.data["versions"])) is not None:
+                moved += self._rewrite(self._events.secret_path(secret_id), doc, {"versions": versions})
+        return moved
+
+    def _rewrite(self, path: str, doc: Doc, changes: dict[str, Any]) -> int:
+        """1 if ``doc`` was still the latest at ``path`` and now holds ``changes``, else 0."""
+        try:
+            self._docs.write(path, {**doc.data, **changes}, cas=doc.version)
+        except CasMismatch:
+            return 0
+        return 1
 
     # plumbing ---------------------------------------------------------------
     def _identity_path(self, identity_id: str) -> str:

@@ -18,11 +18,20 @@ from ...core.errors import AlreadyExists, Conflict
 from ...core.secrets import EventType, SecretVersion, VersionState, grace_ended, material_due
 from ...core.sensitive import Sensitive
 from .. import records
-from ..records import ISO_8601, b64, to_iso, to_iso_or_none
-from ..sealing import Sealer
+from ..records import ISO_8601, b64, to_iso, to_iso_or_none, unb64
+from ..sealing import Sealer, secret_context
 from .events import outbox_entry
 
-__all__ = ["Destroy", "Expire", "Rotate", "due_for_destruction", "graces_ended", "version_entry", "version_from_entry"]
+__all__ = [
+    "Destroy",
+    "Expire",
+    "Rotate",
+    "due_for_destruction",
+    "graces_ended",
+    "rewrapped_versions",
+    "version_entry",
+    "version_from_entry",
+]
 
 Data = dict[str, Any]
 Outbox = list[dict[str, Any]]
@@ -32,6 +41,17 @@ def version_entry(sealer: Sealer, version: SecretVersion, state: VersionState) -
     """A version entry in ``state``, the value sealed to (secret id, version)."""
     sealed = records.seal_version(sealer, version)
     return {**records.version_fields(version, state, ISO_8601), "sealed": b64(sealed)}
+
+
+def rewrapped_versions(sealer: Sealer, secret_id: str, versions: list[Data]) -> list[Data] | None:
+    """The version entries with every value sealed under the current KEK, or None if they all are."""
+    changed, out = False, []
+    for entry in versions:
+        sealed = entry.get("sealed")
+        new = None if sealed is None else sealer.rewrap(unb64(sealed), secret_context(secret_id, entry["version"]))
+        changed |= new is not None
+        out.append(entry if new is None else {**entry, "sealed": b64(new)})
+    return out if changed else None
 
 
 def version_from_entry(secret_id: str, v: Mapping[str, Any], *, value: Sensitive | None) -> SecretVersion:
