@@ -5,6 +5,7 @@ messages."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -394,3 +395,30 @@ def test_an_assertion_spent_on_a_refused_exchange_cannot_be_replayed_for_less(sh
     with pytest.raises(grpc.RpcError) as replayed:
         exchange_assertion(shared_broker.addr, assertion)
     assert replayed.value.code() is grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_the_kek_rotates_new_comma_old_then_new_alone(tmp_path: Path) -> None:
+    """A broker sealed under one KEK restarts with BROKER_KEK=new,old, moves everything to the
+    new key (its log says when it is done), and then starts and serves on the new key alone."""
+    old, new = (base64.b64encode(os.urandom(32)).decode() for _ in range(2))
+    data = tmp_path / "data"
+    first = BrokerProcess(data, env={"BROKER_KEK": old})
+    first.start()
+    value_file = tmp_path / "v"
+    value_file.write_bytes(b"sealed-value")
+    first.cli("admin", "secret", "create", "db", "--value-file", str(value_file))
+    _, key_file = _workload(first, tmp_path, "reader", "broker.secrets.read:db")
+    first.stop()
+
+    rotating = BrokerProcess(data, env={"BROKER_KEK": f"{new},{old}", "BROKER_SCHEDULER_TICK": "200ms"})
+    rotating.start()
+    wait_for(lambda: "no sealed data is left" in rotating.log(), 15, "the rewrap to finish")
+    rotating.stop()
+
+    moved = BrokerProcess(data, env={"BROKER_KEK": new})
+    moved.start()
+    try:
+        got = moved.cli("secret", "get", "db", "--identity", "reader", "--key-file", str(key_file))
+        assert got.stdout == "sealed-value"
+    finally:
+        moved.stop()
