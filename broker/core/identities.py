@@ -30,6 +30,7 @@ from . import pages
 from .audit import Auditor
 from .clock import Clock
 from .errors import FailedPrecondition, InvalidArgument, NotFound
+from .masks import check_mask
 from .principals import ADMIN_SCOPE, Principal
 
 ID_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -393,11 +394,7 @@ class IdentityRegistry:
     def update(self, identity_id: str, changes: Mapping[str, Any], *, by: Principal, etag: str = "") -> Identity:
         """Apply ``changes`` (field -> new value); a non-empty etag must match the stored one."""
         by.require(ADMIN_SCOPE)
-        if not changes:
-            raise InvalidArgument("update_mask: name at least one field")
-        unknown = sorted(set(changes) - MUTABLE_FIELDS)
-        if unknown:
-            raise InvalidArgument(f"update_mask: cannot update {', '.join(unknown)}")
+        check_mask(changes, MUTABLE_FIELDS)
         current = self.get(identity_id)
         now = self._clock.now()
         updated = self._validate(dataclasses.replace(current, **changes, update_time=now))

@@ -37,6 +37,7 @@ from .durations import format_duration
 from .errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from .generators import API_KEY_PREFIX, Generator, generate, mistyped_api_key, validate_length
 from .identities import ID_PATTERN, validate_id
+from .masks import check_mask
 from .principals import ADMIN_SCOPE, Principal
 from .sensitive import Sensitive
 
@@ -359,11 +360,7 @@ class SecretManager:
         """Apply ``changes`` (``rotation.interval``, ``rotation.grace_period``, ``rotation.retention``,
         ``length``); a changed interval reschedules from the last rotation. A non-empty etag must match."""
         by.require(ADMIN_SCOPE)
-        if not changes:
-            raise InvalidArgument("update_mask: name at least one field")
-        unknown = sorted(set(changes) - MUTABLE_FIELDS)
-        if unknown:
-            raise InvalidArgument(f"update_mask: cannot update {', '.join(unknown)}")
+        check_mask(changes, MUTABLE_FIELDS)
         current = self.get(secret_id)
         old = current.policy
         policy = validate_policy(
