@@ -183,6 +183,12 @@ class _Window:
     outcome: str
     summary: dict[str, Any]
 
+    @classmethod
+    def opening(cls, now: datetime, action: str, actor: str, subject: str, target: str, outcome: str,
+                summary: dict[str, Any]) -> _Window:  # fmt: skip
+        """A window opened at ``now`` by its first event."""
+        return cls(now, now, 1, action, actor, subject, target, outcome, summary)
+
 
 def reason_kind(reason: str) -> str:
     """A failure reason without the caller-chosen parts (quoted text, numbers), for sampling."""
@@ -327,7 +333,7 @@ class Auditor:
         if self._observer is not None:  # every one counts, written or not
             self._observer(action, "failure", by, {"error": error})
         summary = {"error": error, "reason": reason}
-        opened = _Window(*self._opened(), action, ANONYMOUS, ANONYMOUS, "", "failure", summary)
+        opened = _Window.opening(self._clock.now(), action, ANONYMOUS, ANONYMOUS, "", "failure", summary)
         if self._count((action, error, reason_kind(reason)), opened):
             self._write(
                 action, by, actor=ANONYMOUS, subject=ANONYMOUS, target="", outcome="failure",
@@ -342,15 +348,11 @@ class Auditor:
         if self._observer is not None:
             self._observer(action, outcome, by, details)
         key = (action, by.actor, target, outcome)
-        if self._count(key, _Window(*self._opened(), action, by.actor, by.subject, target, outcome, {})):
+        if self._count(key, _Window.opening(self._clock.now(), action, by.actor, by.subject, target, outcome, {})):
             self._write(
                 action, by, actor=by.actor, subject=by.subject, target=target, outcome=outcome,
                 details={**details, "sampled": True},
             )  # fmt: skip
-
-    def _opened(self) -> tuple[datetime, datetime, int]:
-        now = self._clock.now()
-        return now, now, 1
 
     def _count(self, key: tuple[str, ...], opened: _Window) -> bool:
         """Count one event of ``key``; True when it opens a window (write it at once). A window
