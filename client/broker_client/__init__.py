@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._async_token_source import AsyncTokenSource
 from ._attestors import CallableAttestor, ClientCertificateAttestor, KeyAttestor, TokenFileAttestor
-from ._channel import tls_credentials
+from ._channel import tls_credentials, tls_credentials_from_env
 from ._errors import BrokerClientError, InvalidToken, KeysUnavailable, SecretUnavailable, TokenUnavailable
 from ._grpc_auth import AsyncTokenInterceptor, token_call_credentials
 from ._http_auth import RequestsAuth
@@ -60,6 +60,7 @@ __all__ = [
     "VerifiedToken",
     "Verifier",
     "tls_credentials",
+    "tls_credentials_from_env",
     "token_call_credentials",
 ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import grpc
@@ -48,3 +49,16 @@ def tls_credentials(
         private_key=Path(key_file).read_bytes() if key_file else None,
         certificate_chain=Path(cert_file).read_bytes() if cert_file else None,
     )
+
+
+def tls_credentials_from_env(environ: Mapping[str, str] = os.environ) -> grpc.ChannelCredentials | None:
+    """``tls_credentials`` from BROKER_CA_FILE, BROKER_CLIENT_CERT_FILE and BROKER_CLIENT_KEY_FILE,
+    as the CLI and the sidecar read them; None (plain text) when none of them is set."""
+    ca, cert, key = (
+        environ.get(name) or None for name in ("BROKER_CA_FILE", "BROKER_CLIENT_CERT_FILE", "BROKER_CLIENT_KEY_FILE")
+    )
+    if ca is None and cert is None and key is None:
+        return None
+    if (cert is None) != (key is None):
+        raise ValueError("BROKER_CLIENT_CERT_FILE and BROKER_CLIENT_KEY_FILE go together")
+    return tls_credentials(ca, cert_file=cert, key_file=key)

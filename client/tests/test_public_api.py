@@ -30,6 +30,7 @@ PUBLIC = {
     "VerifiedToken",
     "Verifier",
     "tls_credentials",
+    "tls_credentials_from_env",
     "token_call_credentials",
 }
 PACKAGE = Path(broker_client.__file__).parent

@@ -15,7 +15,7 @@ import pytest
 from cryptography import x509
 from grpc_health.v1 import health_pb2
 
-from broker_client import KeyAttestor, TokenSource, tls_credentials
+from broker_client import KeyAttestor, TokenSource, tls_credentials, tls_credentials_from_env
 from tests.e2e.certs import CertificateAuthority, Issued
 from tests.e2e.harness import BROKER, BrokerProcess, free_port, wait_for
 
@@ -127,6 +127,12 @@ def test_the_client_library_fetches_tokens_over_tls(tls_broker: BrokerProcess, c
         tls_broker.addr, attestor, scopes=["broker.admin"], credentials=tls_credentials(ca.ca_file)
     ) as source:
         assert source.token().count(".") == 2
+    from_env = tls_credentials_from_env({"BROKER_CA_FILE": str(ca.ca_file)})  # as the CLI and sidecar read it
+    with TokenSource(tls_broker.addr, attestor, scopes=["broker.admin"], credentials=from_env) as source:
+        assert source.token().count(".") == 2
+    assert tls_credentials_from_env({}) is None
+    with pytest.raises(ValueError, match="go together"):
+        tls_credentials_from_env({"BROKER_CLIENT_CERT_FILE": str(ca.ca_file)})
 
 
 def test_a_certificate_replaced_on_disk_is_served_without_a_restart(
