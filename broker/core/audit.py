@@ -9,9 +9,9 @@ many there were. So a flood costs a handful of rows a minute, and none goes unno
 The trail keeps events for ``BROKER_AUDIT_RETENTION`` (the scheduler purges older ones).
 
 The events form one hash chain per store: each carries a sequence number and the
-SHA-256 of the event before it (``chain_hash``), and a store accepts an event only at
-the next free number (its compare-and-set), so replicas appending at once keep one
-chain. core/audit_chain.py signs checkpoints of it and verifies it. A write that fails
+SHA-256 of the event before it (``chain_hash``). The store numbers and links a batch
+onto its head as one step (a lock on SQL, compare-and-set on Vault), so replicas
+appending at once keep one chain. core/audit_chain.py signs checkpoints of it and verifies it. A write that fails
 raises: the call it records fails too, and hands nothing out (fail closed).
 """
 
@@ -31,13 +31,11 @@ import structlog
 
 from . import pages
 from .clock import Clock
-from .errors import InvalidArgument, Unavailable
+from .errors import InvalidArgument
 from .principals import ANONYMOUS, Principal
 
 _log = structlog.get_logger("broker.audit")
 
-#: Appends that may lose the chain head to another replica in a row before one gives up.
-APPEND_ATTEMPTS = 20
 #: An event id: 14 hex digits of microseconds, then 12 random hex digits.
 EVENT_ID = re.compile(r"^[0-9a-f]{26}$")
 
@@ -106,21 +104,6 @@ def chain_onto(drafts: Sequence[AuditEvent], head: ChainHead) -> list[AuditEvent
     return chained
 
 
-def store_chained(log: AuditLog, drafts: Sequence[AuditEvent], head: ChainHead | None) -> list[AuditEvent]:
-    """Chain ``drafts`` onto ``head`` (None: read it) and store them, following the head when
-    another replica moved it; returns them as stored. Unavailable when the chain stays contended."""
-    stored: list[AuditEvent] = []
-    pending = list(drafts)
-    for _ in range(APPEND_ATTEMPTS):
-        chained = chain_onto(pending, head or log.audit_chain_head())
-        taken = log.append_audit_events(chained)
-        stored += chained[:taken]
-        if taken == len(chained):
-            return stored
-        pending, head = pending[taken:], None
-    raise Unavailable("the audit chain is contended; try again")
-
-
 @dataclass(frozen=True, slots=True)
 class AuditFilter:
     """Equality filters for ListAuditEvents."""
@@ -145,9 +128,9 @@ def event_id_floor(when: datetime) -> str:
 class AuditLog(Protocol):
     """Where audit events go: an append-only hash chain, newest first when listed."""
 
-    def append_audit_events(self, events: Sequence[AuditEvent]) -> int:
-        """Append events (consecutive seqs, in order) until one's seq is taken; returns how many
-        went in. A transactional store takes all or none."""
+    def append_audit_events(self, drafts: Sequence[AuditEvent]) -> list[AuditEvent]:
+        """Chain ``drafts`` onto the head (``chain_onto``) and store them, in order, as one step
+        no other writer interleaves with; returns them as stored."""
         ...
 
     def audit_chain_head(self) -> ChainHead:
@@ -250,8 +233,6 @@ class Auditor:
         self._append = append or self._append_alone
         self._lock = threading.Lock()
         self._sampled: dict[tuple[str, ...], _Window] = {}
-        self._chain_lock = threading.Lock()
-        self._head: ChainHead | None = None
 
     def record(
         self,
@@ -308,14 +289,8 @@ class Auditor:
         return self._append(draft)
 
     def _append_alone(self, draft: AuditEvent) -> AuditEvent:
-        """One event, one transaction, chained onto the head this process last wrote."""
-        with self._chain_lock:
-            try:
-                (event,) = store_chained(self._store, [draft], self._head)
-            except BaseException:
-                self._head = None  # unknown whether it landed: read the head next time
-                raise
-            self._head = ChainHead(event.seq, event.hash)
+        """One event, one store call."""
+        (event,) = self._store.append_audit_events([draft])
         self._announce(event)
         return event
 

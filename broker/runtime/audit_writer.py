@@ -1,8 +1,8 @@
 """Audit events with group commit: the audit trail of the exchange hot path.
 
 One writer thread owns this process's end of the chain: it takes every event that queued
-up while it was busy, numbers and links them after the head (core/audit.py
-``store_chained``) and stores them in ONE store call. No event is acknowledged before it
+up while it was busy and hands them to the store in ONE call, which numbers and links them
+after its head (core/audit.py ``chain_onto``) as one step. No event is acknowledged before it
 is durably written, so a caller hands out nothing until its event is (fail closed). As
 with the replay guard (replay.py), worker threads block on ``append`` and the event loop
 awaits ``append_async``; ``announce`` (the log line, BROKER_AUDIT_LOG) runs for each
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from ..core.audit import AuditEvent, AuditLog, ChainHead, store_chained
+from ..core.audit import AuditEvent, AuditLog
 from ..core.errors import Unavailable
 
 _log = structlog.get_logger("broker.audit")
@@ -43,7 +43,6 @@ class AuditWriter:
         self._log = log
         self._announce = announce
         self._max_batch = max_batch
-        self._head: ChainHead | None = None
         self._closed = False
         self._queue: queue.SimpleQueue[_Batch | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
@@ -119,14 +118,12 @@ class AuditWriter:
     def _commit(self, batches: list[_Batch]) -> None:
         drafts = [draft for batch in batches for draft in batch.drafts]
         try:
-            events = store_chained(self._log, drafts, self._head)
+            events = self._log.append_audit_events(drafts)
         except Exception as exc:  # noqa: BLE001 - every waiter gets the store's error
-            self._head = None  # unknown how far it got: read the head next time
             _log.warning("audit batch failed", size=len(drafts), error=type(exc).__name__)
             for batch in batches:
                 batch.reply(exc)
             return
-        self._head = ChainHead(events[-1].seq, events[-1].hash)
         start = 0
         for batch in batches:
             batch.reply(events[start : start + len(batch.drafts)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -10,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from broker.core.audit import AuditEvent, AuditFilter, ChainHead, event_id
+from broker.core.audit import AuditEvent, AuditFilter, ChainHead, chain_hash, event_id
 from broker.core.errors import AlreadyExists, Conflict, FailedPrecondition, NotFound, Unavailable
 from broker.core.identities import Binding, Identity, IdentityFilter, IdentityKey, IdentityKind
 from broker.core.keys import SigningKeyRecord
@@ -18,7 +19,7 @@ from broker.core.sensitive import Sensitive
 from broker.store.base import Store
 from broker.store.sealing import Sealer
 
-from .conftest import UNREACHABLE_PASSWORD, Backend, race
+from .conftest import TEST_KEK, UNREACHABLE_PASSWORD, Backend, race
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -230,7 +231,7 @@ def test_datetimes_come_back_timezone_aware_in_utc(store: Store) -> None:
     key = IdentityKey(kid="k", jwk={"kty": "OKP"}, create_time=when, expire_time=when + timedelta(hours=1))
     store.create_identity(identity("timed", create_time=when, update_time=when, public_keys=(key,)))
     store.add_signing_key(signing_key("sk", activate_time=when))
-    assert store.append_audit_events([audit(1, event_time=when)]) == 1
+    store.append_audit_events([audit(1, event_time=when)])
 
     got = store.get_identity("timed")
     record = store.list_signing_keys()[0]
@@ -380,11 +381,14 @@ def test_purge_expired_removes_only_expired_records_and_counts_them(store: Store
 # audit ----------------------------------------------------------------------------
 
 
+def append(store: Store, *drafts: AuditEvent) -> list[AuditEvent]:
+    """The drafts as the store chained and stored them, one call each."""
+    return [event for draft in drafts for event in store.append_audit_events([draft])]
+
+
 def test_audit_events_list_newest_first_in_pages(store: Store) -> None:
     """25 events page back newest first in pages of 10, 10 and 5, each once."""
-    events = [audit(i) for i in range(25)]
-    for event in events:
-        assert store.append_audit_events([event]) == 1
+    events = append(store, *(audit(i) for i in range(25)))
     seen: list[AuditEvent] = []
     before = ""
     while page := store.list_audit_events(before=before, limit=10, flt=AuditFilter()):
@@ -395,10 +399,13 @@ def test_audit_events_list_newest_first_in_pages(store: Store) -> None:
 
 
 def test_audit_events_filter_by_equality(store: Store) -> None:
-    """action, actor, target and outcome filters each narrow the list and combine."""
-    assert store.append_audit_events([audit(1, action="token.exchange", actor="svc-a", outcome="success")]) == 1
-    assert store.append_audit_events([audit(2, action="token.exchange", actor="svc-b", outcome="denied")]) == 1
-    assert store.append_audit_events([audit(3, action="identity.delete", actor="admin", target="identity/x")]) == 1
+    """action, actor, subject, target and outcome filters each narrow the list and combine."""
+    append(
+        store,
+        audit(1, action="token.exchange", actor="svc-a", outcome="success"),
+        audit(2, action="token.exchange", actor="svc-b", outcome="denied"),
+        audit(3, action="identity.delete", actor="admin", target="identity/x"),
+    )
 
     def seconds(flt: AuditFilter) -> list[str]:
         return [e.request_id for e in store.list_audit_events(before="", limit=10, flt=flt)]
@@ -414,44 +421,44 @@ def test_audit_events_filter_by_equality(store: Store) -> None:
 
 
 def test_audit_event_round_trips_with_structured_details(store: Store) -> None:
-    """Every field, nested details included, reads back equal."""
-    event = audit(7, details={"paths": ["a", "b"], "nested": {"count": 2, "ok": True, "none": None}})
-    assert store.append_audit_events([event]) == 1
+    """Every field, nested details included, reads back equal to what the append returned."""
+    (event,) = append(store, audit(7, details={"paths": ["a", "b"], "nested": {"count": 2, "ok": True, "none": None}}))
     assert store.list_audit_events(before="", limit=5, flt=AuditFilter()) == [event]
     assert store.list_audit_events(before=event.id, limit=5, flt=AuditFilter()) == []
 
 
-def test_audit_chain_takes_each_seq_once_and_reads_back_in_seq_order(store: Store) -> None:
-    """A taken seq is refused with nothing written; the head and the chain follow the appends."""
+def test_appended_events_are_chained_onto_the_head_whatever_seq_they_came_with(store: Store) -> None:
+    """The store numbers and links: seqs 1.., each prev_hash the hash before, each hash its own."""
     assert store.audit_chain_head() == ChainHead(0, "")
-    events = [audit(i) for i in range(7)]
-    for event in events:
-        assert store.append_audit_events([event]) == 1
-    assert store.append_audit_events([audit(3, id=event_id(NOW), request_id="racer")]) == 0
+    events = append(store, *(audit(i, seq=99) for i in range(4))) + store.append_audit_events(
+        [audit(10 + i) for i in range(3)]
+    )
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5, 6, 7]
+    assert [e.prev_hash for e in events] == ["", *(e.hash for e in events[:-1])]
+    assert all(e.hash == chain_hash(e) for e in events)
     assert store.audit_chain_head() == ChainHead(7, events[-1].hash)
     assert store.read_audit_chain(after=0, limit=4) == events[:4]
     assert store.read_audit_chain(after=4, limit=4) == events[4:]
-    assert "racer" not in [e.request_id for e in store.list_audit_events(before="", limit=20, flt=AuditFilter())]
 
 
-def test_audit_events_append_in_batches_and_a_batch_at_a_taken_seq_adds_nothing(store: Store) -> None:
-    """Five at once go in; a batch whose first seq is taken adds none of its events."""
-    batch = [audit(i) for i in range(5)]
-    assert store.append_audit_events(batch) == 5
-    assert store.append_audit_events([audit(4, request_id="late"), audit(5, request_id="later")]) == 0
-    assert store.read_audit_chain(after=0, limit=10) == batch
+def test_writers_appending_at_once_keep_one_gapless_chain(backend: Backend) -> None:
+    """Four stores on the same data append 10 batches each at the same time: one chain, seqs 1..80."""
+    stores = [backend.reopen(Sealer(TEST_KEK)) for _ in range(4)]
+    race(4, lambda n: [stores[n].append_audit_events([audit(n * 100 + i), audit(n * 100 + 50 + i)]) for i in range(10)])
+    chain = backend.store.read_audit_chain(after=0, limit=200)
+    assert [e.seq for e in chain] == list(range(1, 81))
+    assert all(b.prev_hash == a.hash and b.hash == chain_hash(b) for a, b in itertools.pairwise(chain))
 
 
 def test_audit_purge_takes_the_oldest_and_never_the_head(store: Store) -> None:
     """Purging everything older than the future leaves the newest event, so the chain goes on from it."""
-    events = [audit(i) for i in range(5)]
-    for event in events:
-        assert store.append_audit_events([event]) == 1
+    events = append(store, *(audit(i) for i in range(5)))
     assert store.purge_audit_events(NOW + timedelta(days=1), limit=2) == 2
     assert [e.seq for e in store.read_audit_chain(after=0, limit=10)] == [3, 4, 5]
     assert store.purge_audit_events(NOW + timedelta(days=1), limit=10) == 2
     assert store.read_audit_chain(after=0, limit=10) == [events[-1]]
     assert store.audit_chain_head() == ChainHead(5, events[-1].hash)
+    assert [e.seq for e in append(store, audit(9))] == [6]
 
 
 # lifecycle ------------------------------------------------------------------------

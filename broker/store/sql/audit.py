@@ -1,39 +1,42 @@
-"""The SQL store's audit chain statements: the unique seq is the chain head's compare-and-set.
+"""The SQL store's audit chain: a batch is numbered and linked onto the head inside the
+transaction that inserts it, with the head locked, so appenders queue instead of racing.
 
-A batch goes in whole or not at all (one transaction): of two replicas appending at once,
-one gets the next seqs and the other finds them taken and chains again (core/audit.py).
+The lock is the ``audit_chain`` row of ``counters`` (SELECT ... FOR UPDATE on PostgreSQL;
+on SQLite the transaction's BEGIN IMMEDIATE already holds the one write lock). The unique
+index on seq stays as the last guard.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Delete, Select, delete, func, select
+from sqlalchemy import Delete, Select, Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from ...core.audit import AuditEvent, AuditFilter, ChainHead, event_id_floor
+from ...core.audit import AuditEvent, AuditFilter, ChainHead, chain_onto, event_id_floor
 from .. import records
 from ..records import DATETIME
 from .rows import equal_to
-from .schema import audit_events
+from .schema import audit_events, counters
 
-__all__ = ["Taken", "append", "chain_after", "head", "listing", "oldest", "rows_to_events"]
+__all__ = ["LOCK", "append", "chain_after", "head", "listing", "oldest", "rows_to_events"]
+
+#: The counters row whose lock serializes appenders (migration 0004 creates it).
+LOCK = "audit_chain"
 
 _events = audit_events.c
 
 
-class Taken(Exception):
-    """A seq of the batch is taken: roll the whole batch back."""
-
-
-def append(insert: sqlite.Insert | postgresql.Insert, conn: Connection, events: Sequence[AuditEvent]) -> None:
-    """Insert every event or raise ``Taken`` (the caller's transaction then rolls back)."""
-    values = [records.audit_fields(event, DATETIME) for event in events]
-    stmt = insert.values(values).on_conflict_do_nothing().returning(_events.seq)
-    if len(conn.execute(stmt).all()) != len(events):
-        raise Taken
+def append(
+    insert: Callable[[Table], sqlite.Insert | postgresql.Insert], conn: Connection, drafts: Sequence[AuditEvent]
+) -> list[AuditEvent]:
+    """Lock the head, chain ``drafts`` onto it and insert them; returns them as stored."""
+    conn.execute(select(counters.c.value).where(counters.c.name == LOCK).with_for_update())
+    events = chain_onto(drafts, head(conn))
+    conn.execute(insert(audit_events).values([records.audit_fields(event, DATETIME) for event in events]))
+    return events
 
 
 def head(conn: Connection) -> ChainHead:

@@ -68,7 +68,6 @@ from .rows import (
     version_from_row,
 )
 from .schema import (
-    audit_events,
     counters,
     identities,
     identity_bindings,
@@ -525,16 +524,12 @@ class SqlStore:
             conn.execute(stmt)
 
     # audit (audit.py) -------------------------------------------------------
-    def append_audit_events(self, events: Sequence[AuditEvent]) -> int:
-        """All the events in one transaction, or none if a seq is taken; returns how many went in."""
-        if not events:
-            return 0
-        try:
-            with self._transaction() as conn:
-                audit.append(self._insert(audit_events), conn, events)
-        except audit.Taken:
-            return 0
-        return len(events)
+    def append_audit_events(self, drafts: Sequence[AuditEvent]) -> list[AuditEvent]:
+        """Chain ``drafts`` onto the locked head and insert them, in one transaction."""
+        if not drafts:
+            return []
+        with self._transaction(reads_then_writes=True) as conn:
+            return audit.append(self._insert, conn, drafts)
 
     def audit_chain_head(self) -> ChainHead:
         """The seq and hash of the newest event (0, '' when there is none)."""

@@ -1,7 +1,8 @@
 """The Vault store's audit chain: events by seq, an index by id, and a hint of the head.
 
 - ``audit-chain/<seq // 1000>/<seq>`` holds the event itself, created with ``cas=0``: the
-  chain's compare-and-set (of two replicas appending at once, one gets the seq);
+  chain's compare-and-set (of two replicas appending at once, one gets the seq, the other
+  chains what is left onto the new head);
 - ``audit/<id prefix>/<id>`` names the event's seq, for listing newest first by id;
 - ``audit-head`` says where the head was last seen; the head is found by probing
   forward from it (a writer that died before moving it delays nothing).
@@ -13,14 +14,14 @@ skipped, so it cannot make a listing show an event that is not in the chain.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
-from ...core.audit import AuditEvent, AuditFilter, ChainHead, chain_hash, event_id_floor
+from ...core.audit import AuditEvent, AuditFilter, ChainHead, chain_hash, chain_onto, event_id_floor
 from ...core.errors import Conflict
 from .. import records
 from ..records import ISO_8601
-from .documents import MAX_ATTEMPTS, Documents, decode_name, encode_name
+from .documents import MAX_ATTEMPTS, Documents, contention, decode_name, encode_name
 from .transport import CasMismatch
 
 __all__ = ["AuditChainDocs"]
@@ -43,6 +44,23 @@ class AuditChainDocs:
 
     def _index_path(self, event_id: str) -> str:
         return self._docs.path("audit", encode_name(event_id[:_ID_BUCKET]), encode_name(event_id))
+
+    def append_chained(self, drafts: Sequence[AuditEvent]) -> list[AuditEvent]:
+        """Chain ``drafts`` onto the head and create them in order; when another writer takes a
+        seq first, chain the rest onto the new head (bounded); returns them as stored."""
+        stored: list[AuditEvent] = []
+        pending = list(drafts)
+        for _ in range(MAX_ATTEMPTS):
+            for event in chain_onto(pending, self.head()):
+                try:
+                    self.append(event)
+                except Conflict:
+                    break
+                stored.append(event)
+                pending.pop(0)
+            if not pending:
+                return stored
+        raise contention(self._docs.shown(self._docs.path("audit-chain")))
 
     def append(self, event: AuditEvent) -> None:
         """Create the event at its seq (Conflict if taken), then its index entry and the head hint."""

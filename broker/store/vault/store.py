@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ...core.audit import AuditEvent, AuditFilter, ChainHead
-from ...core.errors import AlreadyExists, Conflict, FailedPrecondition, NotFound
+from ...core.errors import AlreadyExists, FailedPrecondition, NotFound
 from ...core.identities import Identity, IdentityFilter
 from ...core.issuers import TrustedIssuer
 from ...core.keys import SigningKeyRecord
@@ -502,14 +502,9 @@ class VaultStore:
         raise contention(self._docs.shown(path))
 
     # audit ------------------------------------------------------------------
-    def append_audit_events(self, events: Sequence[AuditEvent]) -> int:
-        """Create the events at their seqs, in order, until one is taken (audit.py); how many went in."""
-        for n, event in enumerate(events):
-            try:
-                self._audit.append(event)
-            except Conflict:
-                return n
-        return len(events)
+    def append_audit_events(self, drafts: Sequence[AuditEvent]) -> list[AuditEvent]:
+        """Chain ``drafts`` onto the head and create them at their seqs (audit.py)."""
+        return self._audit.append_chained(drafts)
 
     def audit_chain_head(self) -> ChainHead:
         """The seq and hash of the newest event."""

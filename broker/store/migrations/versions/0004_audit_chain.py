@@ -2,7 +2,8 @@
 on whose behalf (subject: the actor, for the events already there).
 
 Events already recorded are chained in id (time) order with the same hash the broker
-computes (a frozen copy below), so `broker admin audit verify` checks them too.
+computes (a frozen copy below), so `broker admin audit verify` checks them too; the
+``audit_chain`` counters row is what appenders lock.
 
 Revision ID: 0004
 Revises: 0003
@@ -68,9 +69,13 @@ def upgrade() -> None:
         batch.alter_column("replica", existing_type=sa.Text(), nullable=False)
         batch.alter_column("subject", existing_type=sa.Text(), nullable=False)
     op.create_index("ix_audit_events_seq", "audit_events", ["seq"], unique=True)
+    # The row appenders lock to chain onto the head one at a time (store/sql/audit.py).
+    counters = sa.table("counters", sa.column("name"), sa.column("value"))
+    conn.execute(sa.insert(counters).values(name="audit_chain", value=0))
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM counters WHERE name = 'audit_chain'")
     op.drop_index("ix_audit_events_seq", table_name="audit_events")
     with op.batch_alter_table("audit_events") as batch:
         for name in reversed(_NEW_COLUMNS):
