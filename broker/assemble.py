@@ -13,7 +13,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from aiohttp import web
@@ -127,10 +127,11 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
     """Wire the core services on ``store``; configured issuers are parsed (a bad one raises)."""
     collectors = CollectorRegistry()
     metrics = BrokerMetrics(collectors)
-    buckets = store if settings.shares_rate_limits and isinstance(store, RateLimitStore) else None
+    shares_buckets = settings.shares_rate_limits and isinstance(store, RateLimitStore)
     store = timed_store(store, metrics.store_latency)
+    rate_buckets = cast(RateLimitStore, store) if shares_buckets else None
     # A shared bucket is a store write: inline, the exchange goes to a worker thread first.
-    shared = blocking(timed_store(buckets, metrics.store_latency)) if buckets is not None else None
+    shared = blocking(rate_buckets) if rate_buckets is not None else None
     # Reads that an inline exchange may need go through ``blocking`` (runtime/blocking.py).
     io = blocking(store)
     keyring = Keyring(io, clock, alg=settings.signing_alg, max_token_ttl=settings.max_token_ttl)
@@ -236,7 +237,7 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
         stopping=asyncio.Event(),
         audit_sink=sink,
         audit_writer=audit_writer,
-        rate_buckets=timed_store(buckets, metrics.store_latency) if buckets is not None else None,
+        rate_buckets=rate_buckets,
     )
 
 
