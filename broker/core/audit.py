@@ -64,9 +64,9 @@ class AuditEvent:
     """``chain_hash`` of this event."""
 
 
-def chain_hash(event: AuditEvent) -> str:
-    """SHA-256 (hex) of everything the event records, its seq and prev_hash included."""
-    content = {
+def chain_content(event: AuditEvent) -> dict[str, Any]:
+    """Everything the event records but its own hash (what ``chain_hash`` covers), as JSON values."""
+    return {
         "seq": event.seq,
         "prev_hash": event.prev_hash,
         "id": event.id,
@@ -79,9 +79,13 @@ def chain_hash(event: AuditEvent) -> str:
         "request_id": event.request_id,
         "client_address": event.client_address,
         "replica": event.replica,
-        "details": event.details,
+        "details": dict(event.details),
     }
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def chain_hash(event: AuditEvent) -> str:
+    """SHA-256 (hex) of ``chain_content``: everything the event records, seq and prev_hash included."""
+    canonical = json.dumps(chain_content(event), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

@@ -1,4 +1,7 @@
-"""BROKER_AUDIT_LOG: every audit event once stored, as one JSON line, for log shippers."""
+"""BROKER_AUDIT_LOG: every audit event once stored, as one JSON line, for log shippers.
+
+A line holds what the event's hash covers (core/audit.py ``chain_content``) and the hash,
+so a shipped copy can be checked against the chain without the store."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import TextIO
 
-from ..core.audit import AuditEvent
+from ..core.audit import AuditEvent, chain_content
 
 
 class JsonLinesSink:
@@ -27,26 +30,8 @@ class JsonLinesSink:
             self._owned = True
 
     def __call__(self, event: AuditEvent) -> None:
-        line = json.dumps(
-            {
-                "seq": event.seq,
-                "id": event.id,
-                "time": event.event_time.isoformat(timespec="microseconds"),
-                "action": event.action,
-                "actor": event.actor,
-                "subject": event.subject,
-                "target": event.target,
-                "outcome": event.outcome,
-                "request_id": event.request_id,
-                "client_address": event.client_address,
-                "replica": event.replica,
-                "details": event.details,
-                "prev_hash": event.prev_hash,
-                "hash": event.hash,
-            },
-            sort_keys=True,
-            separators=(",", ":"),
-        )
+        # What the hash covers, and the hash: a shipped line can be checked on its own.
+        line = json.dumps({**chain_content(event), "hash": event.hash}, sort_keys=True, separators=(",", ":"))
         with self._lock:
             self._out.write(line + "\n")
             self._out.flush()

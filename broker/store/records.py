@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from ..core.audit import AuditEvent, AuditFilter
+from ..core.audit import AuditEvent, AuditFilter, chain_content
 from ..core.durations import from_seconds, whole_seconds
 from ..core.generators import Generator
 from ..core.identities import Binding, Identity, IdentityFilter, IdentityKey, IdentityKind
@@ -351,23 +351,8 @@ def event_from_record(d: Record, times: TimeFormat, *, seq: int, secret_id: str,
 
 
 def audit_fields(event: AuditEvent, times: TimeFormat) -> dict[str, Any]:
-    """An audit event record, id included."""
-    return {
-        "id": event.id,
-        "event_time": times.dump(event.event_time),
-        "action": event.action,
-        "actor": event.actor,
-        "subject": event.subject,
-        "target": event.target,
-        "outcome": event.outcome,
-        "request_id": event.request_id,
-        "details": dict(event.details),
-        "client_address": event.client_address,
-        "replica": event.replica,
-        "seq": event.seq,
-        "prev_hash": event.prev_hash,
-        "hash": event.hash,
-    }
+    """An audit event record, id and hash included."""
+    return {**chain_content(event), "event_time": times.dump(event.event_time), "hash": event.hash}
 
 
 def audit_from_record(d: Record, times: TimeFormat) -> AuditEvent:

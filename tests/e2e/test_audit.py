@@ -5,6 +5,7 @@ SQLite and on Postgres; JSON lines for shippers; and it fails closed when it can
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import json
 import re
@@ -125,6 +126,10 @@ def test_an_untouched_chain_verifies_and_matches_the_json_lines(audited: Audited
     assert [e["seq"] for e in shipped] == list(range(shipped[0]["seq"], shipped[0]["seq"] + len(shipped)))
     assert all(later["prev_hash"] == earlier["hash"] for earlier, later in itertools.pairwise(shipped))
     assert token not in audited.lines.read_text()
+    for line in shipped:  # each line carries what its hash covers: checkable without the store
+        covered = json.dumps({k: v for k, v in line.items() if k != "hash"}, sort_keys=True, separators=(",", ":"),
+                             ensure_ascii=False)  # fmt: skip
+        assert hashlib.sha256(covered.encode()).hexdigest() == line["hash"]
     exported = [json.loads(line) for line in proc.cli("admin", "audit", "export").stdout.splitlines()]
     assert [e["hash"] for e in exported][: len(shipped)] == [e["hash"] for e in shipped]
 
