@@ -25,6 +25,8 @@ from .core.principals import BROKER_KIND, Principal
 T = TypeVar("T")
 
 _EXCHANGES = ("token.exchange", "token.delegate")
+#: Seconds: the histogram buckets of every latency the broker measures (RPCs, store calls).
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
 #: The rate limits, as ``broker_rate_limited_total`` labels them.
 RATE_LIMITS = ("exchange_per_identity", "per_client_address", "secret_reads_per_caller")
 
@@ -54,7 +56,7 @@ class BrokerMetrics:
             "Time of each store operation",
             ["operation"],
             registry=registry,
-            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0),
+            buckets=LATENCY_BUCKETS,
         )
         self.rate_limited = Counter(
             "broker_rate_limited_total", "Calls refused by a rate limit", ["limit"], registry=registry

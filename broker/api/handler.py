@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from ..core import errors
 from ..core.principals import Principal
 from ..core.ratelimit import RateLimited
+from ..metrics import LATENCY_BUCKETS
 from .auth import Authenticator
 from .limits import CallLimits, retry_trailers
 
@@ -58,7 +59,7 @@ class RpcMetrics:
             "RPC handling time",
             ["method"],
             registry=registry,
-            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0),
+            buckets=LATENCY_BUCKETS,
         )
 
 

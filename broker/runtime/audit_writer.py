@@ -23,6 +23,7 @@ import structlog
 
 from ..core.audit import AuditEvent, AuditLog
 from ..core.errors import Unavailable
+from .batching import next_batches
 
 _log = structlog.get_logger("broker.audit")
 
@@ -96,24 +97,11 @@ class AuditWriter:
             raise Unavailable("the broker is shutting down")
 
     def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batches, size, stop = [first], len(first.drafts), False
-            while size < self._max_batch:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                batches.append(more)
-                size += len(more.drafts)
-            self._commit(batches)
-            if stop:
-                return
+        stop = False
+        while not stop:
+            batches, stop = next_batches(self._queue, max_items=self._max_batch, size=lambda b: len(b.drafts))
+            if batches:
+                self._commit(batches)
 
     def _commit(self, batches: list[_Batch]) -> None:
         drafts = [draft for batch in batches for draft in batch.drafts]

@@ -26,6 +26,8 @@ from datetime import datetime
 
 import structlog
 
+from .batching import next_batches
+
 _log = structlog.get_logger("broker.replay")
 
 ConsumeMany = Callable[[Sequence[tuple[str, datetime]], datetime], list[bool]]
@@ -101,26 +103,11 @@ class ReplayGuard:
         self._queue.put(_Batch(items, reply))
 
     def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batches = [first]
-            size = len(first.items)
-            stop = False
-            while size < self._max_batch:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                batches.append(more)
-                size += len(more.items)
-            self._commit(batches)
-            if stop:
-                return
+        stop = False
+        while not stop:
+            batches, stop = next_batches(self._queue, max_items=self._max_batch, size=lambda b: len(b.items))
+            if batches:
+                self._commit(batches)
 
     def _commit(self, batches: list[_Batch]) -> None:
         items = [item for batch in batches for item in batch.items]
