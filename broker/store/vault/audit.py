@@ -47,27 +47,27 @@ class AuditChainDocs:
 
     def append_chained(self, drafts: Sequence[AuditEvent]) -> list[AuditEvent]:
         """Chain ``drafts`` onto the head and create them in order; when another writer takes a
-        seq first, chain the rest onto the new head (bounded); returns them as stored."""
+        seq first, chain the rest onto the new head (bounded); then move the head hint once.
+        Returns them as stored."""
         stored: list[AuditEvent] = []
-        pending = list(drafts)
         for _ in range(MAX_ATTEMPTS):
-            for event in chain_onto(pending, self.head()):
+            for event in chain_onto(drafts[len(stored) :], self.head()):
                 try:
-                    self.append(event)
+                    self._create(event)
                 except Conflict:
                     break
                 stored.append(event)
-                pending.pop(0)
-            if not pending:
+            if len(stored) == len(drafts):
+                if stored:
+                    self._move_hint(stored[-1].seq, stored[-1].hash)
                 return stored
         raise contention(self._docs.shown(self._docs.path("audit-chain")))
 
-    def append(self, event: AuditEvent) -> None:
-        """Create the event at its seq (Conflict if taken), then its index entry and the head hint."""
+    def _create(self, event: AuditEvent) -> None:
+        """Create the event at its seq (Conflict if taken), then its index entry."""
         if self._docs.insert(self._chain_path(event.seq), records.audit_fields(event, ISO_8601)) is None:
             raise Conflict(f"audit seq {event.seq} is taken")
         self._docs.insert(self._index_path(event.id), {"seq": event.seq})
-        self._move_hint(event.seq, event.hash)
 
     def _move_hint(self, seq: int, hash_: str) -> None:
         path = self._docs.path("audit-head")
