@@ -83,8 +83,10 @@ class AuditChain:
 
     def checkpoint(self, now: datetime) -> AuditEvent | None:
         """Append a signed checkpoint of the head, unless one is due later or nothing was added since."""
+        if self._last is not None and now < self._last[1]:
+            return None  # not due: no store read either
         head = self._auditor.head()
-        if head.seq == 0 or (self._last is not None and (head.seq == self._last[0] or now < self._last[1])):
+        if head.seq == 0 or (self._last is not None and head.seq == self._last[0]):
             return None
         statement = self._tokens.sign_statement(
             {"iss": self._tokens.issuer, "seq": head.seq, "hash": head.hash, "iat": int(now.timestamp())},
