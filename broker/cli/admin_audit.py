@@ -59,8 +59,9 @@ def _list(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
 
 
 def _export(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
-    events = list(_events(args, stub, md))
-    for event in reversed(events):  # oldest first, as a log shipper would have them
+    # Chain order, as a log shipper has them: the listing is by time, and two events drafted
+    # at once may take their places in the chain in the other order.
+    for event in sorted(_events(args, stub, md), key=lambda event: int(event.get("seq", 0))):
         print(json.dumps(event, sort_keys=True, separators=(",", ":")))
 
 
@@ -88,7 +89,7 @@ def register(admin_sub: Any) -> None:
     sub = audit.add_subparsers(dest="admin_audit_command", required=True)
     for name, text, command in (
         ("list", "events, newest first", _list),
-        ("export", "events as JSON lines, oldest first", _export),
+        ("export", "events as JSON lines in chain order (oldest first)", _export),
     ):
         parser = sub.add_parser(name, help=text)
         parser.add_argument("--filter", default="", help="e.g. 'action=token.exchange outcome=failure'")
