@@ -8,11 +8,13 @@ with ``assemble`` on a temporary SQLite store and a fake clock.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import resources
 from typing import Any, cast
 
 import grpc
@@ -43,8 +45,10 @@ from .api.handler import ApiContext, RpcMetrics, add_servicer
 from .api.identity import IdentityServicer
 from .api.issuer import IssuerServicer
 from .api.limits import CallLimits
+from .api.login import AuthServicer, PasswordWork
 from .api.secret import SecretServicer
 from .api.token import TokenServicer
+from .api.user import UserServicer
 from .config import Settings
 from .core.attestation import AssertionVerifier
 from .core.audit import Announcer, Auditor
@@ -58,8 +62,11 @@ from .core.identities import IdentityRegistry
 from .core.issuers import IssuerRegistry, issuer_from_config
 from .core.keys import Keyring
 from .core.liveness import LiveTokens
+from .core.people import PasswordHasher, PasswordPolicy, PeopleRegistry
 from .core.ratelimit import Limiter, RateLimit, RateLimitStore
 from .core.secrets import SecretManager
+from .core.sessions import Logins
+from .core.throttle import LoginThrottle
 from .core.tokens import TokenCore
 from .metrics import BrokerMetrics, StateCollector, timed_store
 from .runtime import inline
@@ -84,6 +91,14 @@ SERVICE_NAMES = tuple(
         (audit_pb2, "AuditService"),
     )
 )
+#: Password hashes (Argon2id, 64 MiB each) computed at once per process (api/login.py).
+PASSWORD_HASHING_SLOTS = 1
+
+
+def common_passwords() -> list[str]:
+    """The bundled list of the 20,000 most common passwords (Django's, BSD-3-Clause)."""
+    data = resources.files("broker").joinpath("data/common-passwords.txt.gz").read_bytes()
+    return gzip.decompress(data).decode().split()
 
 
 @dataclass
@@ -96,6 +111,9 @@ class Broker:
     keyring: Keyring
     tokens: TokenCore
     registry: IdentityRegistry
+    people: PeopleRegistry
+    logins: Logins
+    throttle: LoginThrottle
     auditor: Auditor
     audit_chain: AuditChain
     live: LiveTokens
@@ -175,7 +193,24 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
     external = ExternalIssuerVerifier(
         issuers, bindings, registry.lookup, clock, consume_jti=consume_jti, keys=blocking(jwks)
     )
-    live = LiveTokens(tokens, registry.lookup, trust_domain=settings.trust_domain)
+    people = PeopleRegistry(
+        io,
+        clock,
+        auditor,
+        policy=PasswordPolicy(common_passwords()),
+        hasher=PasswordHasher(),
+        end_sessions=lambda username, reason: io.end_families_of(username, clock.now(), reason),
+        cache_ttl=settings.identity_cache_ttl,
+    )
+    throttle = LoginThrottle(io, clock)
+    logins = Logins(people, io, throttle, tokens, auditor, clock)
+    live = LiveTokens(
+        tokens,
+        registry.lookup,
+        trust_domain=settings.trust_domain,
+        people=people.lookup,
+        live_session=logins.is_live_session,
+    )
     exchange = TokenExchange(
         tokens,
         assertions,
@@ -222,6 +257,9 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
         keyring=keyring,
         tokens=tokens,
         registry=registry,
+        people=people,
+        logins=logins,
+        throttle=throttle,
         auditor=auditor,
         audit_chain=audit_chain,
         live=live,
@@ -257,11 +295,6 @@ def _signing_key_since(keyring: Keyring, clock: Clock) -> datetime | None:
         return None
 
 
-def _unimplemented(servicer_class: Any) -> Any:
-    """An instance of a generated servicer base class, whose every RPC answers UNIMPLEMENTED."""
-    return servicer_class()
-
-
 def grpc_server(broker: Broker, health_servicer: health.aio.HealthServicer) -> grpc.aio.Server:
     """A gRPC server (no port yet) with every service, health and reflection registered."""
     auth = Authenticator(broker.live.verify, issuer=broker.tokens.issuer)
@@ -287,6 +320,7 @@ def grpc_server(broker: Broker, health_servicer: health.aio.HealthServicer) -> g
             ("grpc.so_reuseport", int(broker.settings.workers > 1)),
         ],
     )
+    work = PasswordWork(PASSWORD_HASHING_SLOTS)
     servicers: list[tuple[Callable[[Any, Any], None], Any]] = [
         (
             token_pb2_grpc.add_TokenServiceServicer_to_server,
@@ -304,9 +338,11 @@ def grpc_server(broker: Broker, health_servicer: health.aio.HealthServicer) -> g
             secret_pb2_grpc.add_SecretServiceServicer_to_server,
             SecretServicer(api, broker.secrets, broker.stopping, broker.clock),
         ),
-        # Declared in the API, not built yet: the generated bases answer UNIMPLEMENTED.
-        (auth_pb2_grpc.add_AuthServiceServicer_to_server, _unimplemented(auth_pb2_grpc.AuthServiceServicer)),
-        (auth_pb2_grpc.add_UserServiceServicer_to_server, _unimplemented(auth_pb2_grpc.UserServiceServicer)),
+        (auth_pb2_grpc.add_AuthServiceServicer_to_server, AuthServicer(api, broker.logins, work)),
+        (
+            auth_pb2_grpc.add_UserServiceServicer_to_server,
+            UserServicer(api, broker.people, broker.logins, broker.throttle, work),
+        ),
     ]
     for add_to_server, servicer in servicers:
         add_servicer(server, add_to_server, servicer)

@@ -27,6 +27,7 @@ from broker_client.v1 import token_pb2, token_pb2_grpc
 
 from ..core.durations import format_duration, parse_duration
 from ..core.tokens import TOKEN_TYPE_JWT
+from . import session
 
 DEFAULT_ADDR = "127.0.0.1:50051"
 #: The deadline of every RPC the CLI makes, in seconds.
@@ -231,6 +232,15 @@ def note_ttl(requested: str | None, token: str) -> None:
 
 
 # tokens -------------------------------------------------------------------------------------
+def login_token(chan: grpc.Channel) -> str | None:
+    """The access token of the person logged in to BROKER_ADDR (``broker login``), refreshed
+    when due; None when nobody is."""
+    try:
+        return session.access_token(chan, address())
+    except session.SessionError as exc:
+        raise CliError(str(exc)) from None
+
+
 def broker_issuer(chan: grpc.Channel) -> str:
     """The broker's issuer URL (the aud of assertions)."""
     issuer: str = token_pb2_grpc.TokenServiceStub(chan).GetJwks(token_pb2.GetJwksRequest()).issuer
@@ -268,10 +278,16 @@ def admin_key_file() -> str:
 
 
 def admin_metadata(chan: grpc.Channel, key_file: str | None = None) -> Metadata:
-    """Metadata carrying a fresh five-minute admin token, signed for with the admin key."""
+    """Metadata for ``broker admin``: a person's saved login (``broker login``), unless
+    BROKER_ADMIN_KEY_FILE names the admin key; else a fresh five-minute admin token signed
+    for with the admin key (data/admin.key by default)."""
+    if key_file is None and "BROKER_ADMIN_KEY_FILE" not in os.environ:
+        token = login_token(chan)
+        if token is not None:
+            return (("authorization", f"Bearer {token}"),)
     path = key_file or admin_key_file()
     if not Path(path).exists():
-        raise CliError(f"admin key {path} not found; set BROKER_ADMIN_KEY_FILE")
+        raise CliError(f"admin key {path} not found; set BROKER_ADMIN_KEY_FILE, or log in with `broker login`")
     token = exchange_with_key(chan, "admin", path, scopes=["broker.admin"], ttl="5m").access_token
     return (("authorization", f"Bearer {token}"),)
 

@@ -15,6 +15,9 @@ Three shapes of request:
   scopes ⊆ subject's ∩ agent's delegable_scopes, audiences ⊆ subject's ∩ the agent's,
   exp ≤ the subject token's.
 
+A person's token (kind human) is a subject token like a machine's: what is exchanged or
+delegated from it keeps its ``sid`` and ``amr``, so it dies with the person's login.
+
 Every exchange is audited (``token.exchange``, ``token.delegate``), granted or refused
 with its private reason; a refusal of a caller who proved nothing is sampled (audit.py).
 The event is written before the token is handed out: when it cannot be, the call fails.
@@ -122,7 +125,7 @@ def _named(value: str) -> str:
     return f"of {len(value)} characters"
 
 
-def _narrow(requested: Sequence[str], available: Sequence[str], what: str, holder: str) -> tuple[str, ...]:
+def narrow(requested: Sequence[str], available: Sequence[str], what: str, holder: str) -> tuple[str, ...]:
     """``requested`` if all of it is available (empty: all available), else refuse naming it."""
     if not requested:
         return tuple(available)
@@ -132,7 +135,7 @@ def _narrow(requested: Sequence[str], available: Sequence[str], what: str, holde
     return tuple(dict.fromkeys(requested))
 
 
-def _narrow_scopes(requested: Sequence[str], *holders: Sequence[str], holder: str) -> tuple[str, ...]:
+def narrow_scopes(requested: Sequence[str], *holders: Sequence[str], holder: str) -> tuple[str, ...]:
     """Scopes every holder covers: ``requested`` (each one, wildcards narrowed) or, when empty,
     the first holder's scopes that the others cover. Refuses naming the first one missing."""
     first, others = holders[0], holders[1:]
@@ -323,8 +326,8 @@ class TokenExchange:
     def _for_identity(
         self, identity: Identity, req: ExchangeRequest, typ: str, cnf: Mapping[str, str] | None = None
     ) -> ExchangeResult:
-        scopes = _narrow_scopes(req.scopes, identity.allowed_scopes, holder=identity.id)
-        audiences = _narrow(
+        scopes = narrow_scopes(req.scopes, identity.allowed_scopes, holder=identity.id)
+        audiences = narrow(
             req.audiences or (self._tokens.issuer,),
             (self._tokens.issuer, *identity.allowed_audiences),
             "audience",
@@ -345,8 +348,8 @@ class TokenExchange:
 
     def _downscope(self, subject: AccessClaims, req: ExchangeRequest, typ: str) -> ExchangeResult:
         holder = f"the presented token of {subject.subject}"
-        scopes = _narrow_scopes(req.scopes, subject.scopes, holder=holder)
-        audiences = _narrow(req.audiences, subject.audiences, "audience", holder)
+        scopes = narrow_scopes(req.scopes, subject.scopes, holder=holder)
+        audiences = narrow(req.audiences, subject.audiences, "audience", holder)
         minted = self._tokens.mint(
             subject=subject.subject,
             client_id=subject.client_id,
@@ -359,6 +362,8 @@ class TokenExchange:
             cnf=subject.cnf,
             typ=typ,
             not_after=subject.expires_at,
+            amr=subject.amr,
+            sid=subject.sid,
         )
         return ExchangeResult(minted, self._issued_type(typ), scopes, audiences)
 
@@ -408,14 +413,14 @@ class TokenExchange:
         if depth > self._max_depth:
             raise PermissionDenied(f"delegation chain would be {depth} deep; the limit is {self._max_depth}")
         holder = f"{agent.id} acting for {subject.subject}"
-        scopes = _narrow_scopes(req.scopes, subject.scopes, agent.delegable_scopes, holder=holder)
+        scopes = narrow_scopes(req.scopes, subject.scopes, agent.delegable_scopes, holder=holder)
         if not scopes:
             raise PermissionDenied(f"no scope of the subject token is delegable to {agent.id!r}")
         agent_audiences = (self._tokens.issuer, *agent.allowed_audiences)
         shared = [a for a in subject.audiences if a in agent_audiences]
         if not shared:
             raise PermissionDenied(f"no audience of the subject token is allowed for {agent.id!r}")
-        audiences = _narrow(req.audiences, shared, "audience", holder)
+        audiences = narrow(req.audiences, shared, "audience", holder)
         act: dict[str, Any] = {"sub": self._live.subject_of(agent), "client_id": agent.id}
         if subject.act is not None:
             act["act"] = dict(subject.act)
@@ -430,6 +435,8 @@ class TokenExchange:
             act=act,
             typ=typ,
             not_after=subject.expires_at,
+            amr=subject.amr,
+            sid=subject.sid,
         )
         return ExchangeResult(minted, self._issued_type(typ), scopes, audiences)
 

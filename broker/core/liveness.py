@@ -8,7 +8,9 @@ a scope or audience removed, ...), and still allows every scope and audience the
 carries. So a token never carries more than its identities allow now.
 
 Which holders a token names depends on its ``kind``; each kind has its check here, and
-a kind without one (a person's, before people exist) fails closed.
+a kind without one fails closed. A person's token (kind human) counts while the person
+exists, is enabled, was not narrowed since, still allows its scopes and audiences, and
+its login (``sid``, a refresh family) has not ended (core/sessions.py).
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ from collections.abc import Callable, Sequence
 from .attestation import IdentityLookup
 from .errors import InvalidArgument, NotFound
 from .identities import MACHINE_KINDS, Identity, covers
+from .people import HUMAN_KIND, Person, username_of
 from .tokens import AccessClaims, TokenCore, invalid
+
+#: people(username): the person, or NotFound.
+PersonLookup = Callable[[str], Person]
+#: live_session(sid): True while the login (refresh family) with this id has not ended.
+SessionCheck = Callable[[str], bool]
 
 #: SPIFFE trust domain names: lowercase letters, digits, '.', '-' and '_'.
 TRUST_DOMAIN = re.compile(r"^[a-z0-9._-]{1,255}$")
@@ -28,7 +36,15 @@ TRUST_DOMAIN = re.compile(r"^[a-z0-9._-]{1,255}$")
 class LiveTokens:
     """Verifies broker tokens and checks that their holders still allow what they carry."""
 
-    def __init__(self, tokens: TokenCore, lookup: IdentityLookup, *, trust_domain: str = "") -> None:
+    def __init__(
+        self,
+        tokens: TokenCore,
+        lookup: IdentityLookup,
+        *,
+        trust_domain: str = "",
+        people: PersonLookup | None = None,
+        live_session: SessionCheck | None = None,
+    ) -> None:
         if trust_domain and not TRUST_DOMAIN.match(trust_domain):
             raise ValueError(
                 f"trust domain {trust_domain!r} is not a SPIFFE trust domain (lowercase letters, digits, '.', '-', '_')"
@@ -37,6 +53,9 @@ class LiveTokens:
         self._lookup = lookup
         self._spiffe_prefix = f"spiffe://{trust_domain}/identity/" if trust_domain else ""
         self._checks: dict[str, Callable[[AccessClaims], None]] = dict.fromkeys(MACHINE_KINDS, self._identities_allow)
+        if people is not None and live_session is not None:
+            self._people, self._live_session = people, live_session
+            self._checks[HUMAN_KIND] = self._person_allows
 
     # identity <-> subject -----------------------------------------------------------
     def subject_of(self, identity: Identity) -> str:
@@ -65,13 +84,36 @@ class LiveTokens:
         if subject_id is None:
             raise invalid("sub is not an identity of this trust domain")
         subject = self._holder(subject_id, claims)
-        self._still_allowed(claims, subject, subject.allowed_scopes)
+        self._still_allowed(claims, subject.id, subject.allowed_scopes, subject.allowed_audiences)
+        self._agents_allow(claims)
+
+    def _person_allows(self, claims: AccessClaims) -> None:
+        """A person's token: the person, their login, and every agent of its chain still allow it."""
+        username = username_of(claims.subject)
+        if username is None:
+            raise invalid("sub is not a person")
+        try:
+            person = self._people(username)
+        except (NotFound, InvalidArgument):
+            raise invalid(f"person {username[:80]} no longer exists") from None
+        if person.disabled:
+            raise invalid(f"person {username} is disabled")
+        valid_from = person.valid_from()
+        if valid_from is not None and claims.issued_at < valid_from:
+            raise invalid(f"issued before person {username} was created, disabled, narrowed or reset")
+        if not claims.sid or not self._live_session(claims.sid):
+            raise invalid("the login this token descends from has ended")
+        self._still_allowed(claims, username, person.allowed_scopes, person.allowed_audiences)
+        self._agents_allow(claims)
+
+    def _agents_allow(self, claims: AccessClaims) -> None:
+        """Every agent of the token's delegation chain still exists and may delegate what it carries."""
         for act in claims.actors:
             client_id = act.get("client_id")
             if not isinstance(client_id, str):
                 raise invalid("malformed act claim")
             agent = self._holder(client_id, claims)
-            self._still_allowed(claims, agent, agent.delegable_scopes)
+            self._still_allowed(claims, agent.id, agent.delegable_scopes, agent.allowed_audiences)
 
     def _holder(self, identity_id: str, claims: AccessClaims) -> Identity:
         """The identity a token names, if it exists, is enabled and was not narrowed since the token was issued."""
@@ -86,11 +128,13 @@ class LiveTokens:
             raise invalid(f"issued before identity {identity.id} was created, disabled or narrowed")
         return identity
 
-    def _still_allowed(self, claims: AccessClaims, identity: Identity, scopes: Sequence[str]) -> None:
-        """Every scope and audience of the token is still allowed to ``identity``."""
+    def _still_allowed(
+        self, claims: AccessClaims, holder: str, scopes: Sequence[str], audiences: Sequence[str]
+    ) -> None:
+        """Every scope and audience of the token is still allowed to ``holder``."""
         for scope in claims.scopes:
             if not covers(scopes, scope):
-                raise invalid(f"scope {scope[:80]} is no longer allowed for {identity.id}")
+                raise invalid(f"scope {scope[:80]} is no longer allowed for {holder}")
         for audience in claims.audiences:
-            if audience != self._tokens.issuer and audience not in identity.allowed_audiences:
-                raise invalid(f"audience {audience[:80]} is no longer allowed for {identity.id}")
+            if audience != self._tokens.issuer and audience not in audiences:
+                raise invalid(f"audience {audience[:80]} is no longer allowed for {holder}")

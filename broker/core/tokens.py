@@ -199,6 +199,17 @@ class AccessClaims:
         return act if isinstance(act, dict) else None
 
     @property
+    def sid(self) -> str:
+        """The login session (refresh family) a person's token descends from ('' for machines)."""
+        return str(self.claims.get("sid", ""))
+
+    @property
+    def amr(self) -> tuple[str, ...]:
+        """How the person authenticated (RFC 8176: pwd, otp, mfa); empty for machines."""
+        amr = self.claims.get("amr")
+        return tuple(a for a in amr if isinstance(a, str)) if isinstance(amr, list) else ()
+
+    @property
     def cnf(self) -> Mapping[str, str] | None:
         """The confirmation the holder must prove (RFC 7800), if the token is bound."""
         cnf = self.claims.get("cnf")
@@ -268,9 +279,12 @@ class TokenCore:
         cnf: Mapping[str, str] | None = None,
         typ: str = ACCESS_TOKEN_TYP,
         not_after: datetime | None = None,
+        amr: Sequence[str] = (),
+        sid: str = "",
     ) -> MintedToken:
         """Sign a token for ``subject``; exp is now+ttl, never later than ``not_after``.
-        ``cnf`` (RFC 7800) binds it to a key or certificate its holder must prove."""
+        ``cnf`` (RFC 7800) binds it to a key or certificate its holder must prove; a
+        person's tokens name how they authenticated (``amr``) and their login (``sid``)."""
         if not audiences:
             raise InvalidArgument("audiences: a token needs at least one audience")
         now = self._clock.now()
@@ -298,6 +312,10 @@ class TokenCore:
             claims["act"] = act
         if cnf:
             claims["cnf"] = dict(cnf)
+        if amr:
+            claims["amr"] = list(amr)
+        if sid:
+            claims["sid"] = sid
         signing_input = f"{self._header(key.kid, key.alg, typ)}.{jws.encode_json(claims)}"
         signature = SIGNING[key.alg].sign(signing_input.encode("ascii"), key.private)
         return MintedToken(

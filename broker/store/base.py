@@ -23,7 +23,10 @@ from ..core.audit import AuditLog
 from ..core.identities import IdentityStore
 from ..core.issuers import IssuerRegistryStore
 from ..core.keys import SigningKeyStore
+from ..core.people import PersonStore
 from ..core.secrets import SecretStore
+from ..core.sessions import SessionStore
+from ..core.throttle import LoginFailureStore
 from ..core.tokens import RevocationStore
 from ..scheduler import SchedulerStore
 
@@ -36,6 +39,9 @@ class Store(
     RevocationStore,
     SecretStore,
     AuditLog,
+    PersonStore,
+    SessionStore,
+    LoginFailureStore,
     Protocol,
 ):
     """Everything the broker persists."""

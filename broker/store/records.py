@@ -32,6 +32,7 @@ from ..core.generators import Generator
 from ..core.identities import Binding, Identity, IdentityFilter, IdentityKey, IdentityKind
 from ..core.issuers import TrustedIssuer
 from ..core.keys import SigningKeyRecord
+from ..core.people import PersonFilter
 from ..core.secrets import EventType, RotationPolicy, Secret, SecretEvent, SecretVersion, VersionState
 from ..core.sensitive import Sensitive
 from .sealing import Sealer, secret_context
@@ -125,7 +126,7 @@ DATETIME = TimeFormat(dump=_same, load=_same)
 ISO_8601 = TimeFormat(dump=to_iso_or_none, load=from_iso_or_none)
 
 
-def filter_fields(flt: IdentityFilter | AuditFilter) -> dict[str, Any]:
+def filter_fields(flt: IdentityFilter | AuditFilter | PersonFilter) -> dict[str, Any]:
     """The fields of a filter that are set, as stored (an enum as its value); field names are record fields."""
     return {
         name: value.value if isinstance(value, Enum) else value

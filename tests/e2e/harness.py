@@ -138,6 +138,11 @@ class BrokerProcess:
     def admin_key(self) -> Path:
         return self.data_dir / "admin.key"
 
+    @property
+    def config_home(self) -> Path:
+        """The CLI's XDG_CONFIG_HOME (where `broker login` keeps the login)."""
+        return self.data_dir.parent / f"config-{self.grpc_port}"
+
     def env(self) -> dict[str, str]:
         """The environment the daemon and the CLI run with."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("BROKER_")}
@@ -148,6 +153,7 @@ class BrokerProcess:
             BROKER_ADDR=self.addr,
             BROKER_ADMIN_KEY_FILE=str(self.admin_key),
             BROKER_LOG_FORMAT="json",
+            XDG_CONFIG_HOME=str(self.config_home),
         )
         env.update(self.extra_env)
         return env
@@ -190,11 +196,22 @@ class BrokerProcess:
         """Everything the daemon wrote so far."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def cli(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        """Run the `broker` CLI against this daemon."""
+    def cli(
+        self, *args: str, check: bool = True, timeout: float = 60, input: str | None = None, admin_key: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the `broker` CLI against this daemon, ``input`` on its stdin. ``admin_key=False``: as a
+        person would, without BROKER_ADMIN_KEY_FILE and where no data/admin.key is (`broker admin`
+        then acts as whoever is logged in)."""
+        env = self.env()
+        cwd = None
+        if not admin_key:
+            del env["BROKER_ADMIN_KEY_FILE"]
+            cwd = self.data_dir.parent / f"elsewhere-{self.grpc_port}"
+            cwd.mkdir(exist_ok=True)
         result = subprocess.run(
-            [*BROKER, *args], env=self.env(), capture_output=True, text=True, timeout=timeout, check=False
-        )
+            [*BROKER, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False, input=input,
+            cwd=cwd,
+        )  # fmt: skip
         if check and result.returncode != 0:
             raise AssertionError(f"broker {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result

@@ -19,7 +19,7 @@ from google.protobuf import duration_pb2
 from grpc_health.v1 import health_pb2
 
 from broker_client import keys
-from broker_client.v1 import auth_pb2, auth_pb2_grpc, identity_pb2, identity_pb2_grpc
+from broker_client.v1 import identity_pb2, identity_pb2_grpc
 from tests.e2e.harness import BROKER, BrokerProcess, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -82,15 +82,6 @@ def test_grpcurl_lists_and_calls_every_service_through_reflection(shared_broker:
     reply = json.loads(called.stdout)
     assert reply["issuer"] == shared_broker.issuer
     assert json.loads(reply["jwks_json"])["keys"]
-
-
-def test_rpc_not_built_yet_answers_unimplemented(shared_broker: BrokerProcess) -> None:
-    """Declared services without an implementation answer UNIMPLEMENTED."""
-    with shared_broker.channel() as channel:
-        stub = auth_pb2_grpc.UserServiceStub(channel)
-        with pytest.raises(grpc.RpcError) as info:
-            stub.GetUser(auth_pb2.GetUserRequest(username="x"), timeout=5)
-    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
 def test_request_ids_and_no_tokens_in_logs(shared_broker: BrokerProcess) -> None:

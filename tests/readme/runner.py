@@ -319,6 +319,10 @@ def readme_ports(text: str) -> set[int]:
 
 def base_env(extra: Mapping[str, str]) -> dict[str, str]:
     """A new user's environment: nothing of the test run's own BROKER_*, BAO_*, VAULT_*, PG*."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BROKER_", "BAO_", "VAULT_", "PG", "VIRTUAL_ENV"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("BROKER_", "BAO_", "VAULT_", "PG", "VIRTUAL_ENV", "XDG_CONFIG_HOME"))
+    }
     env.update(extra)
     return env

@@ -104,7 +104,10 @@ def test_the_readme_runs_top_to_bottom_as_written(postgres_server: postgres.Post
         assert github_keys.requests, "the CI section fetched GitHub's keys"
         assert oidc.requests and oidc.requests[0].endswith(f"audience={BROKER_AUDIENCE}")
 
-    assert {"The two commands", "Running on Postgres", "Running on Vault/OpenBao", "Running the sidecar"} <= sections
+    assert {
+        "The two commands", "Logging in as a person", "Running on Postgres", "Running on Vault/OpenBao",
+        "Running the sidecar",
+    } <= sections  # fmt: skip
     assert stat.S_IMODE((home / "data").stat().st_mode) == 0o700
     assert stat.S_IMODE((home / "data" / "broker.db").stat().st_mode) == 0o600
     assert (runner_temp / "broker.token").read_text().count(".") == 2

@@ -21,6 +21,7 @@ from ...core.audit import AuditFilter
 from ...core.errors import BrokerError, Conflict, NotFound
 from ...core.identities import Identity, IdentityFilter
 from ...core.issuers import TrustedIssuer
+from ...core.people import PersonFilter
 from ...core.secrets import EventType, Secret, SecretEvent, SecretVersion
 from ...core.sensitive import Sensitive
 from .. import records
@@ -46,7 +47,7 @@ __all__ = [
 EVENT_COUNTER = "secret_events"
 
 
-def equal_to(table: Table, flt: IdentityFilter | AuditFilter) -> list[ColumnElement[bool]]:
+def equal_to(table: Table, flt: IdentityFilter | AuditFilter | PersonFilter) -> list[ColumnElement[bool]]:
     """One equality condition per filter field that is set (field names are column names)."""
     return [table.c[name] == value for name, value in records.filter_fields(flt).items()]
 

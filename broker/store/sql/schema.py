@@ -34,8 +34,12 @@ __all__ = [
     "identities",
     "identity_bindings",
     "leases",
+    "login_failures",
     "metadata",
+    "people",
     "rate_buckets",
+    "refresh_families",
+    "refresh_tokens",
     "replay_records",
     "revocations",
     "secret_events",
@@ -277,4 +281,59 @@ rate_buckets = Table(
     Column("full_at", Float, nullable=False),
     Column("refused", Boolean, nullable=False),
     Index(None, "full_at"),
+)
+
+#: Revision 0006: people, their logins (refresh families and tokens), failed-login counts.
+people = Table(
+    "people",
+    metadata,
+    Column("username", String(128), primary_key=True),
+    Column("tenant", String(63), nullable=False),
+    Column("display_name", String(200), nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    Column("allowed_scopes", JSONText, nullable=False),
+    Column("allowed_audiences", JSONText, nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("create_time", UTCDateTime, nullable=True),
+    Column("update_time", UTCDateTime, nullable=True),
+    Column("tokens_valid_from", UTCDateTime, nullable=True),
+    Column("revision", Integer, nullable=False),
+)
+
+refresh_families = Table(
+    "refresh_families",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("username", String(128), nullable=False),
+    Column("tenant", String(63), nullable=False),
+    Column("scopes", JSONText, nullable=False),
+    Column("audiences", JSONText, nullable=False),
+    Column("amr", JSONText, nullable=False),
+    Column("create_time", UTCDateTime, nullable=False),
+    Column("last_used_time", UTCDateTime, nullable=False),
+    Column("expire_time", UTCDateTime, nullable=False),
+    Column("end_time", UTCDateTime, nullable=True),
+    Column("end_reason", Text, nullable=False),
+    Index(None, "username"),
+    Index(None, "expire_time"),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("hash", String(64), primary_key=True),
+    Column("family_id", String(64), ForeignKey("refresh_families.id", ondelete="CASCADE"), nullable=False),
+    Column("used", Boolean, nullable=False),
+    Index(None, "family_id"),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("first_time", UTCDateTime, nullable=False),
+    Column("last_time", UTCDateTime, nullable=False),
+    Column("locked", Boolean, nullable=False),
+    Column("revision", Integer, nullable=False),
 )

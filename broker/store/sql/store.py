@@ -9,7 +9,8 @@ records and leases are ``INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNIN
 Secret events take their seq from a counter row locked until commit, so readers
 polling ``seq > n`` never miss one. Secret material is sealed (store/sealing.py) with a
 context naming its row. Engines are opened by ``engine.py``; the helpers every method
-shares on rows (codecs, etags, compare-and-set misses, event seqs) are ``rows.py``'s.
+shares on rows (codecs, etags, compare-and-set misses, event seqs) are ``rows.py``'s;
+people and their logins are ``people.py``'s part of the class.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from ..sealing import Sealer, signing_key_context
 from . import audit
 from .engine import engine_url, open_engine
 from .errors import translate_errors
+from .people import SqlPeople
 from .rates import take_token
 from .replay import ReplayWriter
 from .rewrap import rewrap
@@ -85,7 +87,7 @@ from .schema import (
 __all__ = ["SqlStore"]
 
 
-class SqlStore:
+class SqlStore(SqlPeople):
     """The Store protocol on SQLite (``sqlite:///path``) or PostgreSQL (``postgresql+psycopg://``)."""
 
     def __init__(self, url: str, sealer: Sealer, *, echo: bool = False) -> None:

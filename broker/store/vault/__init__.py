@@ -21,6 +21,8 @@ prefix inside it. Documents live at (an id is its own name when it is letters, d
     PREFIX/audit-chain/<seq/1000>/<seq> audit event number ``seq`` (created once: the chain's CAS)
     PREFIX/audit/<id[:6]>/<id>          {seq} of an audit event, bucketed by time (~70 minutes)
     PREFIX/audit-head                   a hint: the chain's head when last seen (audit.py)
+    PREFIX/people/<username>            one person; their logins and failed-login counts
+                                        beside it (people.py has that layout)
 
 Concurrency rests on KV v2 check-and-set alone: every data write names the version it
 replaces (``cas=0``: create only), so of two racing writers exactly one wins and the
@@ -52,6 +54,7 @@ The modules:
 - ``versions.py``: a secret document's versions and the changes that rewrite them;
 - ``bindings.py``: the (issuer, subject) -> identity ids index;
 - ``audit.py``: the audit hash chain;
+- ``people.py``: people, their logins (refresh families) and failed-login counts;
 - ``transport.py``: where Vault is, how the broker logs in, the pooled hvac clients,
   the error translation.
 """

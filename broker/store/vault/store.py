@@ -30,6 +30,7 @@ from .audit import AuditChainDocs
 from .bindings import BindingIndex
 from .documents import MAX_ATTEMPTS, TOMBSTONE, Doc, Documents, contention, decode_name, digest, encode_name
 from .events import EventLog, outbox_entry
+from .people import VaultPeople
 from .transport import TIMEOUT_SECONDS, CasMismatch, Transport, VaultAuth, VaultLocation
 from .versions import (
     Destroy,
@@ -49,7 +50,7 @@ SCHEMA_VERSION = 2
 _BATCH_WORKERS = 8
 
 
-class VaultStore:
+class VaultStore(VaultPeople):
     """The Store protocol on a Vault/OpenBao KV v2 mount (``vault://HOST:PORT/MOUNT/PREFIX``)."""
 
     def __init__(

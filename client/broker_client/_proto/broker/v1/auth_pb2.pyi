@@ -20,6 +20,7 @@ class LoginRequest(google.protobuf.message.Message):
     PASSWORD_FIELD_NUMBER: builtins.int
     OTP_FIELD_NUMBER: builtins.int
     SCOPES_FIELD_NUMBER: builtins.int
+    AUDIENCES_FIELD_NUMBER: builtins.int
     username: builtins.str
     password: builtins.str
     otp: builtins.str
@@ -27,12 +28,16 @@ class LoginRequest(google.protobuf.message.Message):
 
     @property
     def scopes(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
+        """Narrows the person's allowed scopes (empty: all of them)."""
+
+    @property
+    def audiences(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
+        """Narrows the person's allowed audiences (empty: the broker's issuer)."""
+
+    def __init__(self, *, username: builtins.str=..., password: builtins.str=..., otp: builtins.str=..., scopes: collections.abc.Iterable[builtins.str] | None=..., audiences: collections.abc.Iterable[builtins.str] | None=...) -> None:
         ...
 
-    def __init__(self, *, username: builtins.str=..., password: builtins.str=..., otp: builtins.str=..., scopes: collections.abc.Iterable[builtins.str] | None=...) -> None:
-        ...
-
-    def ClearField(self, field_name: typing.Literal['otp', b'otp', 'password', b'password', 'scopes', b'scopes', 'username', b'username']) -> None:
+    def ClearField(self, field_name: typing.Literal['audiences', b'audiences', 'otp', b'otp', 'password', b'password', 'scopes', b'scopes', 'username', b'username']) -> None:
         ...
 global___LoginRequest = LoginRequest
 
@@ -132,6 +137,31 @@ class LogoutResponse(google.protobuf.message.Message):
 global___LogoutResponse = LogoutResponse
 
 @typing.final
+class ChangePasswordRequest(google.protobuf.message.Message):
+    """ChangePasswordRequest carries the current password and the new one."""
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+    CURRENT_PASSWORD_FIELD_NUMBER: builtins.int
+    NEW_PASSWORD_FIELD_NUMBER: builtins.int
+    current_password: builtins.str
+    new_password: builtins.str
+
+    def __init__(self, *, current_password: builtins.str=..., new_password: builtins.str=...) -> None:
+        ...
+
+    def ClearField(self, field_name: typing.Literal['current_password', b'current_password', 'new_password', b'new_password']) -> None:
+        ...
+global___ChangePasswordRequest = ChangePasswordRequest
+
+@typing.final
+class ChangePasswordResponse(google.protobuf.message.Message):
+    """ChangePasswordResponse is empty."""
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    def __init__(self) -> None:
+        ...
+global___ChangePasswordResponse = ChangePasswordResponse
+
+@typing.final
 class User(google.protobuf.message.Message):
     """User is a person."""
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
@@ -144,12 +174,19 @@ class User(google.protobuf.message.Message):
     CREATE_TIME_FIELD_NUMBER: builtins.int
     UPDATE_TIME_FIELD_NUMBER: builtins.int
     ETAG_FIELD_NUMBER: builtins.int
+    ALLOWED_AUDIENCES_FIELD_NUMBER: builtins.int
+    LOCKED_FIELD_NUMBER: builtins.int
+    HAS_PASSWORD_FIELD_NUMBER: builtins.int
     username: builtins.str
     display_name: builtins.str
     tenant: builtins.str
     disabled: builtins.bool
     mfa_enabled: builtins.bool
     etag: builtins.str
+    locked: builtins.bool
+    'Output only: a lockout after too many failed logins (cleared by UnlockUser).'
+    has_password: builtins.bool
+    'Output only: a password is set.'
 
     @property
     def allowed_scopes(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
@@ -163,13 +200,17 @@ class User(google.protobuf.message.Message):
     def update_time(self) -> google.protobuf.timestamp_pb2.Timestamp:
         ...
 
-    def __init__(self, *, username: builtins.str=..., display_name: builtins.str=..., tenant: builtins.str=..., allowed_scopes: collections.abc.Iterable[builtins.str] | None=..., disabled: builtins.bool=..., mfa_enabled: builtins.bool=..., create_time: google.protobuf.timestamp_pb2.Timestamp | None=..., update_time: google.protobuf.timestamp_pb2.Timestamp | None=..., etag: builtins.str=...) -> None:
+    @property
+    def allowed_audiences(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
+        ...
+
+    def __init__(self, *, username: builtins.str=..., display_name: builtins.str=..., tenant: builtins.str=..., allowed_scopes: collections.abc.Iterable[builtins.str] | None=..., disabled: builtins.bool=..., mfa_enabled: builtins.bool=..., create_time: google.protobuf.timestamp_pb2.Timestamp | None=..., update_time: google.protobuf.timestamp_pb2.Timestamp | None=..., etag: builtins.str=..., allowed_audiences: collections.abc.Iterable[builtins.str] | None=..., locked: builtins.bool=..., has_password: builtins.bool=...) -> None:
         ...
 
     def HasField(self, field_name: typing.Literal['create_time', b'create_time', 'update_time', b'update_time']) -> builtins.bool:
         ...
 
-    def ClearField(self, field_name: typing.Literal['allowed_scopes', b'allowed_scopes', 'create_time', b'create_time', 'disabled', b'disabled', 'display_name', b'display_name', 'etag', b'etag', 'mfa_enabled', b'mfa_enabled', 'tenant', b'tenant', 'update_time', b'update_time', 'username', b'username']) -> None:
+    def ClearField(self, field_name: typing.Literal['allowed_audiences', b'allowed_audiences', 'allowed_scopes', b'allowed_scopes', 'create_time', b'create_time', 'disabled', b'disabled', 'display_name', b'display_name', 'etag', b'etag', 'has_password', b'has_password', 'locked', b'locked', 'mfa_enabled', b'mfa_enabled', 'tenant', b'tenant', 'update_time', b'update_time', 'username', b'username']) -> None:
         ...
 global___User = User
 
@@ -255,13 +296,16 @@ class ListUsersRequest(google.protobuf.message.Message):
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
     PAGE_SIZE_FIELD_NUMBER: builtins.int
     PAGE_TOKEN_FIELD_NUMBER: builtins.int
+    FILTER_FIELD_NUMBER: builtins.int
     page_size: builtins.int
     page_token: builtins.str
+    filter: builtins.str
+    'Equality terms joined by space or AND: disabled=true|false, tenant=T.'
 
-    def __init__(self, *, page_size: builtins.int=..., page_token: builtins.str=...) -> None:
+    def __init__(self, *, page_size: builtins.int=..., page_token: builtins.str=..., filter: builtins.str=...) -> None:
         ...
 
-    def ClearField(self, field_name: typing.Literal['page_size', b'page_size', 'page_token', b'page_token']) -> None:
+    def ClearField(self, field_name: typing.Literal['filter', b'filter', 'page_size', b'page_size', 'page_token', b'page_token']) -> None:
         ...
 global___ListUsersRequest = ListUsersRequest
 
@@ -292,7 +336,7 @@ class UpdateUserRequest(google.protobuf.message.Message):
     UPDATE_MASK_FIELD_NUMBER: builtins.int
     PASSWORD_FIELD_NUMBER: builtins.int
     password: builtins.str
-    'Set to change the password.'
+    'Set to reset the password (every refresh family of the user ends).'
 
     @property
     def user(self) -> global___User:
@@ -337,12 +381,15 @@ class DeleteUserRequest(google.protobuf.message.Message):
     """DeleteUserRequest names a user."""
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
     USERNAME_FIELD_NUMBER: builtins.int
+    ETAG_FIELD_NUMBER: builtins.int
     username: builtins.str
+    etag: builtins.str
+    'When set, must match the stored etag.'
 
-    def __init__(self, *, username: builtins.str=...) -> None:
+    def __init__(self, *, username: builtins.str=..., etag: builtins.str=...) -> None:
         ...
 
-    def ClearField(self, field_name: typing.Literal['username', b'username']) -> None:
+    def ClearField(self, field_name: typing.Literal['etag', b'etag', 'username', b'username']) -> None:
         ...
 global___DeleteUserRequest = DeleteUserRequest
 
@@ -354,3 +401,26 @@ class DeleteUserResponse(google.protobuf.message.Message):
     def __init__(self) -> None:
         ...
 global___DeleteUserResponse = DeleteUserResponse
+
+@typing.final
+class UnlockUserRequest(google.protobuf.message.Message):
+    """UnlockUserRequest names a user."""
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+    USERNAME_FIELD_NUMBER: builtins.int
+    username: builtins.str
+
+    def __init__(self, *, username: builtins.str=...) -> None:
+        ...
+
+    def ClearField(self, field_name: typing.Literal['username', b'username']) -> None:
+        ...
+global___UnlockUserRequest = UnlockUserRequest
+
+@typing.final
+class UnlockUserResponse(google.protobuf.message.Message):
+    """UnlockUserResponse is empty."""
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    def __init__(self) -> None:
+        ...
+global___UnlockUserResponse = UnlockUserResponse

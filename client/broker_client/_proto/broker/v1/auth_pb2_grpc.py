@@ -26,6 +26,7 @@ class AuthServiceStub(object):
         self.Login = channel.unary_unary('/broker.v1.AuthService/Login', request_serializer=broker_dot_v1_dot_auth__pb2.LoginRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.LoginResponse.FromString, _registered_method=True)
         self.RefreshToken = channel.unary_unary('/broker.v1.AuthService/RefreshToken', request_serializer=broker_dot_v1_dot_auth__pb2.RefreshTokenRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.RefreshTokenResponse.FromString, _registered_method=True)
         self.Logout = channel.unary_unary('/broker.v1.AuthService/Logout', request_serializer=broker_dot_v1_dot_auth__pb2.LogoutRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.LogoutResponse.FromString, _registered_method=True)
+        self.ChangePassword = channel.unary_unary('/broker.v1.AuthService/ChangePassword', request_serializer=broker_dot_v1_dot_auth__pb2.ChangePasswordRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.ChangePasswordResponse.FromString, _registered_method=True)
 
 class AuthServiceServicer(object):
     """AuthService logs people in on the same token core as machines.
@@ -51,8 +52,16 @@ class AuthServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ChangePassword(self, request, context):
+        """ChangePassword: the caller (a person's bearer token) proves the current password
+        and sets a new one; every refresh family of the person ends.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 def add_AuthServiceServicer_to_server(servicer, server):
-    rpc_method_handlers = {'Login': grpc.unary_unary_rpc_method_handler(servicer.Login, request_deserializer=broker_dot_v1_dot_auth__pb2.LoginRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.LoginResponse.SerializeToString), 'RefreshToken': grpc.unary_unary_rpc_method_handler(servicer.RefreshToken, request_deserializer=broker_dot_v1_dot_auth__pb2.RefreshTokenRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.RefreshTokenResponse.SerializeToString), 'Logout': grpc.unary_unary_rpc_method_handler(servicer.Logout, request_deserializer=broker_dot_v1_dot_auth__pb2.LogoutRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.LogoutResponse.SerializeToString)}
+    rpc_method_handlers = {'Login': grpc.unary_unary_rpc_method_handler(servicer.Login, request_deserializer=broker_dot_v1_dot_auth__pb2.LoginRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.LoginResponse.SerializeToString), 'RefreshToken': grpc.unary_unary_rpc_method_handler(servicer.RefreshToken, request_deserializer=broker_dot_v1_dot_auth__pb2.RefreshTokenRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.RefreshTokenResponse.SerializeToString), 'Logout': grpc.unary_unary_rpc_method_handler(servicer.Logout, request_deserializer=broker_dot_v1_dot_auth__pb2.LogoutRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.LogoutResponse.SerializeToString), 'ChangePassword': grpc.unary_unary_rpc_method_handler(servicer.ChangePassword, request_deserializer=broker_dot_v1_dot_auth__pb2.ChangePasswordRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.ChangePasswordResponse.SerializeToString)}
     generic_handler = grpc.method_handlers_generic_handler('broker.v1.AuthService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
     server.add_registered_method_handlers('broker.v1.AuthService', rpc_method_handlers)
@@ -73,6 +82,10 @@ class AuthService(object):
     def Logout(request, target, options=(), channel_credentials=None, call_credentials=None, insecure=False, compression=None, wait_for_ready=None, timeout=None, metadata=None):
         return grpc.experimental.unary_unary(request, target, '/broker.v1.AuthService/Logout', broker_dot_v1_dot_auth__pb2.LogoutRequest.SerializeToString, broker_dot_v1_dot_auth__pb2.LogoutResponse.FromString, options, channel_credentials, insecure, call_credentials, compression, wait_for_ready, timeout, metadata, _registered_method=True)
 
+    @staticmethod
+    def ChangePassword(request, target, options=(), channel_credentials=None, call_credentials=None, insecure=False, compression=None, wait_for_ready=None, timeout=None, metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/broker.v1.AuthService/ChangePassword', broker_dot_v1_dot_auth__pb2.ChangePasswordRequest.SerializeToString, broker_dot_v1_dot_auth__pb2.ChangePasswordResponse.FromString, options, channel_credentials, insecure, call_credentials, compression, wait_for_ready, timeout, metadata, _registered_method=True)
+
 class UserServiceStub(object):
     """UserService manages people. Needs scope broker.admin.
     """
@@ -88,6 +101,7 @@ class UserServiceStub(object):
         self.ListUsers = channel.unary_unary('/broker.v1.UserService/ListUsers', request_serializer=broker_dot_v1_dot_auth__pb2.ListUsersRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.ListUsersResponse.FromString, _registered_method=True)
         self.UpdateUser = channel.unary_unary('/broker.v1.UserService/UpdateUser', request_serializer=broker_dot_v1_dot_auth__pb2.UpdateUserRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.UpdateUserResponse.FromString, _registered_method=True)
         self.DeleteUser = channel.unary_unary('/broker.v1.UserService/DeleteUser', request_serializer=broker_dot_v1_dot_auth__pb2.DeleteUserRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.DeleteUserResponse.FromString, _registered_method=True)
+        self.UnlockUser = channel.unary_unary('/broker.v1.UserService/UnlockUser', request_serializer=broker_dot_v1_dot_auth__pb2.UnlockUserRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.UnlockUserResponse.FromString, _registered_method=True)
 
 class UserServiceServicer(object):
     """UserService manages people. Needs scope broker.admin.
@@ -123,8 +137,15 @@ class UserServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UnlockUser(self, request, context):
+        """UnlockUser clears a lockout (and the failed-login count) of the user name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 def add_UserServiceServicer_to_server(servicer, server):
-    rpc_method_handlers = {'CreateUser': grpc.unary_unary_rpc_method_handler(servicer.CreateUser, request_deserializer=broker_dot_v1_dot_auth__pb2.CreateUserRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.CreateUserResponse.SerializeToString), 'GetUser': grpc.unary_unary_rpc_method_handler(servicer.GetUser, request_deserializer=broker_dot_v1_dot_auth__pb2.GetUserRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.GetUserResponse.SerializeToString), 'ListUsers': grpc.unary_unary_rpc_method_handler(servicer.ListUsers, request_deserializer=broker_dot_v1_dot_auth__pb2.ListUsersRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.ListUsersResponse.SerializeToString), 'UpdateUser': grpc.unary_unary_rpc_method_handler(servicer.UpdateUser, request_deserializer=broker_dot_v1_dot_auth__pb2.UpdateUserRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.UpdateUserResponse.SerializeToString), 'DeleteUser': grpc.unary_unary_rpc_method_handler(servicer.DeleteUser, request_deserializer=broker_dot_v1_dot_auth__pb2.DeleteUserRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.DeleteUserResponse.SerializeToString)}
+    rpc_method_handlers = {'CreateUser': grpc.unary_unary_rpc_method_handler(servicer.CreateUser, request_deserializer=broker_dot_v1_dot_auth__pb2.CreateUserRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.CreateUserResponse.SerializeToString), 'GetUser': grpc.unary_unary_rpc_method_handler(servicer.GetUser, request_deserializer=broker_dot_v1_dot_auth__pb2.GetUserRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.GetUserResponse.SerializeToString), 'ListUsers': grpc.unary_unary_rpc_method_handler(servicer.ListUsers, request_deserializer=broker_dot_v1_dot_auth__pb2.ListUsersRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.ListUsersResponse.SerializeToString), 'UpdateUser': grpc.unary_unary_rpc_method_handler(servicer.UpdateUser, request_deserializer=broker_dot_v1_dot_auth__pb2.UpdateUserRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.UpdateUserResponse.SerializeToString), 'DeleteUser': grpc.unary_unary_rpc_method_handler(servicer.DeleteUser, request_deserializer=broker_dot_v1_dot_auth__pb2.DeleteUserRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.DeleteUserResponse.SerializeToString), 'UnlockUser': grpc.unary_unary_rpc_method_handler(servicer.UnlockUser, request_deserializer=broker_dot_v1_dot_auth__pb2.UnlockUserRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.UnlockUserResponse.SerializeToString)}
     generic_handler = grpc.method_handlers_generic_handler('broker.v1.UserService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
     server.add_registered_method_handlers('broker.v1.UserService', rpc_method_handlers)
@@ -152,3 +173,7 @@ class UserService(object):
     @staticmethod
     def DeleteUser(request, target, options=(), channel_credentials=None, call_credentials=None, insecure=False, compression=None, wait_for_ready=None, timeout=None, metadata=None):
         return grpc.experimental.unary_unary(request, target, '/broker.v1.UserService/DeleteUser', broker_dot_v1_dot_auth__pb2.DeleteUserRequest.SerializeToString, broker_dot_v1_dot_auth__pb2.DeleteUserResponse.FromString, options, channel_credentials, insecure, call_credentials, compression, wait_for_ready, timeout, metadata, _registered_method=True)
+
+    @staticmethod
+    def UnlockUser(request, target, options=(), channel_credentials=None, call_credentials=None, insecure=False, compression=None, wait_for_ready=None, timeout=None, metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/broker.v1.UserService/UnlockUser', broker_dot_v1_dot_auth__pb2.UnlockUserRequest.SerializeToString, broker_dot_v1_dot_auth__pb2.UnlockUserResponse.FromString, options, channel_credentials, insecure, call_credentials, compression, wait_for_ready, timeout, metadata, _registered_method=True)

@@ -25,6 +25,8 @@ class AuthServiceStub:
     RefreshToken: grpc.UnaryUnaryMultiCallable[broker.v1.auth_pb2.RefreshTokenRequest, broker.v1.auth_pb2.RefreshTokenResponse]
     'RefreshToken swaps a refresh token for a new pair; the old one dies, and\n    reuse of a dead one revokes its whole family.\n    '
     Logout: grpc.UnaryUnaryMultiCallable[broker.v1.auth_pb2.LogoutRequest, broker.v1.auth_pb2.LogoutResponse]
+    ChangePassword: grpc.UnaryUnaryMultiCallable[broker.v1.auth_pb2.ChangePasswordRequest, broker.v1.auth_pb2.ChangePasswordResponse]
+    "ChangePassword: the caller (a person's bearer token) proves the current password\n    and sets a new one; every refresh family of the person ends.\n    "
 
 class AuthServiceAsyncStub:
     """AuthService logs people in on the same token core as machines."""
@@ -32,6 +34,8 @@ class AuthServiceAsyncStub:
     RefreshToken: grpc.aio.UnaryUnaryMultiCallable[broker.v1.auth_pb2.RefreshTokenRequest, broker.v1.auth_pb2.RefreshTokenResponse]
     'RefreshToken swaps a refresh token for a new pair; the old one dies, and\n    reuse of a dead one revokes its whole family.\n    '
     Logout: grpc.aio.UnaryUnaryMultiCallable[broker.v1.auth_pb2.LogoutRequest, broker.v1.auth_pb2.LogoutResponse]
+    ChangePassword: grpc.aio.UnaryUnaryMultiCallable[broker.v1.auth_pb2.ChangePasswordRequest, broker.v1.auth_pb2.ChangePasswordResponse]
+    "ChangePassword: the caller (a person's bearer token) proves the current password\n    and sets a new one; every refresh family of the person ends.\n    "
 
 class AuthServiceServicer(metaclass=abc.ABCMeta):
     """AuthService logs people in on the same token core as machines."""
@@ -50,6 +54,12 @@ class AuthServiceServicer(metaclass=abc.ABCMeta):
     def Logout(self, request: broker.v1.auth_pb2.LogoutRequest, context: _ServicerContext) -> typing.Union[broker.v1.auth_pb2.LogoutResponse, collections.abc.Awaitable[broker.v1.auth_pb2.LogoutResponse]]:
         ...
 
+    @abc.abstractmethod
+    def ChangePassword(self, request: broker.v1.auth_pb2.ChangePasswordRequest, context: _ServicerContext) -> typing.Union[broker.v1.auth_pb2.ChangePasswordResponse, collections.abc.Awaitable[broker.v1.auth_pb2.ChangePasswordResponse]]:
+        """ChangePassword: the caller (a person's bearer token) proves the current password
+        and sets a new one; every refresh family of the person ends.
+        """
+
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None:
     ...
 
@@ -63,6 +73,8 @@ class UserServiceStub:
     ListUsers: grpc.UnaryUnaryMultiCallable[broker.v1.auth_pb2.ListUsersRequest, broker.v1.auth_pb2.ListUsersResponse]
     UpdateUser: grpc.UnaryUnaryMultiCallable[broker.v1.auth_pb2.UpdateUserRequest, broker.v1.auth_pb2.UpdateUserResponse]
     DeleteUser: grpc.UnaryUnaryMultiCallable[broker.v1.auth_pb2.DeleteUserRequest, broker.v1.auth_pb2.DeleteUserResponse]
+    UnlockUser: grpc.UnaryUnaryMultiCallable[broker.v1.auth_pb2.UnlockUserRequest, broker.v1.auth_pb2.UnlockUserResponse]
+    'UnlockUser clears a lockout (and the failed-login count) of the user name.'
 
 class UserServiceAsyncStub:
     """UserService manages people. Needs scope broker.admin."""
@@ -71,6 +83,8 @@ class UserServiceAsyncStub:
     ListUsers: grpc.aio.UnaryUnaryMultiCallable[broker.v1.auth_pb2.ListUsersRequest, broker.v1.auth_pb2.ListUsersResponse]
     UpdateUser: grpc.aio.UnaryUnaryMultiCallable[broker.v1.auth_pb2.UpdateUserRequest, broker.v1.auth_pb2.UpdateUserResponse]
     DeleteUser: grpc.aio.UnaryUnaryMultiCallable[broker.v1.auth_pb2.DeleteUserRequest, broker.v1.auth_pb2.DeleteUserResponse]
+    UnlockUser: grpc.aio.UnaryUnaryMultiCallable[broker.v1.auth_pb2.UnlockUserRequest, broker.v1.auth_pb2.UnlockUserResponse]
+    'UnlockUser clears a lockout (and the failed-login count) of the user name.'
 
 class UserServiceServicer(metaclass=abc.ABCMeta):
     """UserService manages people. Needs scope broker.admin."""
@@ -94,6 +108,10 @@ class UserServiceServicer(metaclass=abc.ABCMeta):
     @abc.abstractmethod
     def DeleteUser(self, request: broker.v1.auth_pb2.DeleteUserRequest, context: _ServicerContext) -> typing.Union[broker.v1.auth_pb2.DeleteUserResponse, collections.abc.Awaitable[broker.v1.auth_pb2.DeleteUserResponse]]:
         ...
+
+    @abc.abstractmethod
+    def UnlockUser(self, request: broker.v1.auth_pb2.UnlockUserRequest, context: _ServicerContext) -> typing.Union[broker.v1.auth_pb2.UnlockUserResponse, collections.abc.Awaitable[broker.v1.auth_pb2.UnlockUserResponse]]:
+        """UnlockUser clears a lockout (and the failed-login count) of the user name."""
 
 def add_UserServiceServicer_to_server(servicer: UserServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None:
     ...

@@ -1,0 +1,86 @@
+"""AuthService: people log in, refresh, log out and change their password (core/sessions.py).
+
+Login, RefreshToken and Logout are public: the password or the refresh token is the
+credential. Argon2id hashing takes tens of milliseconds of CPU and 64 MiB each, so it
+runs off the event loop and at most ``PasswordWork``'s number of hashes run at once; the
+others wait on the loop, where waiting costs nothing, and a login flood cannot take
+the threads or the memory that ExchangeToken needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from broker_client.v1 import auth_pb2, auth_pb2_grpc
+
+from ..core.principals import Principal
+from ..core.sessions import Logins, TokenPair
+from . import convert
+from .handler import ApiContext, Ctx, Servicer, rpc
+
+T = TypeVar("T")
+
+
+class PasswordWork:
+    """Runs password hashing off the event loop, at most ``slots`` at once."""
+
+    def __init__(self, slots: int) -> None:
+        self._slots = asyncio.Semaphore(max(1, slots))
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        """``fn()`` on a worker thread once a slot is free."""
+        async with self._slots:
+            return await asyncio.to_thread(fn)
+
+
+def _pair(pair: TokenPair) -> dict[str, Any]:
+    """The fields LoginResponse and RefreshTokenResponse share."""
+    return {
+        "access_token": pair.access.token,
+        "refresh_token": pair.refresh_token,
+        "expires_at": convert.timestamp(pair.access.expires_at),
+        "refresh_expires_at": convert.timestamp(pair.refresh_expires_at),
+    }
+
+
+class AuthServicer(Servicer, auth_pb2_grpc.AuthServiceServicer):
+    """Thin adapter from AuthService to Logins."""
+
+    def __init__(self, api: ApiContext, logins: Logins, work: PasswordWork) -> None:
+        super().__init__(api)
+        self._logins = logins
+        self._work = work
+
+    @rpc(public=True, limited=True)
+    async def Login(self, request: auth_pb2.LoginRequest, context: Ctx, principal: Principal) -> auth_pb2.LoginResponse:
+        pair = await self._work.run(
+            lambda: self._logins.login(
+                request.username, request.password, scopes=request.scopes, audiences=request.audiences, by=principal
+            )
+        )
+        return auth_pb2.LoginResponse(**_pair(pair))
+
+    @rpc(public=True, limited=True)
+    async def RefreshToken(
+        self, request: auth_pb2.RefreshTokenRequest, context: Ctx, principal: Principal
+    ) -> auth_pb2.RefreshTokenResponse:
+        pair = await asyncio.to_thread(self._logins.refresh, request.refresh_token, by=principal)
+        return auth_pb2.RefreshTokenResponse(**_pair(pair))
+
+    @rpc(public=True, limited=True)
+    async def Logout(
+        self, request: auth_pb2.LogoutRequest, context: Ctx, principal: Principal
+    ) -> auth_pb2.LogoutResponse:
+        await asyncio.to_thread(self._logins.logout, request.refresh_token, by=principal)
+        return auth_pb2.LogoutResponse()
+
+    @rpc(limited=True)
+    async def ChangePassword(
+        self, request: auth_pb2.ChangePasswordRequest, context: Ctx, principal: Principal
+    ) -> auth_pb2.ChangePasswordResponse:
+        await self._work.run(
+            lambda: self._logins.change_password(request.current_password, request.new_password, by=principal)
+        )
+        return auth_pb2.ChangePasswordResponse()

@@ -1,0 +1,111 @@
+"""``broker login | whoami | logout | passwd``: a person's session on the CLI (session.py keeps it).
+
+Prompts go to the terminal (the password without echo). When standard input is not a
+terminal, the answers are read from it one per line, in prompt order, so scripts and
+tests can pipe them in; nothing secret is ever taken from the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from typing import Any
+
+from google.protobuf import json_format
+
+from broker_client.v1 import auth_pb2, auth_pb2_grpc, token_pb2, token_pb2_grpc
+
+from . import session
+from ._common import CliError, address, channel, login_token, whole_numbers
+
+
+class _Answers:
+    """Answers to prompts: from the terminal, or line by line from a piped standard input."""
+
+    def __init__(self) -> None:
+        self._tty = sys.stdin.isatty()
+
+    def ask(self, prompt: str, *, secret: bool = False) -> str:
+        if self._tty:
+            answer = getpass.getpass(prompt) if secret else input(prompt)
+        else:
+            line = sys.stdin.readline()
+            if not line:
+                raise CliError(f"no answer on standard input for {prompt.strip().rstrip(':')!r}")
+            answer = line.rstrip("\r\n")
+        if not answer:
+            raise CliError(f"{prompt.strip().rstrip(':')}: empty")
+        return answer
+
+
+def _login(args: argparse.Namespace) -> None:
+    answers = _Answers()
+    username = args.user or answers.ask("user name: ")
+    password = answers.ask("password: ", secret=True)
+    with channel() as chan:
+        response = auth_pb2_grpc.AuthServiceStub(chan).Login(
+            auth_pb2.LoginRequest(username=username, password=password, scopes=args.scope)
+        )
+    try:
+        session.save(address(), response, username)
+    except OSError as exc:
+        raise CliError(f"logged in, but cannot save the login under {session.session_file().parent}: {exc}") from None
+    print(f"logged in as {username} (the login is kept in {session.session_file()})")
+
+
+def _whoami(args: argparse.Namespace) -> None:
+    with channel() as chan:
+        token = login_token(chan)
+        if token is None:
+            raise CliError("not logged in; run `broker login`")
+        if args.token:
+            print(token)
+            return
+        reply = token_pb2_grpc.TokenServiceStub(chan).IntrospectToken(
+            token_pb2.IntrospectTokenRequest(token=token), metadata=(("authorization", f"Bearer {token}"),)
+        )
+    claims: Any = whole_numbers(json_format.MessageToDict(reply.claims))
+    print(json.dumps(claims, indent=2, sort_keys=True))
+
+
+def _logout(args: argparse.Namespace) -> None:
+    found = session.forget(address())
+    if found is None:
+        print("not logged in")
+        return
+    with channel() as chan:
+        auth_pb2_grpc.AuthServiceStub(chan).Logout(auth_pb2.LogoutRequest(refresh_token=found["refresh_token"]))
+    print(f"logged out {found.get('username', '')}".rstrip())
+
+
+def _passwd(args: argparse.Namespace) -> None:
+    answers = _Answers()
+    with channel() as chan:
+        token = login_token(chan)
+        if token is None:
+            raise CliError("not logged in; run `broker login` first")
+        current = answers.ask("current password: ", secret=True)
+        new = answers.ask("new password: ", secret=True)
+        if answers.ask("new password again: ", secret=True) != new:
+            raise CliError("the new passwords differ; nothing changed")
+        auth_pb2_grpc.AuthServiceStub(chan).ChangePassword(
+            auth_pb2.ChangePasswordRequest(current_password=current, new_password=new),
+            metadata=(("authorization", f"Bearer {token}"),),
+        )
+    session.forget(address())
+    print("password changed; every login has ended, run `broker login` again")
+
+
+def register(sub: Any) -> None:
+    """Add ``broker login``, ``whoami``, ``logout`` and ``passwd``."""
+    login = sub.add_parser("login", help="log in as a person (prompts; or one answer per line on stdin)")
+    login.add_argument("--user", default="", help="the user name (else prompted)")
+    login.add_argument("--scope", action="append", default=[], help="ask for fewer scopes (repeatable)")
+    login.set_defaults(run=_login)
+    whoami = sub.add_parser("whoami", help="the claims of your login's access token")
+    whoami.add_argument("--token", action="store_true", help="print the access token itself (e.g. a subject token)")
+    whoami.set_defaults(run=_whoami)
+    sub.add_parser("logout", help="end your login").set_defaults(run=_logout)
+    sub.add_parser("passwd", help="change your password (ends every login)").set_defaults(run=_passwd)

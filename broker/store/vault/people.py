@@ -1,0 +1,217 @@
+"""People, their logins and failed-login counts on Vault: the ``VaultPeople`` part of VaultStore.
+
+Documents (see __init__.py for the whole layout)::
+
+    PREFIX/people/<username>              one person (etag: its KV version)
+    PREFIX/families/<id>                  one login (refresh family)
+    PREFIX/families-of/<username>/<id>    {} : which families a person has
+    PREFIX/refresh/<sha256 of the token>  {family_id, used}
+    PREFIX/login-failures/<sha256(key)>   one failed-login count (etag: its KV version)
+
+A refresh token is used once because marking it used is a check-and-set write of its
+document: of two racing refreshes exactly one wins. Vault has no transaction across
+documents, so the successor token is written after that mark: a crash in between leaves
+the family without a usable token (the person logs in again), never with two.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, Protocol
+
+from ...core.errors import AlreadyExists, Conflict, NotFound
+from ...core.people import Person, PersonFilter
+from ...core.sessions import RefreshFamily
+from ...core.throttle import LoginFailures
+from .. import records
+from ..people_records import (
+    failures_fields,
+    failures_from_record,
+    family_fields,
+    family_from_record,
+    person_fields,
+    person_from_record,
+)
+from ..records import ISO_8601
+from .documents import MAX_ATTEMPTS, TOMBSTONE, Documents, contention, decode_name, digest, encode_name
+from .transport import CasMismatch
+
+__all__ = ["VaultPeople"]
+
+
+class _Host(Protocol):
+    """What VaultPeople uses of the VaultStore it is part of."""
+
+    @property
+    def _docs(self) -> Documents: ...
+
+
+class VaultPeople:
+    """PersonStore, SessionStore and LoginFailureStore on KV v2 documents."""
+
+    # people ----------------------------------------------------------------------------
+    def create_person(self: _Host, person: Person) -> Person:
+        """Create only (check-and-set); AlreadyExists if a live person has the name."""
+        version = self._docs.insert(_person_path(self._docs, person.username), _person_doc(person))
+        if version is None:
+            raise AlreadyExists(f"user {person.username!r} already exists")
+        return dataclasses.replace(person, etag=str(version))
+
+    def get_person(self: _Host, username: str) -> Person:
+        """The person, or NotFound."""
+        doc = self._docs.read(_person_path(self._docs, username))
+        if doc is None or not doc.live:
+            raise NotFound(f"user {username!r} not found")
+        return person_from_record(doc.data, ISO_8601, etag=str(doc.version))
+
+    def list_people(self: _Host, *, after: str, limit: int, flt: PersonFilter) -> list[Person]:
+        """Up to ``limit`` people with username > ``after`` matching ``flt``, by username."""
+        wanted = records.filter_fields(flt)
+        found: list[Person] = []
+        for doc in self._docs.scan("people", after=after):
+            if all(doc.data.get(k) == v for k, v in wanted.items()):
+                found.append(person_from_record(doc.data, ISO_8601, etag=str(doc.version)))
+                if len(found) >= limit:
+                    break
+        return found
+
+    def update_person(self: _Host, person: Person, *, expected_etag: str) -> Person:
+        """Replace at ``expected_etag``; the new etag is the next version."""
+        path = _person_path(self._docs, person.username)
+        version = self._docs.replace(path, f"user {person.username!r}", expected_etag, _person_doc(person))
+        return dataclasses.replace(person, etag=str(version))
+
+    def delete_person(self: _Host, username: str, *, expected_etag: str | None) -> None:
+        """Write a tombstone (at ``expected_etag``, when given)."""
+        self._docs.replace(_person_path(self._docs, username), f"user {username!r}", expected_etag, {TOMBSTONE: True})
+
+    # refresh families ------------------------------------------------------------------
+    def create_family(self: _Host, family: RefreshFamily, token_hash: str) -> None:
+        """The index entry, the family, then its first token (each create-only)."""
+        self._docs.write(self._docs.path("families-of", encode_name(family.username), family.id), {"at": 1}, cas=0)
+        self._docs.write(_family_path(self._docs, family.id), _family_doc(family), cas=0)
+        self._docs.write(_token_path(self._docs, token_hash), {"family_id": family.id, "used": False}, cas=0)
+
+    def find_refresh_token(self: _Host, token_hash: str) -> tuple[RefreshFamily, bool] | None:
+        """The family of the token with this hash, and whether the token was used."""
+        token = self._docs.read(_token_path(self._docs, token_hash))
+        if token is None or not token.live:
+            return None
+        family = _family(self._docs, str(token.data["family_id"]))
+        return None if family is None else (family, bool(token.data["used"]))
+
+    def rotate_refresh_token(self: _Host, token_hash: str, new_hash: str, now: datetime) -> bool:
+        """Mark the token used (check-and-set), then add its successor; False if it was used."""
+        path = _token_path(self._docs, token_hash)
+        token = self._docs.read(path)
+        if token is None or not token.live or token.data["used"]:
+            return False
+        family_id = str(token.data["family_id"])
+        try:
+            self._docs.write(path, {**token.data, "used": True}, cas=token.version)
+        except CasMismatch:
+            return False
+        self._docs.write(_token_path(self._docs, new_hash), {"family_id": family_id, "used": False}, cas=0)
+        _change_family(self._docs, family_id, {"last_used_time": records.to_iso(now)})
+        return True
+
+    def get_family(self: _Host, family_id: str) -> RefreshFamily | None:
+        """The family, or None."""
+        return _family(self._docs, family_id)
+
+    def end_family(self: _Host, family_id: str, now: datetime, reason: str) -> bool:
+        """End a live family (check-and-set); False if ended already or unknown."""
+        return _change_family(self._docs, family_id, {"end_time": records.to_iso(now), "end_reason": reason},
+                              only_live=True)  # fmt: skip
+
+    def end_families_of(self: _Host, username: str, now: datetime, reason: str) -> int:
+        """End every live family of ``username`` (listed from its index folder)."""
+        ended = 0
+        for family_id in _family_ids(self._docs, username):
+            if _change_family(self._docs, family_id, {"end_time": records.to_iso(now), "end_reason": reason},
+                              only_live=True):  # fmt: skip
+                ended += 1
+        return ended
+
+    # failed-login counts ---------------------------------------------------------------
+    def get_login_failures(self: _Host, key: str) -> LoginFailures | None:
+        """The count of ``key``, or None."""
+        doc = self._docs.read(_failures_path(self._docs, key))
+        if doc is None or not doc.live:
+            return None
+        return failures_from_record(doc.data, ISO_8601, etag=str(doc.version))
+
+    def put_login_failures(self: _Host, failures: LoginFailures, *, expected_etag: str) -> LoginFailures:
+        """Write at ``expected_etag`` ('' = create); Conflict if someone else wrote first."""
+        data = {"key": failures.key, **failures_fields(failures, ISO_8601)}
+        path = _failures_path(self._docs, failures.key)
+        if not expected_etag:
+            version = self._docs.insert(path, data)
+            if version is None:
+                raise Conflict("failed-login count changed concurrently")
+        else:
+            try:
+                version = self._docs.write(path, data, cas=int(expected_etag))
+            except (CasMismatch, ValueError):
+                raise Conflict("failed-login count changed concurrently") from None
+        return dataclasses.replace(failures, etag=str(version))
+
+    def clear_login_failures(self: _Host, key: str) -> bool:
+        """Remove the count of ``key`` with its history; True if there was one."""
+        path = _failures_path(self._docs, key)
+        doc = self._docs.read(path)
+        self._docs.purge(path)
+        return doc is not None and doc.live
+
+
+def _person_path(docs: Documents, username: str) -> str:
+    return docs.path("people", encode_name(username))
+
+
+def _family_path(docs: Documents, family_id: str) -> str:
+    return docs.path("families", encode_name(family_id))
+
+
+def _token_path(docs: Documents, token_hash: str) -> str:
+    return docs.path("refresh", token_hash)
+
+
+def _failures_path(docs: Documents, key: str) -> str:
+    return docs.path("login-failures", digest(key))
+
+
+def _person_doc(person: Person) -> dict[str, Any]:
+    return {"username": person.username, **person_fields(person, ISO_8601)}
+
+
+def _family_doc(family: RefreshFamily) -> dict[str, Any]:
+    return {"id": family.id, **family_fields(family, ISO_8601)}
+
+
+def _family(docs: Documents, family_id: str) -> RefreshFamily | None:
+    doc = docs.read(_family_path(docs, family_id))
+    return None if doc is None or not doc.live else family_from_record(doc.data, ISO_8601)
+
+
+def _family_ids(docs: Documents, username: str) -> Iterator[str]:
+    for name in docs.names("families-of", encode_name(username)):
+        if not name.endswith("/"):
+            yield decode_name(name)
+
+
+def _change_family(docs: Documents, family_id: str, changes: dict[str, Any], *, only_live: bool = False) -> bool:
+    """Apply ``changes`` to the family document with check-and-set; False if it is unknown
+    (or, with ``only_live``, already ended)."""
+    path = _family_path(docs, family_id)
+    for _ in range(MAX_ATTEMPTS):
+        doc = docs.read(path)
+        if doc is None or not doc.live or (only_live and doc.data.get("end_time") is not None):
+            return False
+        try:
+            docs.write(path, {**doc.data, **changes}, cas=doc.version)
+        except CasMismatch:
+            continue
+        return True
+    raise contention(docs.shown(path))

@@ -1,0 +1,143 @@
+"""People end to end on a real `broker serve` and the real CLI: `broker login | whoami | logout |
+passwd`, `broker admin user ...`, `broker admin` driven by a person's login, refresh rotation
+and reuse detection, a person delegating to an agent, and nothing secret in the log."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from broker_client import keys
+from broker_client.v1 import auth_pb2, auth_pb2_grpc, token_pb2, token_pb2_grpc
+from tests.e2e.harness import TOKEN_TYPE_ACCESS, TOKEN_TYPE_JWT, BrokerProcess
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "the moon is a harsh mistress"
+
+
+@pytest.fixture(scope="module")
+def proc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
+    """One broker for the module, with a person who holds broker.admin."""
+    broker = BrokerProcess(tmp_path_factory.mktemp("people") / "data")
+    broker.start()
+    broker.cli("admin", "user", "create", "dana", "--scope", "broker.admin", "--scope", "docs.read",
+               "--password-stdin", input=f"{PASSWORD}\n")  # fmt: skip
+    yield broker
+    broker.stop()
+
+
+def login(proc: BrokerProcess, name: str = "dana", password: str = PASSWORD) -> auth_pb2.LoginResponse:
+    with proc.channel() as channel:
+        return auth_pb2_grpc.AuthServiceStub(channel).Login(auth_pb2.LoginRequest(username=name, password=password))
+
+
+def active(proc: BrokerProcess, token: str) -> bool:
+    with proc.channel() as channel:
+        reply = token_pb2_grpc.TokenServiceStub(channel).IntrospectToken(
+            token_pb2.IntrospectTokenRequest(token=token), metadata=proc.admin_metadata()
+        )
+    return bool(reply.active)
+
+
+def test_login_whoami_admin_and_logout_through_the_cli(proc: BrokerProcess) -> None:
+    """The login is saved 0600 in a 0700 directory and drives `broker admin` without the admin key;
+    logout ends it on the broker too."""
+    out = proc.cli("login", input=f"dana\n{PASSWORD}\n", admin_key=False)
+    assert out.stdout.startswith("logged in as dana")
+    saved = proc.config_home / "broker" / "session.json"
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600 and stat.S_IMODE(saved.parent.stat().st_mode) == 0o700
+    assert PASSWORD not in saved.read_text()
+    claims = json.loads(proc.cli("whoami", admin_key=False).stdout)
+    assert (claims["sub"], claims["kind"], claims["amr"]) == ("user:dana", "human", ["pwd"])
+    users = json.loads(proc.cli("admin", "user", "list", admin_key=False).stdout)
+    assert [u["username"] for u in users] == ["dana"]
+    token = proc.cli("whoami", "--token", admin_key=False).stdout.strip()
+    assert proc.cli("logout", admin_key=False).stdout.strip() == "logged out dana"
+    assert not saved.exists() or "dana" not in saved.read_text()
+    assert not active(proc, token)
+    error = proc.cli("whoami", admin_key=False, check=False)
+    assert error.returncode == 1 and "not logged in" in error.stderr
+    keyless = proc.cli("admin", "user", "list", admin_key=False, check=False)  # so the login was what worked
+    assert keyless.returncode == 1 and "admin key" in keyless.stderr
+
+
+def test_an_unknown_user_and_a_wrong_password_print_the_same_line(proc: BrokerProcess) -> None:
+    """Same exit status, same message (only the request id differs)."""
+    wrong = proc.cli("login", input="dana\nnot the passphrase at all\n", check=False)
+    unknown = proc.cli("login", input="nobody\nnot the passphrase at all\n", check=False)
+    assert wrong.returncode == unknown.returncode == 1
+    assert (
+        wrong.stderr.split(" (request id")[0]
+        == unknown.stderr.split(" (request id")[0]
+        == ("broker: UNAUTHENTICATED: invalid user name or password")
+    )
+    assert login(proc).access_token  # two failures do not lock anybody out
+
+
+def test_refresh_rotates_and_reuse_revokes_the_family(proc: BrokerProcess) -> None:
+    """On the real process: the second use of a refresh token kills every token of the login."""
+    first = login(proc)
+    with proc.channel() as channel:
+        stub = auth_pb2_grpc.AuthServiceStub(channel)
+        second = stub.RefreshToken(auth_pb2.RefreshTokenRequest(refresh_token=first.refresh_token))
+        assert active(proc, second.access_token)
+        with pytest.raises(grpc.RpcError) as reuse:
+            stub.RefreshToken(auth_pb2.RefreshTokenRequest(refresh_token=first.refresh_token))
+    assert reuse.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    assert not active(proc, second.access_token)
+    assert proc.audit_events("action=auth.refresh_reuse")
+
+
+def test_a_delegated_agent_token_dies_when_the_person_is_disabled(proc: BrokerProcess, tmp_path: Path) -> None:
+    """Kate's token, delegated to an agent with the CLI; disabling Kate ends both at once."""
+    proc.cli("admin", "user", "create", "kate", "--scope", "docs.read", "--password-stdin",
+             input="tea at five, every day\n")  # fmt: skip
+    agent = tmp_path / "agent.pem"
+    proc.cli("key", "generate", str(agent))
+    proc.cli("admin", "identity", "create", "helper", "--kind", "ai-agent", "--delegable-scope", "docs.read",
+             "--public-key-file", str(tmp_path / "agent.pub.pem"))  # fmt: skip
+    person = login(proc, "kate", "tea at five, every day").access_token
+    (tmp_path / "kate.token").write_text(person)
+    delegated = proc.cli("token", "delegate", "--subject-token-file", str(tmp_path / "kate.token"),
+                         "--identity", "helper", "--key-file", str(agent)).stdout.strip()  # fmt: skip
+    assert active(proc, delegated)
+    proc.cli("admin", "user", "disable", "kate")
+    assert not active(proc, delegated) and not active(proc, person)
+    with proc.channel() as channel, pytest.raises(grpc.RpcError) as refused:
+        token_pb2_grpc.TokenServiceStub(channel).ExchangeToken(
+            token_pb2.ExchangeTokenRequest(
+                subject_token=person, subject_token_type=TOKEN_TYPE_ACCESS,
+                actor_token=keys.make_assertion("helper", keys.load_private_key(agent), proc.issuer),
+                actor_token_type=TOKEN_TYPE_JWT,
+            )
+        )  # fmt: skip
+    assert refused.value.code() is grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_passwd_changes_the_password_and_ends_every_login(proc: BrokerProcess) -> None:
+    """`broker passwd` with the current password; the old password and old tokens stop working."""
+    proc.cli("admin", "user", "create", "lee", "--password-stdin", input="first of many passphrases\n")
+    other = login(proc, "lee", "first of many passphrases")
+    proc.cli("login", "--user", "lee", input="first of many passphrases\n", admin_key=False)
+    new = "second of many passphrases"
+    out = proc.cli("passwd", input=f"first of many passphrases\n{new}\n{new}\n", admin_key=False)
+    assert "password changed" in out.stdout
+    assert not active(proc, other.access_token)
+    with pytest.raises(grpc.RpcError):
+        login(proc, "lee", "first of many passphrases")
+    assert login(proc, "lee", new).access_token
+
+
+def test_no_password_or_refresh_token_reaches_the_log(proc: BrokerProcess) -> None:
+    """After every flow above, the daemon's log holds no password and no refresh token."""
+    pair = login(proc)
+    log = proc.log()
+    for secret in (PASSWORD, "tea at five, every day", "second of many passphrases", pair.refresh_token, "brt_"):
+        assert secret not in log
+    assert "$argon2id$" not in log and "auth.login" in log

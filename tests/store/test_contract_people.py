@@ -1,0 +1,176 @@
+"""The Store contract for people, their logins (refresh families) and failed-login counts."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from broker.core.errors import AlreadyExists, Conflict, NotFound
+from broker.core.people import Person, PersonFilter
+from broker.core.sessions import RefreshFamily
+from broker.core.throttle import LoginFailures
+from broker.store.base import Store
+
+from .conftest import race
+
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def person(name: str, **changes: object) -> Person:
+    """A person with every field set to something non-default."""
+    base = Person(
+        username=name,
+        tenant="acme",
+        display_name="Alice A.",
+        allowed_scopes=("broker.admin", "files:read"),
+        allowed_audiences=("https://api.example",),
+        password_hash="$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+        create_time=NOW,
+        update_time=NOW,
+        tokens_valid_from=NOW,
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]  # one type for every override
+
+
+def family(family_id: str, username: str = "alice") -> RefreshFamily:
+    return RefreshFamily(
+        id=family_id, username=username, tenant="acme", scopes=("files:read",), audiences=("https://api.example",),
+        amr=("pwd",), create_time=NOW, last_used_time=NOW, expire_time=NOW + timedelta(days=7),
+    )  # fmt: skip
+
+
+# people ----------------------------------------------------------------------------
+
+
+def test_create_person_then_get_returns_every_field_with_an_etag(store: Store) -> None:
+    """The round trip keeps every field, the password hash included."""
+    created = store.create_person(person("alice"))
+    assert created.etag
+    assert store.get_person("alice") == created == dataclasses.replace(person("alice"), etag=created.etag)
+
+
+def test_a_taken_user_name_is_refused_and_the_first_kept(store: Store) -> None:
+    """Creating a name twice raises AlreadyExists; the stored person is unchanged."""
+    created = store.create_person(person("alice"))
+    with pytest.raises(AlreadyExists):
+        store.create_person(person("alice", display_name="Other"))
+    assert store.get_person("alice") == created
+
+
+def test_list_people_pages_by_name_and_filters(store: Store) -> None:
+    """People list by user name from ``after``; a filter keeps the matching ones."""
+    for i in range(5):
+        store.create_person(person(f"user{i}", disabled=i % 2 == 1))
+    assert [p.username for p in store.list_people(after="", limit=2, flt=PersonFilter())] == ["user0", "user1"]
+    assert [p.username for p in store.list_people(after="user1", limit=10, flt=PersonFilter())] == [
+        "user2", "user3", "user4",
+    ]  # fmt: skip
+    disabled = store.list_people(after="", limit=10, flt=PersonFilter(disabled=True))
+    assert [p.username for p in disabled] == ["user1", "user3"]
+
+
+def test_update_person_needs_the_current_etag(store: Store) -> None:
+    """An update at the stored etag wins once; the same etag again is a Conflict."""
+    created = store.create_person(person("alice"))
+    updated = store.update_person(dataclasses.replace(created, disabled=True), expected_etag=created.etag)
+    assert updated.etag != created.etag and store.get_person("alice").disabled
+    with pytest.raises(Conflict):
+        store.update_person(dataclasses.replace(created, display_name="late"), expected_etag=created.etag)
+    with pytest.raises(NotFound):
+        store.update_person(person("nobody"), expected_etag="1")
+
+
+def test_concurrent_updates_at_one_etag_let_exactly_one_win(store: Store) -> None:
+    """Of four racing updates at the same etag, one is stored and three get Conflict."""
+    created = store.create_person(person("alice"))
+
+    def attempt(i: int) -> str:
+        try:
+            store.update_person(dataclasses.replace(created, display_name=f"v{i}"), expected_etag=created.etag)
+        except Conflict:
+            return "conflict"
+        return "won"
+
+    assert sorted(race(4, attempt)) == ["conflict", "conflict", "conflict", "won"]
+
+
+def test_delete_person_removes_it_and_a_new_one_may_take_the_name(store: Store) -> None:
+    """Deleted is NotFound; deleting again is NotFound; the name can be created afresh."""
+    created = store.create_person(person("alice"))
+    with pytest.raises(Conflict):
+        store.delete_person("alice", expected_etag="999")
+    store.delete_person("alice", expected_etag=created.etag)
+    with pytest.raises(NotFound):
+        store.get_person("alice")
+    with pytest.raises(NotFound):
+        store.delete_person("alice", expected_etag=None)
+    assert store.create_person(person("alice", display_name="new")).display_name == "new"
+
+
+# refresh families ------------------------------------------------------------------
+
+
+def test_a_refresh_token_is_found_by_its_hash_with_its_family(store: Store) -> None:
+    """The first token of a family is found unused; an unknown hash finds nothing."""
+    store.create_family(family("fam1"), "a" * 64)
+    found = store.find_refresh_token("a" * 64)
+    assert found == (family("fam1"), False)
+    assert store.find_refresh_token("b" * 64) is None
+    assert store.get_family("fam1") == family("fam1") and store.get_family("nope") is None
+
+
+def test_rotating_a_refresh_token_uses_it_once_and_adds_the_next(store: Store) -> None:
+    """After a rotation the old token reads as used, the new one as unused, the family as used now."""
+    store.create_family(family("fam1"), "a" * 64)
+    later = NOW + timedelta(minutes=5)
+    assert store.rotate_refresh_token("a" * 64, "b" * 64, later)
+    assert store.rotate_refresh_token("a" * 64, "c" * 64, later) is False
+    old, new = store.find_refresh_token("a" * 64), store.find_refresh_token("b" * 64)
+    assert old is not None and old[1] is True
+    assert new is not None and new[1] is False and new[0].last_used_time == later
+    assert store.find_refresh_token("c" * 64) is None
+
+
+def test_racing_rotations_of_one_token_let_exactly_one_win(store: Store) -> None:
+    """Four refreshes of the same token at once: one rotation, three refusals, one successor."""
+    store.create_family(family("fam1"), "a" * 64)
+    won = race(4, lambda i: store.rotate_refresh_token("a" * 64, f"{i}" * 64, NOW))
+    assert sorted(won) == [False, False, False, True]
+    successors = [store.find_refresh_token(f"{i}" * 64) for i in range(4)]
+    assert sum(s is not None for s in successors) == 1
+
+
+def test_ending_families_is_once_and_per_person(store: Store) -> None:
+    """end_family ends a live family once; end_families_of ends only that person's live ones."""
+    for family_id, who in (("f1", "alice"), ("f2", "alice"), ("f3", "bob")):
+        store.create_family(family(family_id, who), family_id * 32)
+    assert store.end_family("f1", NOW, "logout") and not store.end_family("f1", NOW, "again")
+    assert not store.end_family("unknown", NOW, "logout")
+    assert store.end_families_of("alice", NOW, "password reset") == 1
+    ended = store.get_family("f2")
+    assert ended is not None and ended.end_time == NOW and ended.end_reason == "password reset"
+    first = store.get_family("f1")
+    assert first is not None and first.end_reason == "logout"
+    bob = store.get_family("f3")
+    assert bob is not None and bob.end_time is None
+
+
+# failed-login counts ----------------------------------------------------------------
+
+
+def test_login_failures_are_written_compare_and_set_and_cleared(store: Store) -> None:
+    """Create-only at '', then only at the stored etag; clear removes it (True once)."""
+    assert store.get_login_failures("user:alice") is None
+    first = store.put_login_failures(LoginFailures("user:alice", 1, NOW, NOW), expected_etag="")
+    with pytest.raises(Conflict):
+        store.put_login_failures(LoginFailures("user:alice", 1, NOW, NOW), expected_etag="")
+    second = store.put_login_failures(dataclasses.replace(first, count=2, locked=True), expected_etag=first.etag)
+    with pytest.raises(Conflict):
+        store.put_login_failures(dataclasses.replace(first, count=9), expected_etag=first.etag)
+    stored = store.get_login_failures("user:alice")
+    assert stored == second and stored.count == 2 and stored.locked
+    assert store.clear_login_failures("user:alice") and not store.clear_login_failures("user:alice")
+    assert store.get_login_failures("user:alice") is None
+    assert store.put_login_failures(LoginFailures("user:alice", 1, NOW, NOW), expected_etag="").count == 1
