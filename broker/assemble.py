@@ -55,6 +55,7 @@ from .core.audit import Announcer, Auditor
 from .core.audit_chain import AuditChain
 from .core.certificates import CertificateVerifier
 from .core.clock import Clock
+from .core.enrolment import MfaEnrolment
 from .core.errors import Unavailable
 from .core.exchange import TokenExchange
 from .core.external import BindingIndex, ExternalIssuerVerifier
@@ -65,7 +66,7 @@ from .core.liveness import LiveTokens
 from .core.people import PasswordHasher, PasswordPolicy, PeopleRegistry
 from .core.ratelimit import Limiter, RateLimit, RateLimitStore
 from .core.secrets import SecretManager
-from .core.sessions import Logins
+from .core.sessions import Logins, SessionLifetimes
 from .core.throttle import LoginThrottle
 from .core.tokens import TokenCore
 from .metrics import BrokerMetrics, StateCollector, timed_store
@@ -113,6 +114,7 @@ class Broker:
     registry: IdentityRegistry
     people: PeopleRegistry
     logins: Logins
+    enrolment: MfaEnrolment
     throttle: LoginThrottle
     auditor: Auditor
     audit_chain: AuditChain
@@ -203,7 +205,17 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
         cache_ttl=settings.identity_cache_ttl,
     )
     throttle = LoginThrottle(io, clock)
-    logins = Logins(people, io, throttle, tokens, auditor, clock)
+    logins = Logins(
+        people,
+        io,
+        throttle,
+        tokens,
+        auditor,
+        clock,
+        lifetimes=SessionLifetimes(settings.login_access_ttl, settings.login_idle, settings.login_absolute),
+        mfa_for_admins=settings.mfa_for_admins,
+    )
+    enrolment = MfaEnrolment(people, throttle, auditor, clock, issuer_name=f"broker {settings.issuer}")
     live = LiveTokens(
         tokens,
         registry.lookup,
@@ -259,6 +271,7 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
         registry=registry,
         people=people,
         logins=logins,
+        enrolment=enrolment,
         throttle=throttle,
         auditor=auditor,
         audit_chain=audit_chain,
@@ -338,10 +351,10 @@ def grpc_server(broker: Broker, health_servicer: health.aio.HealthServicer) -> g
             secret_pb2_grpc.add_SecretServiceServicer_to_server,
             SecretServicer(api, broker.secrets, broker.stopping, broker.clock),
         ),
-        (auth_pb2_grpc.add_AuthServiceServicer_to_server, AuthServicer(api, broker.logins, work)),
+        (auth_pb2_grpc.add_AuthServiceServicer_to_server, AuthServicer(api, broker.logins, broker.enrolment, work)),
         (
             auth_pb2_grpc.add_UserServiceServicer_to_server,
-            UserServicer(api, broker.people, broker.logins, broker.throttle, work),
+            UserServicer(api, broker.people, broker.logins, broker.enrolment, broker.throttle, work),
         ),
     ]
     for add_to_server, servicer in servicers:

@@ -64,6 +64,10 @@ class Settings:
     rate_limit_address: str = "2000/s"
     rate_limit_shared: str = "auto"
     rpc_timeout: timedelta = timedelta(seconds=30)
+    login_access_ttl: timedelta = timedelta(minutes=15)
+    login_idle: timedelta = timedelta(hours=12)
+    login_absolute: timedelta = timedelta(days=7)
+    mfa_for_admins: bool = False
     vault_auth: str = "token"
     vault_token: str = field(default="", repr=False)
     vault_role_id: str = ""
@@ -114,6 +118,8 @@ _DURATIONS = {
     "identity_cache_ttl",
 }
 _DURATIONS |= {"scheduler_tick", "leader_lease_ttl", "audit_retention", "audit_checkpoint_interval", "rpc_timeout"}
+_DURATIONS |= {"login_access_ttl", "login_idle", "login_absolute"}
+_FLAGS = {"allow_insecure", "mfa_for_admins"}
 AUDIT_SECRET_READS = ("each", "per-minute")
 RATE_LIMIT_SHARING = ("auto", "store", "process")
 _RATE_LIMITS = {"rate_limit_exchange", "rate_limit_secret_reads", "rate_limit_address"}
@@ -148,7 +154,7 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
         if delta <= timedelta(0):
             raise SettingsError(f"{_env_name(name)}: must be positive")
         return delta
-    if name == "allow_insecure":
+    if name in _FLAGS:
         text = str(value).strip().lower()
         if text not in _BOOLEANS:
             raise SettingsError(f"{_env_name(name)}: {shown} is not one of 1, 0, true, false")
@@ -240,6 +246,10 @@ def _validate(s: Settings, explicit: frozenset[str] = frozenset()) -> Settings:
         raise SettingsError("BROKER_LEADER_LEASE_TTL: must be at least twice BROKER_SCHEDULER_TICK")
     if not 1 <= s.max_delegation_depth <= 10:
         raise SettingsError("BROKER_MAX_DELEGATION_DEPTH: must be between 1 and 10")
+    if not s.login_access_ttl <= s.login_idle <= s.login_absolute:
+        raise SettingsError(
+            "BROKER_LOGIN_IDLE: need BROKER_LOGIN_ACCESS_TTL <= BROKER_LOGIN_IDLE <= BROKER_LOGIN_ABSOLUTE"
+        )
     if not 1 <= s.workers <= MAX_WORKERS:
         raise SettingsError(f"BROKER_WORKERS: must be between 1 and {MAX_WORKERS}")
     if s.workers > 1 and _split_hostport(s.grpc_listen, "grpc_listen")[1] == 0:

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from broker_client.v1 import auth_pb2, auth_pb2_grpc
 
+from ..core.enrolment import MfaEnrolment
 from ..core.principals import Principal
 from ..core.sessions import Logins, TokenPair
 from . import convert
@@ -48,16 +49,22 @@ def _pair(pair: TokenPair) -> dict[str, Any]:
 class AuthServicer(Servicer, auth_pb2_grpc.AuthServiceServicer):
     """Thin adapter from AuthService to Logins."""
 
-    def __init__(self, api: ApiContext, logins: Logins, work: PasswordWork) -> None:
+    def __init__(self, api: ApiContext, logins: Logins, enrolment: MfaEnrolment, work: PasswordWork) -> None:
         super().__init__(api)
         self._logins = logins
+        self._enrolment = enrolment
         self._work = work
 
     @rpc(public=True, limited=True)
     async def Login(self, request: auth_pb2.LoginRequest, context: Ctx, principal: Principal) -> auth_pb2.LoginResponse:
         pair = await self._work.run(
             lambda: self._logins.login(
-                request.username, request.password, scopes=request.scopes, audiences=request.audiences, by=principal
+                request.username,
+                request.password,
+                scopes=request.scopes,
+                audiences=request.audiences,
+                otp=request.otp,
+                by=principal,
             )
         )
         return auth_pb2.LoginResponse(**_pair(pair))
@@ -84,3 +91,17 @@ class AuthServicer(Servicer, auth_pb2_grpc.AuthServiceServicer):
             lambda: self._logins.change_password(request.current_password, request.new_password, by=principal)
         )
         return auth_pb2.ChangePasswordResponse()
+
+    @rpc(limited=True)
+    async def EnrollMfa(
+        self, request: auth_pb2.EnrollMfaRequest, context: Ctx, principal: Principal
+    ) -> auth_pb2.EnrollMfaResponse:
+        uri = await asyncio.to_thread(self._enrolment.start, by=principal)
+        return auth_pb2.EnrollMfaResponse(otpauth_uri=uri)
+
+    @rpc(limited=True)
+    async def ConfirmMfa(
+        self, request: auth_pb2.ConfirmMfaRequest, context: Ctx, principal: Principal
+    ) -> auth_pb2.ConfirmMfaResponse:
+        codes = await asyncio.to_thread(self._enrolment.confirm, request.code, by=principal)
+        return auth_pb2.ConfirmMfaResponse(recovery_codes=codes)

@@ -8,6 +8,7 @@ from typing import Any
 
 from broker_client.v1 import auth_pb2, auth_pb2_grpc
 
+from ..core.enrolment import MfaEnrolment
 from ..core.errors import InvalidArgument
 from ..core.people import PeopleRegistry, Person
 from ..core.principals import ADMIN_SCOPE, Principal
@@ -32,6 +33,8 @@ def user_to_proto(person: Person, *, locked: bool = False) -> auth_pb2.User:
         etag=person.etag,
         locked=locked,
         has_password=bool(person.password_hash),
+        mfa_enabled=person.mfa.enrolled,
+        mfa_required=person.mfa_required,
     )
 
 
@@ -42,6 +45,7 @@ def _field_values(msg: auth_pb2.User) -> dict[str, Callable[[], Any]]:
         "allowed_scopes": lambda: tuple(msg.allowed_scopes),
         "allowed_audiences": lambda: tuple(msg.allowed_audiences),
         "disabled": lambda: msg.disabled,
+        "mfa_required": lambda: msg.mfa_required,
     }
 
 
@@ -58,11 +62,18 @@ class UserServicer(Servicer, auth_pb2_grpc.UserServiceServicer):
     """Thin adapter from UserService to the PeopleRegistry."""
 
     def __init__(
-        self, api: ApiContext, people: PeopleRegistry, logins: Logins, throttle: LoginThrottle, work: PasswordWork
+        self,
+        api: ApiContext,
+        people: PeopleRegistry,
+        logins: Logins,
+        enrolment: MfaEnrolment,
+        throttle: LoginThrottle,
+        work: PasswordWork,
     ) -> None:
         super().__init__(api)
         self._people = people
         self._logins = logins
+        self._enrolment = enrolment
         self._throttle = throttle
         self._work = work
 
@@ -128,3 +139,10 @@ class UserServicer(Servicer, auth_pb2_grpc.UserServiceServicer):
     ) -> auth_pb2.UnlockUserResponse:
         await asyncio.to_thread(self._logins.unlock, request.username, by=principal)
         return auth_pb2.UnlockUserResponse()
+
+    @rpc(scope=ADMIN_SCOPE)
+    async def ResetUserMfa(
+        self, request: auth_pb2.ResetUserMfaRequest, context: Ctx, principal: Principal
+    ) -> auth_pb2.ResetUserMfaResponse:
+        await asyncio.to_thread(self._enrolment.reset, request.username, by=principal)
+        return auth_pb2.ResetUserMfaResponse()

@@ -27,6 +27,7 @@ def _create(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
         tenant=args.tenant,
         allowed_scopes=args.scope,
         allowed_audiences=args.audience,
+        mfa_required=args.require_mfa,
     )
     created = stub.CreateUser(auth_pb2.CreateUserRequest(user=user, password=password), metadata=md()).user
     print_message(created)
@@ -61,6 +62,9 @@ def _update(args: argparse.Namespace, stub: Any, md: AdminMetadata, *, disabled:
     if disabled is not None:
         user.disabled = disabled
         paths.append("disabled")
+    if getattr(args, "require_mfa", None) is not None:
+        user.mfa_required = args.require_mfa
+        paths.append("mfa_required")
     request = auth_pb2.UpdateUserRequest(user=user)
     request.update_mask.paths.extend(paths)
     print_message(stub.UpdateUser(request, metadata=md()).user)
@@ -76,6 +80,11 @@ def _reset_password(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> N
 def _delete(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
     stub.DeleteUser(auth_pb2.DeleteUserRequest(username=args.name, etag=args.etag), metadata=md())
     print(f"deleted {args.name}")
+
+
+def _reset_mfa(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
+    stub.ResetUserMfa(auth_pb2.ResetUserMfaRequest(username=args.name), metadata=md())
+    print(f"removed the second factor of {args.name}; they may enrol again")
 
 
 def _unlock(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
@@ -96,6 +105,7 @@ def register(admin_sub: Any) -> None:
     create.add_argument("--display-name", default="")
     create.add_argument("--tenant", default="")
     create.add_argument("--password-stdin", action="store_true", help="read the first password from stdin")
+    create.add_argument("--require-mfa", action="store_true", help="logins need a second factor")
     create.set_defaults(run=admin_runner(stub, _create))
 
     listing = sub.add_parser("list", help="list people")
@@ -104,6 +114,7 @@ def register(admin_sub: Any) -> None:
     for name, text, command in (
         ("get", "show one person", _get),
         ("unlock", "clear a lockout after failed logins", _unlock),
+        ("reset-mfa", "remove a person's second factor (they enrol again)", _reset_mfa),
         ("reset-password", "set a new password from stdin (ends every login)", _reset_password),
         ("disable", "disable a person (every token of theirs dies now)",
          lambda a, s, m: _update(a, s, m, disabled=True)),
@@ -118,6 +129,10 @@ def register(admin_sub: Any) -> None:
     update.add_argument("--scope", action="append", help="replaces the scopes (repeatable)")
     update.add_argument("--audience", action="append", help="replaces the audiences (repeatable)")
     update.add_argument("--display-name")
+    mfa = update.add_mutually_exclusive_group()
+    mfa.add_argument("--require-mfa", dest="require_mfa", action="store_const", const=True,
+                     help="logins need a second factor (tokens of logins without one die now)")  # fmt: skip
+    mfa.add_argument("--no-require-mfa", dest="require_mfa", action="store_const", const=False)
     update.set_defaults(run=admin_runner(stub, _update))
     delete = sub.add_parser("delete", help="delete a person (their logins end)")
     delete.add_argument("name")

@@ -1,4 +1,4 @@
-"""``broker login | whoami | logout | passwd``: a person's session on the CLI (session.py keeps it).
+"""``broker login | whoami | logout | passwd | mfa``: a person's session on the CLI (session.py keeps it).
 
 Prompts go to the terminal (the password without echo). When standard input is not a
 terminal, the answers are read from it one per line, in prompt order, so scripts and
@@ -11,8 +11,11 @@ import argparse
 import getpass
 import json
 import sys
+from collections.abc import Sequence
 from typing import Any
 
+import grpc
+import segno
 from google.protobuf import json_format
 
 from broker_client.v1 import auth_pb2, auth_pb2_grpc, token_pb2, token_pb2_grpc
@@ -44,10 +47,16 @@ def _login(args: argparse.Namespace) -> None:
     answers = _Answers()
     username = args.user or answers.ask("user name: ")
     password = answers.ask("password: ", secret=True)
+    request = auth_pb2.LoginRequest(username=username, password=password, scopes=args.scope)
     with channel() as chan:
-        response = auth_pb2_grpc.AuthServiceStub(chan).Login(
-            auth_pb2.LoginRequest(username=username, password=password, scopes=args.scope)
-        )
+        stub = auth_pb2_grpc.AuthServiceStub(chan)
+        try:
+            response = stub.Login(request)
+        except grpc.RpcError as exc:
+            if exc.code() is not grpc.StatusCode.FAILED_PRECONDITION:
+                raise
+            request.otp = answers.ask("one-time code: ", secret=True)  # the right password, and MFA is on
+            response = stub.Login(request)
     try:
         session.save(address(), response, username)
     except OSError as exc:
@@ -98,6 +107,51 @@ def _passwd(args: argparse.Namespace) -> None:
     print("password changed; every login has ended, run `broker login` again")
 
 
+def _mfa_enroll(args: argparse.Namespace) -> None:
+    answers = _Answers()
+    with channel() as chan:
+        token = login_token(chan)
+        if token is None:
+            raise CliError("not logged in; run `broker login` first")
+        bearer = (("authorization", f"Bearer {token}"),)
+        stub = auth_pb2_grpc.AuthServiceStub(chan)
+        uri = stub.EnrollMfa(auth_pb2.EnrollMfaRequest(), metadata=bearer).otpauth_uri
+        if not sys.stdin.isatty():  # a script: it confirms with `broker mfa confirm`
+            print(uri)
+            return
+        segno.make(uri, error="m").terminal(compact=True)
+        print(f"scan this with an authenticator app, or enter: {uri}")
+        codes = stub.ConfirmMfa(
+            auth_pb2.ConfirmMfaRequest(code=answers.ask("first code from the app: ")), metadata=bearer
+        ).recovery_codes
+    _print_recovery_codes(codes)
+
+
+def _mfa_confirm(args: argparse.Namespace) -> None:
+    answers = _Answers()
+    with channel() as chan:
+        token = login_token(chan)
+        if token is None:
+            raise CliError("not logged in; run `broker login` first")
+        codes = (
+            auth_pb2_grpc.AuthServiceStub(chan)
+            .ConfirmMfa(
+                auth_pb2.ConfirmMfaRequest(code=answers.ask("first code from the app: ")),
+                metadata=(("authorization", f"Bearer {token}"),),
+            )
+            .recovery_codes
+        )
+    _print_recovery_codes(codes)
+
+
+def _print_recovery_codes(codes: Sequence[str]) -> None:
+    """The recovery codes on stdout (one per line), what they are on stderr: shown this once."""
+    print("MFA is on. Recovery codes, each good once instead of a code (keep them safe; not shown again):",
+          file=sys.stderr)  # fmt: skip
+    for code in codes:
+        print(code)
+
+
 def register(sub: Any) -> None:
     """Add ``broker login``, ``whoami``, ``logout`` and ``passwd``."""
     login = sub.add_parser("login", help="log in as a person (prompts; or one answer per line on stdin)")
@@ -109,3 +163,11 @@ def register(sub: Any) -> None:
     whoami.set_defaults(run=_whoami)
     sub.add_parser("logout", help="end your login").set_defaults(run=_logout)
     sub.add_parser("passwd", help="change your password (ends every login)").set_defaults(run=_passwd)
+    mfa = sub.add_parser("mfa", help="your second factor (TOTP)")
+    mfa_sub = mfa.add_subparsers(dest="mfa_command", required=True)
+    mfa_sub.add_parser(
+        "enroll", help="start TOTP: a QR code and the first code on a terminal; else prints the otpauth URI"
+    ).set_defaults(run=_mfa_enroll)
+    mfa_sub.add_parser("confirm", help="turn TOTP on with the first code (prints the recovery codes)").set_defaults(
+        run=_mfa_confirm
+    )

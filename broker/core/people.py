@@ -31,9 +31,10 @@ import argon2
 from . import pages
 from .audit import Auditor
 from .clock import Clock
-from .errors import BrokerError, InvalidArgument
+from .errors import BrokerError, InvalidArgument, Unauthenticated
 from .identities import TENANT_PATTERN, validate_audiences, validate_scopes
 from .masks import check_mask
+from .mfa import MfaState
 from .principals import ADMIN_SCOPE, Principal
 
 #: The ``kind`` of a person's tokens.
@@ -45,7 +46,9 @@ USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,127}$")
 MIN_PASSWORD = 12
 MAX_PASSWORD = 128
 #: Fields UpdateUser may change (update_mask paths).
-MUTABLE_FIELDS = frozenset({"display_name", "tenant", "allowed_scopes", "allowed_audiences", "disabled"})
+MUTABLE_FIELDS = frozenset(
+    {"display_name", "tenant", "allowed_scopes", "allowed_audiences", "disabled", "mfa_required"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,9 @@ class Person:
     disabled: bool = False
     #: The Argon2id hash (PHC string, parameters included); '' until a password is set.
     password_hash: str = field(default="", repr=False)
+    #: Logins must pass a second factor (and, until one is enrolled, get no scopes).
+    mfa_required: bool = False
+    mfa: MfaState = field(default_factory=MfaState, repr=False)
     create_time: datetime | None = None
     update_time: datetime | None = None
     etag: str = ""
@@ -96,9 +102,21 @@ def validate_username(value: str) -> str:
     return value
 
 
+def own_username(by: Principal) -> str:
+    """The user name of a caller holding their own login's token (not a delegated one), else
+    Unauthenticated: only the person changes their password or second factor."""
+    username = username_of(by.subject) if by.kind == HUMAN_KIND and by.actor == by.subject else None
+    if username is None:
+        raise Unauthenticated("this call needs the person's own login token")
+    return username
+
+
 def narrows(before: Person, after: Person) -> bool:
-    """True if ``after`` allows less than ``before`` in any way a token could carry."""
+    """True if ``after`` allows less than ``before`` in any way a token could carry (requiring
+    MFA included: tokens of logins without it die)."""
     if (after.disabled and not before.disabled) or after.tenant != before.tenant:
+        return True
+    if after.mfa_required and not before.mfa_required:
         return True
     return bool(
         set(before.allowed_scopes) - set(after.allowed_scopes)
@@ -348,6 +366,14 @@ class PeopleRegistry:
         ended = self._end_sessions(person.username, "password changed")
         self._auditor.record("auth.password_change", by=by, target=person.username, sessions_ended=ended)
         return stored
+
+    def store_mfa(self, person: Person, state: MfaState) -> Person:
+        """Store a new second-factor state for ``person`` at its etag (Conflict if it changed:
+        of two racing uses of one code, one wins)."""
+        self.forget(person.username)
+        return self._store.update_person(
+            dataclasses.replace(person, mfa=state, update_time=self._clock.now()), expected_etag=person.etag
+        )
 
     def rehash(self, person: Person, password: str) -> None:
         """Re-hash a just-verified password whose hash has older parameters (best effort: a

@@ -12,8 +12,11 @@ unused for ``idle`` or at ``absolute`` after the login, which refreshes never ex
 Refresh tokens are opaque: ``brt_`` then 256 random bits (base64url). The store keeps
 only their SHA-256 and finds a token by it; a token the broker never issued and one of an
 ended family get the same answer. Every failed login counts toward throttling
-(throttle.py), and an unknown user, a wrong password, a disabled or a locked account
-get one answer (``BAD_LOGIN``) after the same work.
+(throttle.py), and an unknown user, a wrong password, a disabled or a locked account,
+a wrong or replayed one-time code get one answer (``BAD_LOGIN``) after the same work.
+A person enrolled in MFA (mfa.py) needs a one-time code as well (``amr`` pwd, otp, mfa);
+one required to have MFA but not yet enrolled gets a token with no scopes, good only
+for enrolling (enrolment.py).
 """
 
 from __future__ import annotations
@@ -24,14 +27,15 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from .audit import Auditor
 from .clock import Clock
-from .errors import InvalidArgument, NotFound, Unauthenticated
+from .errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
 from .exchange import narrow, narrow_scopes
 from .identities import covers
-from .people import HUMAN_KIND, PeopleRegistry, Person, normalise_username, username_of
+from .mfa import matching_step, used_recovery_code
+from .people import HUMAN_KIND, PeopleRegistry, Person, normalise_username, own_username
 from .principals import ADMIN_SCOPE, Principal
 from .throttle import LoginThrottle
 from .tokens import MintedToken, TokenCore
@@ -40,6 +44,8 @@ REFRESH_PREFIX = "brt_"
 #: The one answer to a login that fails, whatever the reason.
 BAD_LOGIN = "invalid user name or password"
 BAD_REFRESH = "invalid refresh token"
+#: The answer to the right password of a person with MFA, sent without a one-time code.
+OTP_REQUIRED = "a one-time code is required (from the authenticator app, or a recovery code)"
 _FAMILY_ID_BYTES = 16
 
 
@@ -134,6 +140,7 @@ class Logins:
         clock: Clock,
         *,
         lifetimes: SessionLifetimes | None = None,
+        mfa_for_admins: bool = False,
     ) -> None:
         self._people = people
         self._store = store
@@ -142,32 +149,82 @@ class Logins:
         self._auditor = auditor
         self._clock = clock
         self.lifetimes = lifetimes or SessionLifetimes()
+        self._mfa_for_admins = mfa_for_admins
 
     # login -----------------------------------------------------------------------------
     def login(
-        self, username: str, password: str, *, scopes: Sequence[str], audiences: Sequence[str], by: Principal
+        self,
+        username: str,
+        password: str,
+        *,
+        scopes: Sequence[str],
+        audiences: Sequence[str],
+        by: Principal,
+        otp: str = "",
     ) -> TokenPair:
-        """Check the password and start a family; one answer for every failure (``BAD_LOGIN``)."""
+        """Check the password (and, when enrolled, the one-time code ``otp``) and start a family;
+        one answer for every failure (``BAD_LOGIN``). Without ``otp`` where one is needed:
+        FailedPrecondition ``OTP_REQUIRED`` (only after the right password)."""
         name = normalise_username(username)
-        if not name or len(name) > 128 or len(password) > 1024:
-            raise InvalidArgument("username and password: 1-128 and at most 1024 characters")
+        if not name or len(name) > 128 or len(password) > 1024 or len(otp) > 64:
+            raise InvalidArgument("username, password, otp: 1-128, at most 1024 and at most 64 characters")
         locked = self._throttle.check(name, by.peer)  # RateLimited when it must wait
         person = self._person_or_none(name)
         matches = self._people.hasher.verify(person.password_hash if person else "", password)
         reason = self._refusal(person, matches, locked)
-        if reason:
-            self._fail(name, reason, by)
-        assert person is not None  # no refusal: the person exists
+        if reason or person is None:
+            self._fail(name, reason or "unknown user", by)
         if self._people.hasher.needs_rehash(person.password_hash):
             self._people.rehash(person, password)
+            person = self._people.get(name)
+        amr: tuple[str, ...] = ("pwd",)
+        if person.mfa.enrolled:
+            if not otp.strip():
+                raise FailedPrecondition(OTP_REQUIRED)
+            person = self._second_factor(person, otp.strip(), by)
+            amr = ("pwd", "otp", "mfa")
         self._throttle.succeeded(name)
-        granted = self._grant(person, scopes, audiences)
-        pair = self._start(person, *granted, amr=("pwd",))
+        must_enrol = self._must_enrol(person)
+        if must_enrol:  # MFA required, none yet: a token good only for enrolling
+            granted: tuple[tuple[str, ...], tuple[str, ...]] = ((), (self._tokens.issuer,))
+        else:
+            granted = self._grant(person, scopes, audiences)
+        pair = self._start(person, *granted, amr=amr)
         self._auditor.record(
             "auth.login", by=by, actor=person.subject, subject=person.subject, target=person.username,
-            amr=["pwd"], scopes=list(granted[0]), jti=pair.access.jti,
+            amr=list(amr), scopes=list(granted[0]), jti=pair.access.jti, must_enrol_mfa=must_enrol,
         )  # fmt: skip
         return pair
+
+    def _must_enrol(self, person: Person) -> bool:
+        required = person.mfa_required or (self._mfa_for_admins and ADMIN_SCOPE in person.allowed_scopes)
+        return required and not person.mfa.enrolled
+
+    def _second_factor(self, person: Person, code: str, by: Principal) -> Person:
+        """Accept a TOTP code of a step after the last one accepted, or an unused recovery code,
+        and store that it was used (compare-and-set: of two racing uses one wins); else fail."""
+        state = person.mfa
+        assert state.seed is not None  # enrolled
+        step = matching_step(state.seed, code, self._clock.now())
+        if step is not None:
+            if step <= state.last_step:
+                self._fail(person.username, "replayed one-time code", by)
+            used = dataclasses.replace(state, last_step=step)
+        else:
+            left = used_recovery_code(state, code)
+            if left is None:
+                self._fail(person.username, "wrong one-time code", by)
+            used = dataclasses.replace(state, recovery_hashes=left)
+        try:
+            stored = self._people.store_mfa(person, used)
+        except Conflict:
+            self._fail(person.username, "one-time code used concurrently", by)
+        if step is None:
+            self._auditor.record(
+                "auth.recovery_code", by=by, actor=person.subject, subject=person.subject, target=person.username,
+                left=len(used.recovery_hashes),
+            )  # fmt: skip
+        return stored
 
     def _person_or_none(self, name: str) -> Person | None:
         try:
@@ -190,7 +247,7 @@ class Logins:
             return "disabled"
         return ""
 
-    def _fail(self, name: str, reason: str, by: Principal) -> None:
+    def _fail(self, name: str, reason: str, by: Principal) -> NoReturn:
         locked_now = self._throttle.failed(name, by.peer)
         self._auditor.record("auth.login", by=by, target=name, outcome="failure", reason=reason)
         if locked_now:
@@ -255,14 +312,11 @@ class Logins:
 
     def change_password(self, current: str, new: str, *, by: Principal) -> None:
         """The caller, a person holding their own (undelegated) token, proves ``current`` and sets ``new``."""
-        username = username_of(by.subject) if by.kind == HUMAN_KIND and by.actor == by.subject else None
-        if username is None:
-            raise Unauthenticated("changing a password needs the person's own login token")
+        username = own_username(by)
         self._throttle.check(username, by.peer)
         person = self._person_or_none(username)
         if person is None or not self._people.hasher.verify(person.password_hash, current):
             self._fail(username, "wrong current password", by)
-        assert person is not None
         self._people.change_own_password(person, new, by=by)
 
     def unlock(self, username: str, *, by: Principal) -> bool:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core.mfa import MfaState
 from ..core.people import Person
+from ..core.sensitive import Sensitive
 from ..core.sessions import RefreshFamily
 from ..core.throttle import LoginFailures
 from .records import Record, TimeFormat
@@ -21,7 +23,8 @@ __all__ = [
 
 
 def person_fields(person: Person, times: TimeFormat) -> dict[str, Any]:
-    """Every field of a person record but the user name (and the backend's etag)."""
+    """Every field of a person record but the user name, the etag and the TOTP seed (which the
+    backend seals with ``totp_context`` and keeps as ``sealed_totp_seed``)."""
     return {
         "tenant": person.tenant,
         "display_name": person.display_name,
@@ -32,10 +35,15 @@ def person_fields(person: Person, times: TimeFormat) -> dict[str, Any]:
         "create_time": times.dump(person.create_time),
         "update_time": times.dump(person.update_time),
         "tokens_valid_from": times.dump(person.tokens_valid_from),
+        "mfa_required": person.mfa_required,
+        "mfa_confirmed": person.mfa.confirmed,
+        "mfa_last_step": person.mfa.last_step,
+        "recovery_hashes": list(person.mfa.recovery_hashes),
     }
 
 
-def person_from_record(d: Record, times: TimeFormat, *, etag: str) -> Person:
+def person_from_record(d: Record, times: TimeFormat, *, etag: str, seed: Sensitive | None) -> Person:
+    """The person of a record; ``seed``: its TOTP seed, already unsealed."""
     return Person(
         username=d["username"],
         tenant=d["tenant"],
@@ -48,6 +56,13 @@ def person_from_record(d: Record, times: TimeFormat, *, etag: str) -> Person:
         update_time=times.load(d["update_time"]),
         tokens_valid_from=times.load(d["tokens_valid_from"]),
         etag=etag,
+        mfa_required=d["mfa_required"],
+        mfa=MfaState(
+            seed=seed,
+            confirmed=d["mfa_confirmed"],
+            last_step=d["mfa_last_step"],
+            recovery_hashes=tuple(d["recovery_hashes"]),
+        ),
     )
 
 

@@ -135,6 +135,11 @@ def signing_key_context(kid: str) -> str:
     return f"signing_key:{kid}"
 
 
+def totp_context(username: str) -> str:
+    """The sealing context of a person's TOTP seed."""
+    return f"totp:{username}"
+
+
 def secret_context(secret_id: str, version: int) -> str:
     """The sealing context of a secret version's value."""
     return f"secret:{secret_id}:{version}"

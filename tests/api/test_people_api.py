@@ -10,6 +10,7 @@ from typing import Any
 
 import grpc
 import jwt
+import pyotp
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -324,3 +325,78 @@ def test_user_service_pages_filters_updates_with_etags_and_deletes(people: Peopl
     person: Metadata = bearer(people.login("u1").access_token)  # no broker.admin
     assert _error(lambda: people.users.ListUsers(auth_pb2.ListUsersRequest(), metadata=person)).code() \
         is grpc.StatusCode.PERMISSION_DENIED  # fmt: skip
+
+
+# MFA --------------------------------------------------------------------------------
+
+
+def _enrol(people: People, name: str) -> tuple[pyotp.TOTP, list[str]]:
+    """Enrol ``name`` with TOTP through the API; the authenticator app and the recovery codes."""
+    md = bearer(people.login(name).access_token)
+    uri = people.auth.EnrollMfa(auth_pb2.EnrollMfaRequest(), metadata=md).otpauth_uri
+    app = pyotp.parse_uri(uri)
+    assert isinstance(app, pyotp.TOTP) and uri.startswith("otpauth://totp/") and f"{name}" in uri
+    wrong = _error(lambda: people.auth.ConfirmMfa(auth_pb2.ConfirmMfaRequest(code="000000"), metadata=md))
+    assert wrong.code() is grpc.StatusCode.UNAUTHENTICATED
+    codes = people.auth.ConfirmMfa(auth_pb2.ConfirmMfaRequest(code=app.at(people.broker.clock.now())), metadata=md)
+    return app, list(codes.recovery_codes)
+
+
+def test_mfa_enrolment_then_logins_need_a_fresh_code_each_accepted_once(people: People) -> None:
+    """After enrolment: no code is FAILED_PRECONDITION (after the right password only); the code of
+    the confirmation, or any code used once, is refused; a code of the next step works (amr otp, mfa)."""
+    people.create("mia", "docs.read")
+    app, recovery = _enrol(people, "mia")
+    assert len(recovery) == 10 and len(set(recovery)) == 10
+    user = people.users.GetUser(auth_pb2.GetUserRequest(username="mia"), metadata=people.admin).user
+    assert user.mfa_enabled
+    needs = _error(lambda: people.login("mia"))
+    assert needs.code() is grpc.StatusCode.FAILED_PRECONDITION and "one-time code" in (needs.details() or "")
+    assert _error(lambda: people.login("mia", "wrong password here")).code() is grpc.StatusCode.UNAUTHENTICATED
+    now = people.broker.clock.now()
+    replay = _error(lambda: people.login("mia", otp=app.at(now)))  # the confirmation's code, inside its step
+    assert (replay.code(), replay.details()) == (grpc.StatusCode.UNAUTHENTICATED, "invalid user name or password")
+    people.broker.advance(30)
+    code = app.at(people.broker.clock.now())
+    token = claims(people.login("mia", otp=code).access_token)
+    assert token["amr"] == ["pwd", "otp", "mfa"] and token["scope"] == "docs.read"
+    assert _error(lambda: people.login("mia", otp=code)).code() is grpc.StatusCode.UNAUTHENTICATED
+    people.broker.advance(30)  # one step late is still accepted (skew), once
+    late = app.at(people.broker.clock.now())
+    people.broker.advance(30)
+    assert people.login("mia", otp=late).access_token
+    reasons = [e.details["reason"] for e in people.events("auth.login") if e.outcome == "failure"]
+    assert "replayed one-time code" in reasons and "wrong password" in reasons
+
+
+def test_a_recovery_code_works_once_and_an_admin_reset_removes_mfa(people: People) -> None:
+    """Each recovery code replaces one TOTP code once; reset-mfa lets the person in with the password alone."""
+    people.create("noah")
+    _, recovery = _enrol(people, "noah")
+    assert people.login("noah", otp=recovery[0].lower()).access_token  # case and dashes do not matter
+    assert _error(lambda: people.login("noah", otp=recovery[0])).code() is grpc.StatusCode.UNAUTHENTICATED
+    assert [e.details["left"] for e in people.events("auth.recovery_code")] == [9]
+    md = bearer(people.login("noah", otp=recovery[1]).access_token)
+    again = _error(lambda: people.auth.EnrollMfa(auth_pb2.EnrollMfaRequest(), metadata=md))
+    assert again.code() is grpc.StatusCode.FAILED_PRECONDITION  # a session cannot move the second factor
+    people.users.ResetUserMfa(auth_pb2.ResetUserMfaRequest(username="noah"), metadata=people.admin)
+    assert claims(people.login("noah").access_token)["amr"] == ["pwd"]
+
+
+def test_required_mfa_gives_a_token_good_only_for_enrolling(people: People) -> None:
+    """Requiring MFA kills the tokens of logins without it; until enrolled a login carries no scope."""
+    people.create("olga", "broker.admin")
+    before = people.login("olga")
+    people.broker.advance(1)
+    people.update("olga", "mfa_required", mfa_required=True)
+    assert not people.active(before.access_token)
+    limited = people.login("olga")
+    assert claims(limited.access_token)["scope"] == ""
+    denied = _error(lambda: people.identities.ListIdentities(
+        identity_pb2.ListIdentitiesRequest(), metadata=bearer(limited.access_token)
+    ))  # fmt: skip
+    assert denied.code() is grpc.StatusCode.PERMISSION_DENIED
+    app, _ = _enrol(people, "olga")
+    people.broker.advance(30)
+    full = people.login("olga", otp=app.at(people.broker.clock.now()))
+    assert claims(full.access_token)["scope"] == "broker.admin"

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import pyotp
 import pytest
 
 from broker_client import keys
@@ -141,3 +142,22 @@ def test_no_password_or_refresh_token_reaches_the_log(proc: BrokerProcess) -> No
     for secret in (PASSWORD, "tea at five, every day", "second of many passphrases", pair.refresh_token, "brt_"):
         assert secret not in log
     assert "$argon2id$" not in log and "auth.login" in log
+
+
+def test_mfa_through_the_cli_refuses_a_replayed_code(proc: BrokerProcess) -> None:
+    """`broker mfa enroll` + `confirm` with the app's code; that code again is refused at login;
+    a recovery code logs in with amr pwd, otp, mfa."""
+    proc.cli("admin", "user", "create", "maya", "--password-stdin", input="two factors are better\n")
+    proc.cli("login", "--user", "maya", input="two factors are better\n", admin_key=False)
+    uri = proc.cli("mfa", "enroll", admin_key=False).stdout.strip()
+    app = pyotp.parse_uri(uri)
+    assert isinstance(app, pyotp.TOTP)
+    code = app.now()
+    confirmed = proc.cli("mfa", "confirm", input=f"{code}\n", admin_key=False)
+    recovery = confirmed.stdout.split()
+    assert len(recovery) == 10 and "MFA is on" in confirmed.stderr
+    replay = proc.cli("login", "--user", "maya", input=f"two factors are better\n{code}\n", check=False)
+    assert replay.returncode == 1 and "invalid user name or password" in replay.stderr
+    proc.cli("login", "--user", "maya", input=f"two factors are better\n{recovery[0]}\n", admin_key=False)
+    assert json.loads(proc.cli("whoami", admin_key=False).stdout)["amr"] == ["pwd", "otp", "mfa"]
+    assert uri.split("secret=")[1].split("&")[0] not in proc.log()

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from broker.core.errors import AlreadyExists, Conflict, NotFound
+from broker.core.mfa import MfaState
 from broker.core.people import Person, PersonFilter
+from broker.core.sensitive import Sensitive
 from broker.core.sessions import RefreshFamily
 from broker.core.throttle import LoginFailures
 from broker.store.base import Store
+from broker.store.sealing import Sealer
 
-from .conftest import race
+from .conftest import TEST_KEK, Backend, race
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
+SEED = b"JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 
 def person(name: str, **changes: object) -> Person:
@@ -30,6 +35,8 @@ def person(name: str, **changes: object) -> Person:
         create_time=NOW,
         update_time=NOW,
         tokens_valid_from=NOW,
+        mfa_required=True,
+        mfa=MfaState(seed=Sensitive(SEED), confirmed=True, last_step=63_000_000, recovery_hashes=("ab" * 32,)),
     )
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]  # one type for every override
 
@@ -49,6 +56,16 @@ def test_create_person_then_get_returns_every_field_with_an_etag(store: Store) -
     created = store.create_person(person("alice"))
     assert created.etag
     assert store.get_person("alice") == created == dataclasses.replace(person("alice"), etag=created.etag)
+
+
+def test_a_totp_seed_is_sealed_at_rest_and_a_person_without_one_reads_back_without(backend: Backend) -> None:
+    """The seed never appears in what the backend stores; no seed stays None."""
+    backend.store.create_person(person("alice"))
+    assert SEED not in backend.raw_dump()
+    assert backend.store.get_person("alice").mfa.seed == Sensitive(SEED)
+    backend.store.create_person(person("bob", mfa=MfaState(), mfa_required=False))
+    bob = backend.store.get_person("bob")
+    assert bob.mfa == MfaState() and not bob.mfa_required
 
 
 def test_a_taken_user_name_is_refused_and_the_first_kept(store: Store) -> None:
@@ -174,3 +191,15 @@ def test_login_failures_are_written_compare_and_set_and_cleared(store: Store) ->
     assert store.clear_login_failures("user:alice") and not store.clear_login_failures("user:alice")
     assert store.get_login_failures("user:alice") is None
     assert store.put_login_failures(LoginFailures("user:alice", 1, NOW, NOW), expected_etag="").count == 1
+
+
+def test_kek_rotation_moves_totp_seeds_to_the_new_key(backend: Backend) -> None:
+    """A seed sealed under the old KEK is rewrapped (once) and then opens with the new KEK alone;
+    a person without a seed is left alone."""
+    backend.store.create_person(person("alice"))
+    backend.store.create_person(person("bob", mfa=MfaState()))
+    new = os.urandom(32)
+    rotating = backend.reopen(Sealer(new, [TEST_KEK]))
+    assert rotating.rewrap_sealed(limit=10) == 1
+    assert rotating.rewrap_sealed(limit=10) == 0
+    assert backend.reopen(Sealer(new)).get_person("alice").mfa.seed == Sensitive(SEED)

@@ -15,10 +15,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Table, delete, insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from ...core.errors import AlreadyExists, Conflict, NotFound
 from ...core.people import Person, PersonFilter
+from ...core.sensitive import Sensitive
 from ...core.sessions import RefreshFamily
 from ...core.throttle import LoginFailures
 from ..people_records import (
@@ -30,6 +31,7 @@ from ..people_records import (
     person_from_record,
 )
 from ..records import DATETIME
+from ..sealing import Sealer, totp_context
 from .rows import equal_to, etag_revision, missing_or_changed
 from .schema import login_failures, people, refresh_families, refresh_tokens
 
@@ -38,6 +40,9 @@ __all__ = ["SqlPeople"]
 
 class _Host(Protocol):
     """What SqlPeople uses of the SqlStore it is part of."""
+
+    @property
+    def _sealer(self) -> Sealer: ...
 
     def _transaction(self, *, reads_then_writes: bool = False) -> AbstractContextManager[Connection]: ...
 
@@ -50,7 +55,7 @@ class SqlPeople:
     # people ----------------------------------------------------------------------------
     def create_person(self: _Host, person: Person) -> Person:
         """Insert; AlreadyExists if the user name is taken."""
-        values = {"username": person.username, **person_fields(person, DATETIME), "revision": 1}
+        values = {"username": person.username, **_person_values(self._sealer, person), "revision": 1}
         with self._transaction() as conn:
             if not self._insert_new(conn, people, values):
                 raise AlreadyExists(f"user {person.username!r} already exists")
@@ -62,7 +67,7 @@ class SqlPeople:
             row = conn.execute(select(people).where(people.c.username == username)).first()
         if row is None:
             raise NotFound(f"user {username!r} not found")
-        return person_from_record(row._mapping, DATETIME, etag=str(row.revision))
+        return _person_from_row(self._sealer, row)
 
     def list_people(self: _Host, *, after: str, limit: int, flt: PersonFilter) -> list[Person]:
         """Up to ``limit`` people with username > ``after`` matching ``flt``, ordered by username."""
@@ -73,7 +78,7 @@ class SqlPeople:
             .limit(limit)
         )
         with self._transaction() as conn:
-            return [person_from_record(r._mapping, DATETIME, etag=str(r.revision)) for r in conn.execute(stmt)]
+            return [_person_from_row(self._sealer, r) for r in conn.execute(stmt)]
 
     def update_person(self: _Host, person: Person, *, expected_etag: str) -> Person:
         """Replace at ``expected_etag`` (NotFound if gone, Conflict if changed)."""
@@ -81,7 +86,7 @@ class SqlPeople:
         stmt = (
             update(people)
             .where(people.c.username == person.username, people.c.revision == revision)
-            .values(**person_fields(person, DATETIME), revision=revision + 1)
+            .values(**_person_values(self._sealer, person), revision=revision + 1)
         )
         with self._transaction() as conn:
             if conn.execute(stmt).rowcount == 0:
@@ -188,3 +193,16 @@ class SqlPeople:
         """Remove the count of ``key``; True if there was one."""
         with self._transaction() as conn:
             return bool(conn.execute(delete(login_failures).where(login_failures.c.key == key)).rowcount)
+
+
+def _person_values(sealer: Sealer, person: Person) -> dict[str, Any]:
+    """A people row but its key and revision: the TOTP seed sealed to the person."""
+    seed = person.mfa.seed
+    sealed = sealer.seal(seed.reveal(), totp_context(person.username)) if seed is not None else None
+    return {**person_fields(person, DATETIME), "sealed_totp_seed": sealed}
+
+
+def _person_from_row(sealer: Sealer, row: Row[Any]) -> Person:
+    sealed = row.sealed_totp_seed
+    seed = Sensitive(sealer.open(sealed, totp_context(row.username))) if sealed is not None else None
+    return person_from_record(row._mapping, DATETIME, etag=str(row.revision), seed=seed)

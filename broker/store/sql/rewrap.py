@@ -1,4 +1,5 @@
-"""KEK rotation on the SQL store: blobs sealed under an older key, sealed again under the first.
+"""KEK rotation on the SQL store: blobs sealed under an older key (signing keys, secret values,
+TOTP seeds), sealed again under the first.
 
 Each blob carries the id of the key that sealed it (store/sealing.py), so the rows still
 to move are found by the database itself; each is rewritten only if it is still the blob
@@ -10,8 +11,8 @@ from __future__ import annotations
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.engine import Connection
 
-from ..sealing import Sealer, secret_context, signing_key_context
-from .schema import secret_versions, signing_keys
+from ..sealing import Sealer, secret_context, signing_key_context, totp_context
+from .schema import people, secret_versions, signing_keys
 
 __all__ = ["rewrap"]
 
@@ -35,4 +36,13 @@ def rewrap(conn: Connection, sealer: Sealer, *, limit: int) -> int:
         if new is not None:
             row = and_(versions.secret_id == secret_id, versions.version == version, versions.sealed_value == blob)
             moved += conn.execute(update(secret_versions).where(row).values(sealed_value=new)).rowcount
+    seeds = people.c
+    stale_seeds = select(seeds.username, seeds.sealed_totp_seed).where(
+        seeds.sealed_totp_seed.is_not(None), func.substr(seeds.sealed_totp_seed, 2, 8) != current
+    )
+    for username, blob in conn.execute(stale_seeds.limit(max(0, limit - moved))).all():
+        new = sealer.rewrap(blob, totp_context(username))
+        if new is not None:
+            row = and_(seeds.username == username, seeds.sealed_totp_seed == blob)
+            moved += conn.execute(update(people).where(row).values(sealed_totp_seed=new)).rowcount
     return moved

@@ -297,6 +297,11 @@ people = Table(
     Column("create_time", UTCDateTime, nullable=True),
     Column("update_time", UTCDateTime, nullable=True),
     Column("tokens_valid_from", UTCDateTime, nullable=True),
+    Column("mfa_required", Boolean, nullable=False),
+    Column("mfa_confirmed", Boolean, nullable=False),
+    Column("mfa_last_step", BigInteger, nullable=False),
+    Column("recovery_hashes", JSONText, nullable=False),
+    Column("sealed_totp_seed", LargeBinary, nullable=True),
     Column("revision", Integer, nullable=False),
 )
 

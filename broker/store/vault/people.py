@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from ...core.errors import AlreadyExists, Conflict, NotFound
 from ...core.people import Person, PersonFilter
+from ...core.sensitive import Sensitive
 from ...core.sessions import RefreshFamily
 from ...core.throttle import LoginFailures
 from .. import records
@@ -34,8 +35,9 @@ from ..people_records import (
     person_fields,
     person_from_record,
 )
-from ..records import ISO_8601
-from .documents import MAX_ATTEMPTS, TOMBSTONE, Documents, contention, decode_name, digest, encode_name
+from ..records import ISO_8601, b64, unb64
+from ..sealing import Sealer, totp_context
+from .documents import MAX_ATTEMPTS, TOMBSTONE, Doc, Documents, contention, decode_name, digest, encode_name
 from .transport import CasMismatch
 
 __all__ = ["VaultPeople"]
@@ -47,6 +49,9 @@ class _Host(Protocol):
     @property
     def _docs(self) -> Documents: ...
 
+    @property
+    def _sealer(self) -> Sealer: ...
+
 
 class VaultPeople:
     """PersonStore, SessionStore and LoginFailureStore on KV v2 documents."""
@@ -54,7 +59,7 @@ class VaultPeople:
     # people ----------------------------------------------------------------------------
     def create_person(self: _Host, person: Person) -> Person:
         """Create only (check-and-set); AlreadyExists if a live person has the name."""
-        version = self._docs.insert(_person_path(self._docs, person.username), _person_doc(person))
+        version = self._docs.insert(_person_path(self._docs, person.username), _person_doc(self._sealer, person))
         if version is None:
             raise AlreadyExists(f"user {person.username!r} already exists")
         return dataclasses.replace(person, etag=str(version))
@@ -64,7 +69,7 @@ class VaultPeople:
         doc = self._docs.read(_person_path(self._docs, username))
         if doc is None or not doc.live:
             raise NotFound(f"user {username!r} not found")
-        return person_from_record(doc.data, ISO_8601, etag=str(doc.version))
+        return _person_from_doc(self._sealer, doc)
 
     def list_people(self: _Host, *, after: str, limit: int, flt: PersonFilter) -> list[Person]:
         """Up to ``limit`` people with username > ``after`` matching ``flt``, by username."""
@@ -72,7 +77,7 @@ class VaultPeople:
         found: list[Person] = []
         for doc in self._docs.scan("people", after=after):
             if all(doc.data.get(k) == v for k, v in wanted.items()):
-                found.append(person_from_record(doc.data, ISO_8601, etag=str(doc.version)))
+                found.append(_person_from_doc(self._sealer, doc))
                 if len(found) >= limit:
                     break
         return found
@@ -80,7 +85,9 @@ class VaultPeople:
     def update_person(self: _Host, person: Person, *, expected_etag: str) -> Person:
         """Replace at ``expected_etag``; the new etag is the next version."""
         path = _person_path(self._docs, person.username)
-        version = self._docs.replace(path, f"user {person.username!r}", expected_etag, _person_doc(person))
+        version = self._docs.replace(
+            path, f"user {person.username!r}", expected_etag, _person_doc(self._sealer, person)
+        )
         return dataclasses.replace(person, etag=str(version))
 
     def delete_person(self: _Host, username: str, *, expected_etag: str | None) -> None:
@@ -135,6 +142,26 @@ class VaultPeople:
                 ended += 1
         return ended
 
+    def rewrap_seeds(self: _Host, *, limit: int) -> int:
+        """Seal again under the current KEK up to ``limit`` TOTP seeds sealed under an older one
+        (check-and-set: a person changed meanwhile waits for the next run)."""
+        moved = 0
+        for doc in self._docs.scan("people", after=""):
+            sealed = doc.data.get("sealed_totp_seed")
+            if moved >= limit:
+                break
+            new = self._sealer.rewrap(unb64(sealed), totp_context(doc.data["username"])) if sealed else None
+            if new is not None:
+                try:
+                    self._docs.write(
+                        _person_path(self._docs, doc.data["username"]), {**doc.data, "sealed_totp_seed": b64(new)},
+                        cas=doc.version,
+                    )  # fmt: skip
+                except CasMismatch:
+                    continue
+                moved += 1
+        return moved
+
     # failed-login counts ---------------------------------------------------------------
     def get_login_failures(self: _Host, key: str) -> LoginFailures | None:
         """The count of ``key``, or None."""
@@ -182,8 +209,17 @@ def _failures_path(docs: Documents, key: str) -> str:
     return docs.path("login-failures", digest(key))
 
 
-def _person_doc(person: Person) -> dict[str, Any]:
-    return {"username": person.username, **person_fields(person, ISO_8601)}
+def _person_doc(sealer: Sealer, person: Person) -> dict[str, Any]:
+    """A person's document: the TOTP seed sealed to the person, base64."""
+    seed = person.mfa.seed
+    sealed = b64(sealer.seal(seed.reveal(), totp_context(person.username))) if seed is not None else None
+    return {"username": person.username, **person_fields(person, ISO_8601), "sealed_totp_seed": sealed}
+
+
+def _person_from_doc(sealer: Sealer, doc: Doc) -> Person:
+    sealed = doc.data.get("sealed_totp_seed")
+    seed = Sensitive(sealer.open(unb64(sealed), totp_context(doc.data["username"]))) if sealed else None
+    return person_from_record(doc.data, ISO_8601, etag=str(doc.version), seed=seed)
 
 
 def _family_doc(family: RefreshFamily) -> dict[str, Any]:

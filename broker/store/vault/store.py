@@ -541,7 +541,7 @@ class VaultStore(VaultPeople):
                 break
             if doc.live and (versions := rewrapped_versions(self._sealer, secret_id, doc.data["versions"])) is not None:
                 moved += self._rewrite(self._events.secret_path(secret_id), doc, {"versions": versions})
-        return moved
+        return moved + self.rewrap_seeds(limit=limit - moved)
 
     def _rewrite(self, path: str, doc: Doc, changes: dict[str, Any]) -> int:
         """1 if ``doc`` was still the latest at ``path`` and now holds ``changes``, else 0."""

@@ -1,5 +1,5 @@
-"""People: accounts, their logins (refresh families and the hashes of their tokens), and
-failed-login counts for throttling.
+"""People: accounts (with their second factor, the TOTP seed sealed), their logins (refresh
+families and the hashes of their tokens), and failed-login counts for throttling.
 
 Revision ID: 0006
 Revises: 0005
@@ -30,6 +30,11 @@ def upgrade() -> None:
         sa.Column("create_time", sa.DateTime(timezone=True), nullable=True),
         sa.Column("update_time", sa.DateTime(timezone=True), nullable=True),
         sa.Column("tokens_valid_from", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("mfa_required", sa.Boolean(), nullable=False),
+        sa.Column("mfa_confirmed", sa.Boolean(), nullable=False),
+        sa.Column("mfa_last_step", sa.BigInteger(), nullable=False),
+        sa.Column("recovery_hashes", sa.Text(), nullable=False),
+        sa.Column("sealed_totp_seed", sa.LargeBinary(), nullable=True),
         sa.Column("revision", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("username", name="pk_people"),
     )

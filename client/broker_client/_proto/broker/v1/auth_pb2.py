@@ -8,7 +8,7 @@ _runtime_version.ValidateProtobufRuntimeVersion(_runtime_version.Domain.PUBLIC, 
 _sym_db = _symbol_database.Default()
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14broker/v1/auth.proto\x12\tbroker.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto"b\n\x0cLoginRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x0b\n\x03otp\x18\x03 \x01(\t\x12\x0e\n\x06scopes\x18\x04 \x03(\t\x12\x11\n\taudiences\x18\x05 \x03(\t"\xa4\x01\n\rLoginResponse\x12\x14\n\x0caccess_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12.\n\nexpires_at\x18\x03 \x01(\x0b2\x1a.google.protobuf.Timestamp\x126\n\x12refresh_expires_at\x18\x04 \x01(\x0b2\x1a.google.protobuf.Timestamp",\n\x13RefreshTokenRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t"\xab\x01\n\x14RefreshTokenResponse\x12\x14\n\x0caccess_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12.\n\nexpires_at\x18\x03 \x01(\x0b2\x1a.google.protobuf.Timestamp\x126\n\x12refresh_expires_at\x18\x04 \x01(\x0b2\x1a.google.protobuf.Timestamp"&\n\rLogoutRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t"\x10\n\x0eLogoutResponse"G\n\x15ChangePasswordRequest\x12\x18\n\x10current_password\x18\x01 \x01(\t\x12\x14\n\x0cnew_password\x18\x02 \x01(\t"\x18\n\x16ChangePasswordResponse"\xae\x02\n\x04User\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x14\n\x0cdisplay_name\x18\x02 \x01(\t\x12\x0e\n\x06tenant\x18\x03 \x01(\t\x12\x16\n\x0eallowed_scopes\x18\x04 \x03(\t\x12\x10\n\x08disabled\x18\x05 \x01(\x08\x12\x13\n\x0bmfa_enabled\x18\x06 \x01(\x08\x12/\n\x0bcreate_time\x18\x07 \x01(\x0b2\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b2\x1a.google.protobuf.Timestamp\x12\x0c\n\x04etag\x18\t \x01(\t\x12\x19\n\x11allowed_audiences\x18\n \x03(\t\x12\x0e\n\x06locked\x18\x0b \x01(\x08\x12\x14\n\x0chas_password\x18\x0c \x01(\x08"D\n\x11CreateUserRequest\x12\x1d\n\x04user\x18\x01 \x01(\x0b2\x0f.broker.v1.User\x12\x10\n\x08password\x18\x02 \x01(\t"3\n\x12CreateUserResponse\x12\x1d\n\x04user\x18\x01 \x01(\x0b2\x0f.broker.v1.User""\n\x0eGetUserRequest\x12\x10\n\x08username\x18\x01 \x01(\t"0\n\x0fGetUserResponse\x12\x1d\n\x04user\x18\x01 \x01(\x0b2\x0f.broker.v1.User"I\n\x10ListUsersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06filter\x18\x03 \x01(\t"L\n\x11ListUsersResponse\x12\x1e\n\x05users\x18\x01 \x03(\x0b2\x0f.broker.v1.User\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t"u\n\x11UpdateUserRequest\x12\x1d\n\x04user\x18\x01 \x01(\x0b2\x0f.broker.v1.User\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b2\x1a.google.protobuf.FieldMask\x12\x10\n\x08password\x18\x03 \x01(\t"3\n\x12UpdateUserResponse\x12\x1d\n\x04user\x18\x01 \x01(\x0b2\x0f.broker.v1.User"3\n\x11DeleteUserRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x0c\n\x04etag\x18\x02 \x01(\t"\x14\n\x12DeleteUserResponse"%\n\x11UnlockUserRequest\x12\x10\n\x08username\x18\x01 \x01(\t"\x14\n\x12UnlockUserResponse2\xb0\x02\n\x0bAuthService\x12:\n\x05Login\x12\x17.broker.v1.LoginRequest\x1a\x18.broker.v1.LoginResponse\x12O\n\x0cRefreshToken\x12\x1e.broker.v1.RefreshTokenRequest\x1a\x1f.broker.v1.RefreshTokenResponse\x12=\n\x06Logout\x12\x18.broker.v1.LogoutRequest\x1a\x19.broker.v1.LogoutResponse\x12U\n\x0eChangePassword\x12 .broker.v1.ChangePasswordRequest\x1a!.broker.v1.ChangePasswordResponse2\xc3\x03\n\x0bUserService\x12I\n\nCreateUser\x12\x1c.broker.v1.CreateUserRequest\x1a\x1d.broker.v1.CreateUserResponse\x12@\n\x07GetUser\x12\x19.broker.v1.GetUserRequest\x1a\x1a.broker.v1.GetUserResponse\x12F\n\tListUsers\x12\x1b.broker.v1.ListUsersRequest\x1a\x1c.broker.v1.ListUsersResponse\x12I\n\nUpdateUser\x12\x1c.broker.v1.UpdateUserRequest\x1a\x1d.broker.v1.UpdateUserResponse\x12I\n\nDeleteUser\x12\x1c.broker.v1.DeleteUserRequest\x1a\x1d.broker.v1.DeleteUserResponse\x12I\n\nUnlockUser\x12\x1c.broker.v1.UnlockUserRequest\x1a\x1d.broker.v1.UnlockUserResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14broker/v1/auth.proto\x12\tbroker.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto"b\n\x0cLoginRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x0b\n\x03otp\x18\x03 \x01(\t\x12\x0e\n\x06scopes\x18\x04 \x03(\t\x12\x11\n\taudiences\x18\x05 \x03(\t"\xa4\x01\n\rLoginResponse\x12\x14\n\x0caccess_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12.\n\nexpires_at\x18\x03 \x01(\x0b2\x1a.google.protobuf.Timestamp\x126\n\x12refresh_expires_at\x18\x04 \x01(\x0b2\x1a.google.protobuf.Timestamp",\n\x13RefreshTokenRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t"\xab\x01\n\x14RefreshTokenResponse\x12\x14\n\x0caccess_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12.\n\nexpires_at\x18\x03 \x01(\x0b2\x1a.google.protobuf.Timestamp\x126\n\x12refresh_expires_at\x18\x04 \x01(\x0b2\x1a.google.protobuf.Timestamp"&\n\rLogoutRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t"\x10\n\x0eLogoutResponse"G\n\x15ChangePasswordRequest\x12\x18\n\x10current_password\x18\x01 \x01(\t\x12\x14\n\x0cnew_password\x18\x02 \x01(\t"\x18\n\x16ChangePasswordResponse"\x12\n\x10EnrollMfaRequest"(\n\x11EnrollMfaResponse\x12\x13\n\x0botpauth_uri\x18\x01 \x01(\t"!\n\x11ConfirmMfaRequest\x12\x0c\n\x04code\x18\x01 \x01(\t",\n\x12ConfirmMfaResponse\x12\x16\n\x0erecovery_codes\x18\x01 \x03(\t"\xc4\x02\n\x04User\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x14\n\x0cdisplay_name\x18\x02 \x01(\t\x12\x0e\n\x06tenant\x18\x03 \x01(\t\x12\x16\n\x0eallowed_scopes\x18\x04 \x03(\t\x12\x10\n\x08disabled\x18\x05 \x01(\x08\x12\x13\n\x0bmfa_enabled\x18\x06 \x01(\x08\x12/\n\x0bcreate_time\x18\x07 \x01(\x0b2\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b2\x1a.google.protobuf.Timestamp\x12\x0c\n\x04etag\x18\t \x01(\t\x12\x19\n\x11allowed_audiences\x18\n \x03(\t\x12\x0e\n\x06locked\x18\x0b \x01(\x08\x12\x14\n\x0chas_password\x18\x0c \x01(\x08\x12\x14\n\x0cmfa_required\x18\r \x01(\x08"D\n\x11CreateUserRequest\x12\x1d\n\x04user\x18\x01 \x01(\x0b2\x0f.broker.v1.User\x12\x10\n\x08password\x18\x02 \x01(\t"3\n\x12CreateUserResponse\x12\x1d\n\x04user\x18\x01 \x01(\x0b2\x0f.broker.v1.User""\n\x0eGetUserRequest\x12\x10\n\x08username\x18\x01 \x01(\t"0\n\x0fGetUserResponse\x12\x1d\n\x04user\x18\x01 \x01(\x0b2\x0f.broker.v1.User"I\n\x10ListUsersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06filter\x18\x03 \x01(\t"L\n\x11ListUsersResponse\x12\x1e\n\x05users\x18\x01 \x03(\x0b2\x0f.broker.v1.User\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t"u\n\x11UpdateUserRequest\x12\x1d\n\x04user\x18\x01 \x01(\x0b2\x0f.broker.v1.User\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b2\x1a.google.protobuf.FieldMask\x12\x10\n\x08password\x18\x03 \x01(\t"3\n\x12UpdateUserResponse\x12\x1d\n\x04user\x18\x01 \x01(\x0b2\x0f.broker.v1.User"3\n\x11DeleteUserRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x0c\n\x04etag\x18\x02 \x01(\t"\x14\n\x12DeleteUserResponse"%\n\x11UnlockUserRequest\x12\x10\n\x08username\x18\x01 \x01(\t"\x14\n\x12UnlockUserResponse"\'\n\x13ResetUserMfaRequest\x12\x10\n\x08username\x18\x01 \x01(\t"\x16\n\x14ResetUserMfaResponse2\xc3\x03\n\x0bAuthService\x12:\n\x05Login\x12\x17.broker.v1.LoginRequest\x1a\x18.broker.v1.LoginResponse\x12O\n\x0cRefreshToken\x12\x1e.broker.v1.RefreshTokenRequest\x1a\x1f.broker.v1.RefreshTokenResponse\x12=\n\x06Logout\x12\x18.broker.v1.LogoutRequest\x1a\x19.broker.v1.LogoutResponse\x12U\n\x0eChangePassword\x12 .broker.v1.ChangePasswordRequest\x1a!.broker.v1.ChangePasswordResponse\x12F\n\tEnrollMfa\x12\x1b.broker.v1.EnrollMfaRequest\x1a\x1c.broker.v1.EnrollMfaResponse\x12I\n\nConfirmMfa\x12\x1c.broker.v1.ConfirmMfaRequest\x1a\x1d.broker.v1.ConfirmMfaResponse2\x94\x04\n\x0bUserService\x12I\n\nCreateUser\x12\x1c.broker.v1.CreateUserRequest\x1a\x1d.broker.v1.CreateUserResponse\x12@\n\x07GetUser\x12\x19.broker.v1.GetUserRequest\x1a\x1a.broker.v1.GetUserResponse\x12F\n\tListUsers\x12\x1b.broker.v1.ListUsersRequest\x1a\x1c.broker.v1.ListUsersResponse\x12I\n\nUpdateUser\x12\x1c.broker.v1.UpdateUserRequest\x1a\x1d.broker.v1.UpdateUserResponse\x12I\n\nDeleteUser\x12\x1c.broker.v1.DeleteUserRequest\x1a\x1d.broker.v1.DeleteUserResponse\x12I\n\nUnlockUser\x12\x1c.broker.v1.UnlockUserRequest\x1a\x1d.broker.v1.UnlockUserResponse\x12O\n\x0cResetUserMfa\x12\x1e.broker.v1.ResetUserMfaRequest\x1a\x1f.broker.v1.ResetUserMfaResponseb\x06proto3')
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'broker.v1.auth_pb2', _globals)
@@ -30,33 +30,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
     _globals['_CHANGEPASSWORDREQUEST']._serialized_end = 718
     _globals['_CHANGEPASSWORDRESPONSE']._serialized_start = 720
     _globals['_CHANGEPASSWORDRESPONSE']._serialized_end = 744
-    _globals['_USER']._serialized_start = 747
-    _globals['_USER']._serialized_end = 1049
-    _globals['_CREATEUSERREQUEST']._serialized_start = 1051
-    _globals['_CREATEUSERREQUEST']._serialized_end = 1119
-    _globals['_CREATEUSERRESPONSE']._serialized_start = 1121
-    _globals['_CREATEUSERRESPONSE']._serialized_end = 1172
-    _globals['_GETUSERREQUEST']._serialized_start = 1174
-    _globals['_GETUSERREQUEST']._serialized_end = 1208
-    _globals['_GETUSERRESPONSE']._serialized_start = 1210
-    _globals['_GETUSERRESPONSE']._serialized_end = 1258
-    _globals['_LISTUSERSREQUEST']._serialized_start = 1260
-    _globals['_LISTUSERSREQUEST']._serialized_end = 1333
-    _globals['_LISTUSERSRESPONSE']._serialized_start = 1335
-    _globals['_LISTUSERSRESPONSE']._serialized_end = 1411
-    _globals['_UPDATEUSERREQUEST']._serialized_start = 1413
-    _globals['_UPDATEUSERREQUEST']._serialized_end = 1530
-    _globals['_UPDATEUSERRESPONSE']._serialized_start = 1532
-    _globals['_UPDATEUSERRESPONSE']._serialized_end = 1583
-    _globals['_DELETEUSERREQUEST']._serialized_start = 1585
-    _globals['_DELETEUSERREQUEST']._serialized_end = 1636
-    _globals['_DELETEUSERRESPONSE']._serialized_start = 1638
-    _globals['_DELETEUSERRESPONSE']._serialized_end = 1658
-    _globals['_UNLOCKUSERREQUEST']._serialized_start = 1660
-    _globals['_UNLOCKUSERREQUEST']._serialized_end = 1697
-    _globals['_UNLOCKUSERRESPONSE']._serialized_start = 1699
-    _globals['_UNLOCKUSERRESPONSE']._serialized_end = 1719
-    _globals['_AUTHSERVICE']._serialized_start = 1722
-    _globals['_AUTHSERVICE']._serialized_end = 2026
-    _globals['_USERSERVICE']._serialized_start = 2029
-    _globals['_USERSERVICE']._serialized_end = 2480
+    _globals['_ENROLLMFAREQUEST']._serialized_start = 746
+    _globals['_ENROLLMFAREQUEST']._serialized_end = 764
+    _globals['_ENROLLMFARESPONSE']._serialized_start = 766
+    _globals['_ENROLLMFARESPONSE']._serialized_end = 806
+    _globals['_CONFIRMMFAREQUEST']._serialized_start = 808
+    _globals['_CONFIRMMFAREQUEST']._serialized_end = 841
+    _globals['_CONFIRMMFARESPONSE']._serialized_start = 843
+    _globals['_CONFIRMMFARESPONSE']._serialized_end = 887
+    _globals['_USER']._serialized_start = 890
+    _globals['_USER']._serialized_end = 1214
+    _globals['_CREATEUSERREQUEST']._serialized_start = 1216
+    _globals['_CREATEUSERREQUEST']._serialized_end = 1284
+    _globals['_CREATEUSERRESPONSE']._serialized_start = 1286
+    _globals['_CREATEUSERRESPONSE']._serialized_end = 1337
+    _globals['_GETUSERREQUEST']._serialized_start = 1339
+    _globals['_GETUSERREQUEST']._serialized_end = 1373
+    _globals['_GETUSERRESPONSE']._serialized_start = 1375
+    _globals['_GETUSERRESPONSE']._serialized_end = 1423
+    _globals['_LISTUSERSREQUEST']._serialized_start = 1425
+    _globals['_LISTUSERSREQUEST']._serialized_end = 1498
+    _globals['_LISTUSERSRESPONSE']._serialized_start = 1500
+    _globals['_LISTUSERSRESPONSE']._serialized_end = 1576
+    _globals['_UPDATEUSERREQUEST']._serialized_start = 1578
+    _globals['_UPDATEUSERREQUEST']._serialized_end = 1695
+    _globals['_UPDATEUSERRESPONSE']._serialized_start = 1697
+    _globals['_UPDATEUSERRESPONSE']._serialized_end = 1748
+    _globals['_DELETEUSERREQUEST']._serialized_start = 1750
+    _globals['_DELETEUSERREQUEST']._serialized_end = 1801
+    _globals['_DELETEUSERRESPONSE']._serialized_start = 1803
+    _globals['_DELETEUSERRESPONSE']._serialized_end = 1823
+    _globals['_UNLOCKUSERREQUEST']._serialized_start = 1825
+    _globals['_UNLOCKUSERREQUEST']._serialized_end = 1862
+    _globals['_UNLOCKUSERRESPONSE']._serialized_start = 1864
+    _globals['_UNLOCKUSERRESPONSE']._serialized_end = 1884
+    _globals['_RESETUSERMFAREQUEST']._serialized_start = 1886
+    _globals['_RESETUSERMFAREQUEST']._serialized_end = 1925
+    _globals['_RESETUSERMFARESPONSE']._serialized_start = 1927
+    _globals['_RESETUSERMFARESPONSE']._serialized_end = 1949
+    _globals['_AUTHSERVICE']._serialized_start = 1952
+    _globals['_AUTHSERVICE']._serialized_end = 2403
+    _globals['_USERSERVICE']._serialized_start = 2406
+    _globals['_USERSERVICE']._serialized_end = 2938

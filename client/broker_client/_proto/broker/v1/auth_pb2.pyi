@@ -162,6 +162,60 @@ class ChangePasswordResponse(google.protobuf.message.Message):
 global___ChangePasswordResponse = ChangePasswordResponse
 
 @typing.final
+class EnrollMfaRequest(google.protobuf.message.Message):
+    """EnrollMfaRequest is empty: the caller enrols."""
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    def __init__(self) -> None:
+        ...
+global___EnrollMfaRequest = EnrollMfaRequest
+
+@typing.final
+class EnrollMfaResponse(google.protobuf.message.Message):
+    """EnrollMfaResponse carries the pending seed as an otpauth:// URI (show it once)."""
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+    OTPAUTH_URI_FIELD_NUMBER: builtins.int
+    otpauth_uri: builtins.str
+
+    def __init__(self, *, otpauth_uri: builtins.str=...) -> None:
+        ...
+
+    def ClearField(self, field_name: typing.Literal['otpauth_uri', b'otpauth_uri']) -> None:
+        ...
+global___EnrollMfaResponse = EnrollMfaResponse
+
+@typing.final
+class ConfirmMfaRequest(google.protobuf.message.Message):
+    """ConfirmMfaRequest carries the first code of the pending seed."""
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+    CODE_FIELD_NUMBER: builtins.int
+    code: builtins.str
+
+    def __init__(self, *, code: builtins.str=...) -> None:
+        ...
+
+    def ClearField(self, field_name: typing.Literal['code', b'code']) -> None:
+        ...
+global___ConfirmMfaRequest = ConfirmMfaRequest
+
+@typing.final
+class ConfirmMfaResponse(google.protobuf.message.Message):
+    """ConfirmMfaResponse carries the single-use recovery codes."""
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+    RECOVERY_CODES_FIELD_NUMBER: builtins.int
+
+    @property
+    def recovery_codes(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
+        ...
+
+    def __init__(self, *, recovery_codes: collections.abc.Iterable[builtins.str] | None=...) -> None:
+        ...
+
+    def ClearField(self, field_name: typing.Literal['recovery_codes', b'recovery_codes']) -> None:
+        ...
+global___ConfirmMfaResponse = ConfirmMfaResponse
+
+@typing.final
 class User(google.protobuf.message.Message):
     """User is a person."""
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
@@ -177,16 +231,20 @@ class User(google.protobuf.message.Message):
     ALLOWED_AUDIENCES_FIELD_NUMBER: builtins.int
     LOCKED_FIELD_NUMBER: builtins.int
     HAS_PASSWORD_FIELD_NUMBER: builtins.int
+    MFA_REQUIRED_FIELD_NUMBER: builtins.int
     username: builtins.str
     display_name: builtins.str
     tenant: builtins.str
     disabled: builtins.bool
     mfa_enabled: builtins.bool
+    'Output only: a second factor is enrolled.'
     etag: builtins.str
     locked: builtins.bool
     'Output only: a lockout after too many failed logins (cleared by UnlockUser).'
     has_password: builtins.bool
     'Output only: a password is set.'
+    mfa_required: builtins.bool
+    'Logins need a second factor; until one is enrolled they get no scopes.'
 
     @property
     def allowed_scopes(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
@@ -204,13 +262,13 @@ class User(google.protobuf.message.Message):
     def allowed_audiences(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
         ...
 
-    def __init__(self, *, username: builtins.str=..., display_name: builtins.str=..., tenant: builtins.str=..., allowed_scopes: collections.abc.Iterable[builtins.str] | None=..., disabled: builtins.bool=..., mfa_enabled: builtins.bool=..., create_time: google.protobuf.timestamp_pb2.Timestamp | None=..., update_time: google.protobuf.timestamp_pb2.Timestamp | None=..., etag: builtins.str=..., allowed_audiences: collections.abc.Iterable[builtins.str] | None=..., locked: builtins.bool=..., has_password: builtins.bool=...) -> None:
+    def __init__(self, *, username: builtins.str=..., display_name: builtins.str=..., tenant: builtins.str=..., allowed_scopes: collections.abc.Iterable[builtins.str] | None=..., disabled: builtins.bool=..., mfa_enabled: builtins.bool=..., create_time: google.protobuf.timestamp_pb2.Timestamp | None=..., update_time: google.protobuf.timestamp_pb2.Timestamp | None=..., etag: builtins.str=..., allowed_audiences: collections.abc.Iterable[builtins.str] | None=..., locked: builtins.bool=..., has_password: builtins.bool=..., mfa_required: builtins.bool=...) -> None:
         ...
 
     def HasField(self, field_name: typing.Literal['create_time', b'create_time', 'update_time', b'update_time']) -> builtins.bool:
         ...
 
-    def ClearField(self, field_name: typing.Literal['allowed_audiences', b'allowed_audiences', 'allowed_scopes', b'allowed_scopes', 'create_time', b'create_time', 'disabled', b'disabled', 'display_name', b'display_name', 'etag', b'etag', 'has_password', b'has_password', 'locked', b'locked', 'mfa_enabled', b'mfa_enabled', 'tenant', b'tenant', 'update_time', b'update_time', 'username', b'username']) -> None:
+    def ClearField(self, field_name: typing.Literal['allowed_audiences', b'allowed_audiences', 'allowed_scopes', b'allowed_scopes', 'create_time', b'create_time', 'disabled', b'disabled', 'display_name', b'display_name', 'etag', b'etag', 'has_password', b'has_password', 'locked', b'locked', 'mfa_enabled', b'mfa_enabled', 'mfa_required', b'mfa_required', 'tenant', b'tenant', 'update_time', b'update_time', 'username', b'username']) -> None:
         ...
 global___User = User
 
@@ -424,3 +482,26 @@ class UnlockUserResponse(google.protobuf.message.Message):
     def __init__(self) -> None:
         ...
 global___UnlockUserResponse = UnlockUserResponse
+
+@typing.final
+class ResetUserMfaRequest(google.protobuf.message.Message):
+    """ResetUserMfaRequest names a user."""
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+    USERNAME_FIELD_NUMBER: builtins.int
+    username: builtins.str
+
+    def __init__(self, *, username: builtins.str=...) -> None:
+        ...
+
+    def ClearField(self, field_name: typing.Literal['username', b'username']) -> None:
+        ...
+global___ResetUserMfaRequest = ResetUserMfaRequest
+
+@typing.final
+class ResetUserMfaResponse(google.protobuf.message.Message):
+    """ResetUserMfaResponse is empty."""
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    def __init__(self) -> None:
+        ...
+global___ResetUserMfaResponse = ResetUserMfaResponse

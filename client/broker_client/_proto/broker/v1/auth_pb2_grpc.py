@@ -27,6 +27,8 @@ class AuthServiceStub(object):
         self.RefreshToken = channel.unary_unary('/broker.v1.AuthService/RefreshToken', request_serializer=broker_dot_v1_dot_auth__pb2.RefreshTokenRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.RefreshTokenResponse.FromString, _registered_method=True)
         self.Logout = channel.unary_unary('/broker.v1.AuthService/Logout', request_serializer=broker_dot_v1_dot_auth__pb2.LogoutRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.LogoutResponse.FromString, _registered_method=True)
         self.ChangePassword = channel.unary_unary('/broker.v1.AuthService/ChangePassword', request_serializer=broker_dot_v1_dot_auth__pb2.ChangePasswordRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.ChangePasswordResponse.FromString, _registered_method=True)
+        self.EnrollMfa = channel.unary_unary('/broker.v1.AuthService/EnrollMfa', request_serializer=broker_dot_v1_dot_auth__pb2.EnrollMfaRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.EnrollMfaResponse.FromString, _registered_method=True)
+        self.ConfirmMfa = channel.unary_unary('/broker.v1.AuthService/ConfirmMfa', request_serializer=broker_dot_v1_dot_auth__pb2.ConfirmMfaRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.ConfirmMfaResponse.FromString, _registered_method=True)
 
 class AuthServiceServicer(object):
     """AuthService logs people in on the same token core as machines.
@@ -60,8 +62,24 @@ class AuthServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EnrollMfa(self, request, context):
+        """EnrollMfa starts TOTP enrolment for the caller (a person's own token): a new
+        seed, not yet in force, as an otpauth:// URI for an authenticator app.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmMfa(self, request, context):
+        """ConfirmMfa turns the pending seed on with its first valid code and returns the
+        recovery codes, the only time they are shown.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 def add_AuthServiceServicer_to_server(servicer, server):
-    rpc_method_handlers = {'Login': grpc.unary_unary_rpc_method_handler(servicer.Login, request_deserializer=broker_dot_v1_dot_auth__pb2.LoginRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.LoginResponse.SerializeToString), 'RefreshToken': grpc.unary_unary_rpc_method_handler(servicer.RefreshToken, request_deserializer=broker_dot_v1_dot_auth__pb2.RefreshTokenRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.RefreshTokenResponse.SerializeToString), 'Logout': grpc.unary_unary_rpc_method_handler(servicer.Logout, request_deserializer=broker_dot_v1_dot_auth__pb2.LogoutRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.LogoutResponse.SerializeToString), 'ChangePassword': grpc.unary_unary_rpc_method_handler(servicer.ChangePassword, request_deserializer=broker_dot_v1_dot_auth__pb2.ChangePasswordRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.ChangePasswordResponse.SerializeToString)}
+    rpc_method_handlers = {'Login': grpc.unary_unary_rpc_method_handler(servicer.Login, request_deserializer=broker_dot_v1_dot_auth__pb2.LoginRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.LoginResponse.SerializeToString), 'RefreshToken': grpc.unary_unary_rpc_method_handler(servicer.RefreshToken, request_deserializer=broker_dot_v1_dot_auth__pb2.RefreshTokenRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.RefreshTokenResponse.SerializeToString), 'Logout': grpc.unary_unary_rpc_method_handler(servicer.Logout, request_deserializer=broker_dot_v1_dot_auth__pb2.LogoutRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.LogoutResponse.SerializeToString), 'ChangePassword': grpc.unary_unary_rpc_method_handler(servicer.ChangePassword, request_deserializer=broker_dot_v1_dot_auth__pb2.ChangePasswordRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.ChangePasswordResponse.SerializeToString), 'EnrollMfa': grpc.unary_unary_rpc_method_handler(servicer.EnrollMfa, request_deserializer=broker_dot_v1_dot_auth__pb2.EnrollMfaRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.EnrollMfaResponse.SerializeToString), 'ConfirmMfa': grpc.unary_unary_rpc_method_handler(servicer.ConfirmMfa, request_deserializer=broker_dot_v1_dot_auth__pb2.ConfirmMfaRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.ConfirmMfaResponse.SerializeToString)}
     generic_handler = grpc.method_handlers_generic_handler('broker.v1.AuthService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
     server.add_registered_method_handlers('broker.v1.AuthService', rpc_method_handlers)
@@ -86,6 +104,14 @@ class AuthService(object):
     def ChangePassword(request, target, options=(), channel_credentials=None, call_credentials=None, insecure=False, compression=None, wait_for_ready=None, timeout=None, metadata=None):
         return grpc.experimental.unary_unary(request, target, '/broker.v1.AuthService/ChangePassword', broker_dot_v1_dot_auth__pb2.ChangePasswordRequest.SerializeToString, broker_dot_v1_dot_auth__pb2.ChangePasswordResponse.FromString, options, channel_credentials, insecure, call_credentials, compression, wait_for_ready, timeout, metadata, _registered_method=True)
 
+    @staticmethod
+    def EnrollMfa(request, target, options=(), channel_credentials=None, call_credentials=None, insecure=False, compression=None, wait_for_ready=None, timeout=None, metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/broker.v1.AuthService/EnrollMfa', broker_dot_v1_dot_auth__pb2.EnrollMfaRequest.SerializeToString, broker_dot_v1_dot_auth__pb2.EnrollMfaResponse.FromString, options, channel_credentials, insecure, call_credentials, compression, wait_for_ready, timeout, metadata, _registered_method=True)
+
+    @staticmethod
+    def ConfirmMfa(request, target, options=(), channel_credentials=None, call_credentials=None, insecure=False, compression=None, wait_for_ready=None, timeout=None, metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/broker.v1.AuthService/ConfirmMfa', broker_dot_v1_dot_auth__pb2.ConfirmMfaRequest.SerializeToString, broker_dot_v1_dot_auth__pb2.ConfirmMfaResponse.FromString, options, channel_credentials, insecure, call_credentials, compression, wait_for_ready, timeout, metadata, _registered_method=True)
+
 class UserServiceStub(object):
     """UserService manages people. Needs scope broker.admin.
     """
@@ -102,6 +128,7 @@ class UserServiceStub(object):
         self.UpdateUser = channel.unary_unary('/broker.v1.UserService/UpdateUser', request_serializer=broker_dot_v1_dot_auth__pb2.UpdateUserRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.UpdateUserResponse.FromString, _registered_method=True)
         self.DeleteUser = channel.unary_unary('/broker.v1.UserService/DeleteUser', request_serializer=broker_dot_v1_dot_auth__pb2.DeleteUserRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.DeleteUserResponse.FromString, _registered_method=True)
         self.UnlockUser = channel.unary_unary('/broker.v1.UserService/UnlockUser', request_serializer=broker_dot_v1_dot_auth__pb2.UnlockUserRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.UnlockUserResponse.FromString, _registered_method=True)
+        self.ResetUserMfa = channel.unary_unary('/broker.v1.UserService/ResetUserMfa', request_serializer=broker_dot_v1_dot_auth__pb2.ResetUserMfaRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.ResetUserMfaResponse.FromString, _registered_method=True)
 
 class UserServiceServicer(object):
     """UserService manages people. Needs scope broker.admin.
@@ -144,8 +171,15 @@ class UserServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResetUserMfa(self, request, context):
+        """ResetUserMfa removes the user's second factor, so they may enrol again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 def add_UserServiceServicer_to_server(servicer, server):
-    rpc_method_handlers = {'CreateUser': grpc.unary_unary_rpc_method_handler(servicer.CreateUser, request_deserializer=broker_dot_v1_dot_auth__pb2.CreateUserRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.CreateUserResponse.SerializeToString), 'GetUser': grpc.unary_unary_rpc_method_handler(servicer.GetUser, request_deserializer=broker_dot_v1_dot_auth__pb2.GetUserRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.GetUserResponse.SerializeToString), 'ListUsers': grpc.unary_unary_rpc_method_handler(servicer.ListUsers, request_deserializer=broker_dot_v1_dot_auth__pb2.ListUsersRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.ListUsersResponse.SerializeToString), 'UpdateUser': grpc.unary_unary_rpc_method_handler(servicer.UpdateUser, request_deserializer=broker_dot_v1_dot_auth__pb2.UpdateUserRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.UpdateUserResponse.SerializeToString), 'DeleteUser': grpc.unary_unary_rpc_method_handler(servicer.DeleteUser, request_deserializer=broker_dot_v1_dot_auth__pb2.DeleteUserRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.DeleteUserResponse.SerializeToString), 'UnlockUser': grpc.unary_unary_rpc_method_handler(servicer.UnlockUser, request_deserializer=broker_dot_v1_dot_auth__pb2.UnlockUserRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.UnlockUserResponse.SerializeToString)}
+    rpc_method_handlers = {'CreateUser': grpc.unary_unary_rpc_method_handler(servicer.CreateUser, request_deserializer=broker_dot_v1_dot_auth__pb2.CreateUserRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.CreateUserResponse.SerializeToString), 'GetUser': grpc.unary_unary_rpc_method_handler(servicer.GetUser, request_deserializer=broker_dot_v1_dot_auth__pb2.GetUserRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.GetUserResponse.SerializeToString), 'ListUsers': grpc.unary_unary_rpc_method_handler(servicer.ListUsers, request_deserializer=broker_dot_v1_dot_auth__pb2.ListUsersRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.ListUsersResponse.SerializeToString), 'UpdateUser': grpc.unary_unary_rpc_method_handler(servicer.UpdateUser, request_deserializer=broker_dot_v1_dot_auth__pb2.UpdateUserRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.UpdateUserResponse.SerializeToString), 'DeleteUser': grpc.unary_unary_rpc_method_handler(servicer.DeleteUser, request_deserializer=broker_dot_v1_dot_auth__pb2.DeleteUserRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.DeleteUserResponse.SerializeToString), 'UnlockUser': grpc.unary_unary_rpc_method_handler(servicer.UnlockUser, request_deserializer=broker_dot_v1_dot_auth__pb2.UnlockUserRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.UnlockUserResponse.SerializeToString), 'ResetUserMfa': grpc.unary_unary_rpc_method_handler(servicer.ResetUserMfa, request_deserializer=broker_dot_v1_dot_auth__pb2.ResetUserMfaRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.ResetUserMfaResponse.SerializeToString)}
     generic_handler = grpc.method_handlers_generic_handler('broker.v1.UserService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
     server.add_registered_method_handlers('broker.v1.UserService', rpc_method_handlers)
@@ -177,3 +211,7 @@ class UserService(object):
     @staticmethod
     def UnlockUser(request, target, options=(), channel_credentials=None, call_credentials=None, insecure=False, compression=None, wait_for_ready=None, timeout=None, metadata=None):
         return grpc.experimental.unary_unary(request, target, '/broker.v1.UserService/UnlockUser', broker_dot_v1_dot_auth__pb2.UnlockUserRequest.SerializeToString, broker_dot_v1_dot_auth__pb2.UnlockUserResponse.FromString, options, channel_credentials, insecure, call_credentials, compression, wait_for_ready, timeout, metadata, _registered_method=True)
+
+    @staticmethod
+    def ResetUserMfa(request, target, options=(), channel_credentials=None, call_credentials=None, insecure=False, compression=None, wait_for_ready=None, timeout=None, metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/broker.v1.UserService/ResetUserMfa', broker_dot_v1_dot_auth__pb2.ResetUserMfaRequest.SerializeToString, broker_dot_v1_dot_auth__pb2.ResetUserMfaResponse.FromString, options, channel_credentials, insecure, call_credentials, compression, wait_for_ready, timeout, metadata, _registered_method=True)

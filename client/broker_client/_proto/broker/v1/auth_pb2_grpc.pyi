@@ -27,6 +27,10 @@ class AuthServiceStub:
     Logout: grpc.UnaryUnaryMultiCallable[broker.v1.auth_pb2.LogoutRequest, broker.v1.auth_pb2.LogoutResponse]
     ChangePassword: grpc.UnaryUnaryMultiCallable[broker.v1.auth_pb2.ChangePasswordRequest, broker.v1.auth_pb2.ChangePasswordResponse]
     "ChangePassword: the caller (a person's bearer token) proves the current password\n    and sets a new one; every refresh family of the person ends.\n    "
+    EnrollMfa: grpc.UnaryUnaryMultiCallable[broker.v1.auth_pb2.EnrollMfaRequest, broker.v1.auth_pb2.EnrollMfaResponse]
+    "EnrollMfa starts TOTP enrolment for the caller (a person's own token): a new\n    seed, not yet in force, as an otpauth:// URI for an authenticator app.\n    "
+    ConfirmMfa: grpc.UnaryUnaryMultiCallable[broker.v1.auth_pb2.ConfirmMfaRequest, broker.v1.auth_pb2.ConfirmMfaResponse]
+    'ConfirmMfa turns the pending seed on with its first valid code and returns the\n    recovery codes, the only time they are shown.\n    '
 
 class AuthServiceAsyncStub:
     """AuthService logs people in on the same token core as machines."""
@@ -36,6 +40,10 @@ class AuthServiceAsyncStub:
     Logout: grpc.aio.UnaryUnaryMultiCallable[broker.v1.auth_pb2.LogoutRequest, broker.v1.auth_pb2.LogoutResponse]
     ChangePassword: grpc.aio.UnaryUnaryMultiCallable[broker.v1.auth_pb2.ChangePasswordRequest, broker.v1.auth_pb2.ChangePasswordResponse]
     "ChangePassword: the caller (a person's bearer token) proves the current password\n    and sets a new one; every refresh family of the person ends.\n    "
+    EnrollMfa: grpc.aio.UnaryUnaryMultiCallable[broker.v1.auth_pb2.EnrollMfaRequest, broker.v1.auth_pb2.EnrollMfaResponse]
+    "EnrollMfa starts TOTP enrolment for the caller (a person's own token): a new\n    seed, not yet in force, as an otpauth:// URI for an authenticator app.\n    "
+    ConfirmMfa: grpc.aio.UnaryUnaryMultiCallable[broker.v1.auth_pb2.ConfirmMfaRequest, broker.v1.auth_pb2.ConfirmMfaResponse]
+    'ConfirmMfa turns the pending seed on with its first valid code and returns the\n    recovery codes, the only time they are shown.\n    '
 
 class AuthServiceServicer(metaclass=abc.ABCMeta):
     """AuthService logs people in on the same token core as machines."""
@@ -60,6 +68,18 @@ class AuthServiceServicer(metaclass=abc.ABCMeta):
         and sets a new one; every refresh family of the person ends.
         """
 
+    @abc.abstractmethod
+    def EnrollMfa(self, request: broker.v1.auth_pb2.EnrollMfaRequest, context: _ServicerContext) -> typing.Union[broker.v1.auth_pb2.EnrollMfaResponse, collections.abc.Awaitable[broker.v1.auth_pb2.EnrollMfaResponse]]:
+        """EnrollMfa starts TOTP enrolment for the caller (a person's own token): a new
+        seed, not yet in force, as an otpauth:// URI for an authenticator app.
+        """
+
+    @abc.abstractmethod
+    def ConfirmMfa(self, request: broker.v1.auth_pb2.ConfirmMfaRequest, context: _ServicerContext) -> typing.Union[broker.v1.auth_pb2.ConfirmMfaResponse, collections.abc.Awaitable[broker.v1.auth_pb2.ConfirmMfaResponse]]:
+        """ConfirmMfa turns the pending seed on with its first valid code and returns the
+        recovery codes, the only time they are shown.
+        """
+
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None:
     ...
 
@@ -75,6 +95,8 @@ class UserServiceStub:
     DeleteUser: grpc.UnaryUnaryMultiCallable[broker.v1.auth_pb2.DeleteUserRequest, broker.v1.auth_pb2.DeleteUserResponse]
     UnlockUser: grpc.UnaryUnaryMultiCallable[broker.v1.auth_pb2.UnlockUserRequest, broker.v1.auth_pb2.UnlockUserResponse]
     'UnlockUser clears a lockout (and the failed-login count) of the user name.'
+    ResetUserMfa: grpc.UnaryUnaryMultiCallable[broker.v1.auth_pb2.ResetUserMfaRequest, broker.v1.auth_pb2.ResetUserMfaResponse]
+    "ResetUserMfa removes the user's second factor, so they may enrol again."
 
 class UserServiceAsyncStub:
     """UserService manages people. Needs scope broker.admin."""
@@ -85,6 +107,8 @@ class UserServiceAsyncStub:
     DeleteUser: grpc.aio.UnaryUnaryMultiCallable[broker.v1.auth_pb2.DeleteUserRequest, broker.v1.auth_pb2.DeleteUserResponse]
     UnlockUser: grpc.aio.UnaryUnaryMultiCallable[broker.v1.auth_pb2.UnlockUserRequest, broker.v1.auth_pb2.UnlockUserResponse]
     'UnlockUser clears a lockout (and the failed-login count) of the user name.'
+    ResetUserMfa: grpc.aio.UnaryUnaryMultiCallable[broker.v1.auth_pb2.ResetUserMfaRequest, broker.v1.auth_pb2.ResetUserMfaResponse]
+    "ResetUserMfa removes the user's second factor, so they may enrol again."
 
 class UserServiceServicer(metaclass=abc.ABCMeta):
     """UserService manages people. Needs scope broker.admin."""
@@ -112,6 +136,10 @@ class UserServiceServicer(metaclass=abc.ABCMeta):
     @abc.abstractmethod
     def UnlockUser(self, request: broker.v1.auth_pb2.UnlockUserRequest, context: _ServicerContext) -> typing.Union[broker.v1.auth_pb2.UnlockUserResponse, collections.abc.Awaitable[broker.v1.auth_pb2.UnlockUserResponse]]:
         """UnlockUser clears a lockout (and the failed-login count) of the user name."""
+
+    @abc.abstractmethod
+    def ResetUserMfa(self, request: broker.v1.auth_pb2.ResetUserMfaRequest, context: _ServicerContext) -> typing.Union[broker.v1.auth_pb2.ResetUserMfaResponse, collections.abc.Awaitable[broker.v1.auth_pb2.ResetUserMfaResponse]]:
+        """ResetUserMfa removes the user's second factor, so they may enrol again."""
 
 def add_UserServiceServicer_to_server(servicer: UserServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None:
     ...
