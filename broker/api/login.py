@@ -92,6 +92,17 @@ class AuthServicer(Servicer, auth_pb2_grpc.AuthServiceServicer):
         )
         return auth_pb2.ChangePasswordResponse()
 
+    @rpc(public=True, limited=True)
+    async def RedeemSetupCode(
+        self, request: auth_pb2.RedeemSetupCodeRequest, context: Ctx, principal: Principal
+    ) -> auth_pb2.RedeemSetupCodeResponse:
+        pair = await self._work.run(
+            lambda: self._logins.redeem_setup_code(
+                request.username, request.setup_code, request.new_password, by=principal
+            )
+        )
+        return auth_pb2.RedeemSetupCodeResponse(**_pair(pair))
+
     @rpc(limited=True)
     async def EnrollMfa(
         self, request: auth_pb2.EnrollMfaRequest, context: Ctx, principal: Principal

@@ -87,8 +87,8 @@ class UserServicer(Servicer, auth_pb2_grpc.UserServiceServicer):
         def create() -> auth_pb2.CreateUserResponse:
             values = {name: get() for name, get in _field_values(request.user).items()}
             person = Person(username=request.user.username, **values)
-            created = self._people.create(person, password=request.password, by=principal)
-            return auth_pb2.CreateUserResponse(user=self._proto(created))
+            created, setup_code = self._people.create(person, password=request.password, by=principal)
+            return auth_pb2.CreateUserResponse(user=self._proto(created), setup_code=setup_code)
 
         return await self._work.run(create)
 

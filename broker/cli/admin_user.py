@@ -29,11 +29,11 @@ def _create(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
         allowed_audiences=args.audience,
         mfa_required=args.require_mfa,
     )
-    created = stub.CreateUser(auth_pb2.CreateUserRequest(user=user, password=password), metadata=md()).user
-    print_message(created)
-    if not password:
-        print(f"broker: {args.name} has no password yet: set one with `broker admin user reset-password`",
-              file=sys.stderr)  # fmt: skip
+    created = stub.CreateUser(auth_pb2.CreateUserRequest(user=user, password=password), metadata=md())
+    print_message(created.user)
+    if created.setup_code:
+        print(f"broker: {args.name} has no password yet; give them this setup code (one use, 24 h) for "
+              f"`broker login --setup-code`:\n{created.setup_code}", file=sys.stderr)  # fmt: skip
 
 
 def _list(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:

@@ -46,6 +46,9 @@ class _Answers:
 def _login(args: argparse.Namespace) -> None:
     answers = _Answers()
     username = args.user or answers.ask("user name: ")
+    if args.setup_code:
+        _redeem(answers, username)
+        return
     password = answers.ask("password: ", secret=True)
     request = auth_pb2.LoginRequest(username=username, password=password, scopes=args.scope)
     with channel() as chan:
@@ -57,6 +60,22 @@ def _login(args: argparse.Namespace) -> None:
                 raise
             request.otp = answers.ask("one-time code: ", secret=True)  # the right password, and MFA is on
             response = stub.Login(request)
+    _keep(response, username)
+
+
+def _redeem(answers: _Answers, username: str) -> None:
+    """``broker login --setup-code``: the code an admin gave, a new password (twice), logged in."""
+    code = answers.ask("setup code: ", secret=True)
+    password = answers.ask("choose a password: ", secret=True)
+    if answers.ask("the password again: ", secret=True) != password:
+        raise CliError("the passwords differ; the setup code is still good")
+    request = auth_pb2.RedeemSetupCodeRequest(username=username, setup_code=code, new_password=password)
+    with channel() as chan:
+        response = auth_pb2_grpc.AuthServiceStub(chan).RedeemSetupCode(request)
+    _keep(response, username)
+
+
+def _keep(response: auth_pb2.LoginResponse | auth_pb2.RedeemSetupCodeResponse, username: str) -> None:
     try:
         session.save(address(), response, username)
     except OSError as exc:
@@ -157,6 +176,9 @@ def register(sub: Any) -> None:
     login = sub.add_parser("login", help="log in as a person (prompts; or one answer per line on stdin)")
     login.add_argument("--user", default="", help="the user name (else prompted)")
     login.add_argument("--scope", action="append", default=[], help="ask for fewer scopes (repeatable)")
+    login.add_argument(
+        "--setup-code", action="store_true", help="first login: the setup code an admin gave you, then a new password"
+    )
     login.set_defaults(run=_login)
     whoami = sub.add_parser("whoami", help="the claims of your login's access token")
     whoami.add_argument("--token", action="store_true", help="print the access token itself (e.g. a subject token)")

@@ -65,7 +65,10 @@ def saved(addr: str) -> dict[str, Any] | None:
     return found if isinstance(found, dict) and found.get("refresh_token") else None
 
 
-def save(addr: str, response: auth_pb2.LoginResponse | auth_pb2.RefreshTokenResponse, username: str) -> None:
+TokenPair = auth_pb2.LoginResponse | auth_pb2.RefreshTokenResponse | auth_pb2.RedeemSetupCodeResponse
+
+
+def save(addr: str, response: TokenPair, username: str) -> None:
     """Keep a token pair for the daemon at ``addr``."""
     data = _read_all()
     data[addr] = {

@@ -18,7 +18,9 @@ the event loop and bound how many run at once (api/login.py).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
+import secrets
 import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
@@ -43,6 +45,9 @@ HUMAN_KIND = "human"
 SUBJECT_PREFIX = "user:"
 #: User names: lowercase letters, digits and ``. _ @ + -`` (an e-mail address fits), at most 128.
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,127}$")
+#: A setup code: this prefix, then 128 random bits; good once, for ``SETUP_CODE_TTL``.
+SETUP_CODE_PREFIX = "bsc_"
+SETUP_CODE_TTL = timedelta(hours=24)
 MIN_PASSWORD = 12
 MAX_PASSWORD = 128
 #: Fields UpdateUser may change (update_mask paths).
@@ -66,6 +71,9 @@ class Person:
     #: Logins must pass a second factor (and, until one is enrolled, get no scopes).
     mfa_required: bool = False
     mfa: MfaState = field(default_factory=MfaState, repr=False)
+    #: SHA-256 of the one-time setup code that lets the person choose a first password ('' if none).
+    setup_code_hash: str = field(default="", repr=False)
+    setup_code_expire_time: datetime | None = None
     create_time: datetime | None = None
     update_time: datetime | None = None
     etag: str = ""
@@ -109,6 +117,11 @@ def own_username(by: Principal) -> str:
     if username is None:
         raise Unauthenticated("this call needs the person's own login token")
     return username
+
+
+def setup_code_hash(code: str) -> str:
+    """How a setup code is stored and matched (128 random bits: SHA-256 is enough)."""
+    return hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def narrows(before: Person, after: Person) -> bool:
@@ -292,18 +305,25 @@ class PeopleRegistry:
             allowed_audiences=validate_audiences(person.allowed_audiences, "allowed_audiences"),
         )
 
-    def create(self, person: Person, *, password: str, by: Principal) -> Person:
-        """Store a new person; with ``password`` (checked by the policy) they can log in at once."""
+    def create(self, person: Person, *, password: str, by: Principal) -> tuple[Person, str]:
+        """Store a new person and return them with their setup code: with ``password`` (checked
+        by the policy) they log in at once and the code is ''; without, the code (good once,
+        for 24 h) lets them choose a password (``Logins.redeem_setup_code``)."""
         by.require(ADMIN_SCOPE)
         valid = self._validate(dataclasses.replace(person, username=normalise_username(person.username)))
         hashed = self.hasher.hash(self.policy.check(password, username=valid.username)) if password else ""
         now = self._clock.now()
+        code = "" if password else f"{SETUP_CODE_PREFIX}{secrets.token_urlsafe(16)}"
         created = self._store.create_person(
-            dataclasses.replace(valid, password_hash=hashed, create_time=now, update_time=now, tokens_valid_from=now)
-        )
+            dataclasses.replace(
+                valid, password_hash=hashed, create_time=now, update_time=now, tokens_valid_from=now,
+                setup_code_hash=setup_code_hash(code) if code else "",
+                setup_code_expire_time=now + SETUP_CODE_TTL if code else None,
+            )
+        )  # fmt: skip
         self.forget(created.username)
         self._auditor.record("user.create", by=by, target=created.username, password_set=bool(hashed))
-        return created
+        return created, code
 
     def get(self, username: str) -> Person:
         """The person, or NotFound."""
@@ -374,6 +394,18 @@ class PeopleRegistry:
         return self._store.update_person(
             dataclasses.replace(person, mfa=state, update_time=self._clock.now()), expected_etag=person.etag
         )
+
+    def set_first_password(self, person: Person, password: str) -> Person:
+        """Store the password a person chose with their setup code, which dies (one use: of
+        two racing redemptions one wins)."""
+        checked = self.policy.check(password, username=person.username)
+        now = self._clock.now()
+        updated = dataclasses.replace(
+            person, password_hash=self.hasher.hash(checked), setup_code_hash="", setup_code_expire_time=None,
+            update_time=now,
+        )  # fmt: skip
+        self.forget(person.username)
+        return self._store.update_person(updated, expected_etag=person.etag)
 
     def rehash(self, person: Person, password: str) -> None:
         """Re-hash a just-verified password whose hash has older parameters (best effort: a

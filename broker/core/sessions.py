@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from .errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, Una
 from .exchange import narrow, narrow_scopes
 from .identities import covers
 from .mfa import matching_step, used_recovery_code
-from .people import HUMAN_KIND, PeopleRegistry, Person, normalise_username, own_username
+from .people import HUMAN_KIND, PeopleRegistry, Person, normalise_username, own_username, setup_code_hash
 from .principals import ADMIN_SCOPE, Principal
 from .throttle import LoginThrottle
 from .tokens import MintedToken, TokenCore
@@ -309,6 +310,35 @@ class Logins:
             self._auditor.record(
                 "auth.logout", by=by, actor=subject, subject=subject, target=family.username, sid=family.id
             )
+
+    def redeem_setup_code(self, username: str, code: str, new_password: str, *, by: Principal) -> TokenPair:
+        """A person without a password proves the setup code an admin gave them, chooses a
+        password (the policy applies) and is logged in; the code dies. A wrong, used or
+        expired code is a failed login like any other."""
+        name = normalise_username(username)
+        if not name or len(name) > 128 or len(code) > 128 or len(new_password) > 1024:
+            raise InvalidArgument("username, setup_code, new_password: too long")
+        locked = self._throttle.check(name, by.peer)
+        person = self._person_or_none(name)
+        stored = person.setup_code_hash if person is not None else ""
+        expires = person.setup_code_expire_time if person is not None else None
+        fresh = expires is not None and self._clock.now() < expires
+        if person is None or not stored or not hmac.compare_digest(stored, setup_code_hash(code)) or not fresh:
+            self._fail(name, "wrong, used or expired setup code", by)
+        if locked or person.disabled:
+            self._fail(name, "locked" if locked else "disabled", by)
+        try:
+            person = self._people.set_first_password(person, new_password)
+        except Conflict:
+            self._fail(name, "setup code used concurrently", by)
+        self._throttle.succeeded(name)
+        granted = ((), (self._tokens.issuer,)) if self._must_enrol(person) else self._grant(person, (), ())
+        pair = self._start(person, *granted, amr=("pwd",))
+        self._auditor.record(
+            "auth.setup", by=by, actor=person.subject, subject=person.subject, target=person.username,
+            jti=pair.access.jti,
+        )  # fmt: skip
+        return pair
 
     def change_password(self, current: str, new: str, *, by: Principal) -> None:
         """The caller, a person holding their own (undelegated) token, proves ``current`` and sets ``new``."""

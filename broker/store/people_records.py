@@ -39,6 +39,8 @@ def person_fields(person: Person, times: TimeFormat) -> dict[str, Any]:
         "mfa_confirmed": person.mfa.confirmed,
         "mfa_last_step": person.mfa.last_step,
         "recovery_hashes": list(person.mfa.recovery_hashes),
+        "setup_code_hash": person.setup_code_hash,
+        "setup_code_expire_time": times.dump(person.setup_code_expire_time),
     }
 
 
@@ -63,6 +65,8 @@ def person_from_record(d: Record, times: TimeFormat, *, etag: str, seed: Sensiti
             last_step=d["mfa_last_step"],
             recovery_hashes=tuple(d["recovery_hashes"]),
         ),
+        setup_code_hash=d["setup_code_hash"],
+        setup_code_expire_time=times.load(d["setup_code_expire_time"]),
     )
 
 

@@ -400,3 +400,35 @@ def test_required_mfa_gives_a_token_good_only_for_enrolling(people: People) -> N
     people.broker.advance(30)
     full = people.login("olga", otp=app.at(people.broker.clock.now()))
     assert claims(full.access_token)["scope"] == "broker.admin"
+
+
+def test_a_person_created_without_a_password_chooses_one_with_the_setup_code(people: People) -> None:
+    """The code comes once with CreateUser; it works once, within 24 h, and only with a policy-fit password."""
+    created = people.users.CreateUser(
+        auth_pb2.CreateUserRequest(user=auth_pb2.User(username="pia", allowed_scopes=["docs.read"])),
+        metadata=people.admin,
+    )
+    code = created.setup_code
+    assert code.startswith("bsc_") and not created.user.has_password
+    assert _error(lambda: people.login("pia", "no password is set yet")).code() is grpc.StatusCode.UNAUTHENTICATED
+
+    def redeem(setup_code: str, password: str) -> auth_pb2.RedeemSetupCodeResponse:
+        request = auth_pb2.RedeemSetupCodeRequest(username="pia", setup_code=setup_code, new_password=password)
+        return people.auth.RedeemSetupCode(request)
+
+    wrong = _error(lambda: redeem("bsc_not-the-code", "pia's chosen passphrase"))
+    assert (wrong.code(), wrong.details()) == (grpc.StatusCode.UNAUTHENTICATED, "invalid user name or password")
+    assert _error(lambda: redeem(code, "short")).code() is grpc.StatusCode.INVALID_ARGUMENT  # the code stays good
+    pair = redeem(code, "a chosen passphrase")
+    assert claims(pair.access_token)["scope"] == "docs.read" and people.active(pair.access_token)
+    assert _error(lambda: redeem(code, "another passphrase")).code() is grpc.StatusCode.UNAUTHENTICATED
+    assert people.login("pia", "a chosen passphrase").access_token
+    late = people.users.CreateUser(
+        auth_pb2.CreateUserRequest(user=auth_pb2.User(username="quinn")), metadata=people.admin
+    ).setup_code
+    people.broker.advance(timedelta(hours=24, seconds=1))
+    expired = _error(lambda: people.auth.RedeemSetupCode(
+        auth_pb2.RedeemSetupCodeRequest(username="quinn", setup_code=late, new_password="too late for this one")
+    ))  # fmt: skip
+    assert expired.code() is grpc.StatusCode.UNAUTHENTICATED
+    assert [e.target for e in people.events("auth.setup")] == ["pia"]

@@ -161,3 +161,20 @@ def test_mfa_through_the_cli_refuses_a_replayed_code(proc: BrokerProcess) -> Non
     proc.cli("login", "--user", "maya", input=f"two factors are better\n{recovery[0]}\n", admin_key=False)
     assert json.loads(proc.cli("whoami", admin_key=False).stdout)["amr"] == ["pwd", "otp", "mfa"]
     assert uri.split("secret=")[1].split("&")[0] not in proc.log()
+
+
+def test_a_setup_code_printed_at_create_lets_the_person_choose_a_password(proc: BrokerProcess) -> None:
+    """`admin user create` without a password prints a setup code once; `login --setup-code` uses it up."""
+    created = proc.cli("admin", "user", "create", "ravi")
+    code = created.stderr.strip().splitlines()[-1]
+    assert code.startswith("bsc_") and code not in created.stdout
+    out = proc.cli("login", "--setup-code", input=f"ravi\n{code}\nravi chose this one? no: mine\n"
+                   "ravi chose this one? no: mine\n", check=False, admin_key=False)  # fmt: skip
+    assert out.returncode == 1 and "must not contain the user name" in out.stderr  # the code is still good
+    chosen = "a passphrase of my own"
+    out = proc.cli("login", "--setup-code", input=f"ravi\n{code}\n{chosen}\n{chosen}\n", admin_key=False)
+    assert out.stdout.startswith("logged in as ravi")
+    again = proc.cli("login", "--setup-code", input=f"ravi\n{code}\n{chosen}\n{chosen}\n", check=False)
+    assert again.returncode == 1 and "invalid user name or password" in again.stderr
+    assert login(proc, "ravi", chosen).access_token
+    assert code not in proc.log()

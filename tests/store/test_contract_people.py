@@ -37,6 +37,8 @@ def person(name: str, **changes: object) -> Person:
         tokens_valid_from=NOW,
         mfa_required=True,
         mfa=MfaState(seed=Sensitive(SEED), confirmed=True, last_step=63_000_000, recovery_hashes=("ab" * 32,)),
+        setup_code_hash="cd" * 32,
+        setup_code_expire_time=NOW + timedelta(hours=24),
     )
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]  # one type for every override
 

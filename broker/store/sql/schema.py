@@ -302,6 +302,8 @@ people = Table(
     Column("mfa_last_step", BigInteger, nullable=False),
     Column("recovery_hashes", JSONText, nullable=False),
     Column("sealed_totp_seed", LargeBinary, nullable=True),
+    Column("setup_code_hash", Text, nullable=False),
+    Column("setup_code_expire_time", UTCDateTime, nullable=True),
     Column("revision", Integer, nullable=False),
 )
 

@@ -35,6 +35,8 @@ def upgrade() -> None:
         sa.Column("mfa_last_step", sa.BigInteger(), nullable=False),
         sa.Column("recovery_hashes", sa.Text(), nullable=False),
         sa.Column("sealed_totp_seed", sa.LargeBinary(), nullable=True),
+        sa.Column("setup_code_hash", sa.Text(), nullable=False),
+        sa.Column("setup_code_expire_time", sa.DateTime(timezone=True), nullable=True),
         sa.Column("revision", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("username", name="pk_people"),
     )

@@ -162,6 +162,53 @@ class ChangePasswordResponse(google.protobuf.message.Message):
 global___ChangePasswordResponse = ChangePasswordResponse
 
 @typing.final
+class RedeemSetupCodeRequest(google.protobuf.message.Message):
+    """RedeemSetupCodeRequest carries the setup code and the chosen password."""
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+    USERNAME_FIELD_NUMBER: builtins.int
+    SETUP_CODE_FIELD_NUMBER: builtins.int
+    NEW_PASSWORD_FIELD_NUMBER: builtins.int
+    username: builtins.str
+    setup_code: builtins.str
+    new_password: builtins.str
+
+    def __init__(self, *, username: builtins.str=..., setup_code: builtins.str=..., new_password: builtins.str=...) -> None:
+        ...
+
+    def ClearField(self, field_name: typing.Literal['new_password', b'new_password', 'setup_code', b'setup_code', 'username', b'username']) -> None:
+        ...
+global___RedeemSetupCodeRequest = RedeemSetupCodeRequest
+
+@typing.final
+class RedeemSetupCodeResponse(google.protobuf.message.Message):
+    """RedeemSetupCodeResponse carries a token pair, as LoginResponse."""
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+    ACCESS_TOKEN_FIELD_NUMBER: builtins.int
+    REFRESH_TOKEN_FIELD_NUMBER: builtins.int
+    EXPIRES_AT_FIELD_NUMBER: builtins.int
+    REFRESH_EXPIRES_AT_FIELD_NUMBER: builtins.int
+    access_token: builtins.str
+    refresh_token: builtins.str
+
+    @property
+    def expires_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        ...
+
+    @property
+    def refresh_expires_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        ...
+
+    def __init__(self, *, access_token: builtins.str=..., refresh_token: builtins.str=..., expires_at: google.protobuf.timestamp_pb2.Timestamp | None=..., refresh_expires_at: google.protobuf.timestamp_pb2.Timestamp | None=...) -> None:
+        ...
+
+    def HasField(self, field_name: typing.Literal['expires_at', b'expires_at', 'refresh_expires_at', b'refresh_expires_at']) -> builtins.bool:
+        ...
+
+    def ClearField(self, field_name: typing.Literal['access_token', b'access_token', 'expires_at', b'expires_at', 'refresh_expires_at', b'refresh_expires_at', 'refresh_token', b'refresh_token']) -> None:
+        ...
+global___RedeemSetupCodeResponse = RedeemSetupCodeResponse
+
+@typing.final
 class EnrollMfaRequest(google.protobuf.message.Message):
     """EnrollMfaRequest is empty: the caller enrols."""
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
@@ -299,18 +346,21 @@ class CreateUserResponse(google.protobuf.message.Message):
     """CreateUserResponse holds the stored user."""
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
     USER_FIELD_NUMBER: builtins.int
+    SETUP_CODE_FIELD_NUMBER: builtins.int
+    setup_code: builtins.str
+    'Created without a password: the one-time code (24 h) for RedeemSetupCode. Shown once.'
 
     @property
     def user(self) -> global___User:
         ...
 
-    def __init__(self, *, user: global___User | None=...) -> None:
+    def __init__(self, *, user: global___User | None=..., setup_code: builtins.str=...) -> None:
         ...
 
     def HasField(self, field_name: typing.Literal['user', b'user']) -> builtins.bool:
         ...
 
-    def ClearField(self, field_name: typing.Literal['user', b'user']) -> None:
+    def ClearField(self, field_name: typing.Literal['setup_code', b'setup_code', 'user', b'user']) -> None:
         ...
 global___CreateUserResponse = CreateUserResponse
 

@@ -29,6 +29,7 @@ class AuthServiceStub(object):
         self.ChangePassword = channel.unary_unary('/broker.v1.AuthService/ChangePassword', request_serializer=broker_dot_v1_dot_auth__pb2.ChangePasswordRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.ChangePasswordResponse.FromString, _registered_method=True)
         self.EnrollMfa = channel.unary_unary('/broker.v1.AuthService/EnrollMfa', request_serializer=broker_dot_v1_dot_auth__pb2.EnrollMfaRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.EnrollMfaResponse.FromString, _registered_method=True)
         self.ConfirmMfa = channel.unary_unary('/broker.v1.AuthService/ConfirmMfa', request_serializer=broker_dot_v1_dot_auth__pb2.ConfirmMfaRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.ConfirmMfaResponse.FromString, _registered_method=True)
+        self.RedeemSetupCode = channel.unary_unary('/broker.v1.AuthService/RedeemSetupCode', request_serializer=broker_dot_v1_dot_auth__pb2.RedeemSetupCodeRequest.SerializeToString, response_deserializer=broker_dot_v1_dot_auth__pb2.RedeemSetupCodeResponse.FromString, _registered_method=True)
 
 class AuthServiceServicer(object):
     """AuthService logs people in on the same token core as machines.
@@ -78,8 +79,16 @@ class AuthServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RedeemSetupCode(self, request, context):
+        """RedeemSetupCode: a person created without a password proves the one-time
+        setup code an admin gave them, chooses a password and is logged in.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 def add_AuthServiceServicer_to_server(servicer, server):
-    rpc_method_handlers = {'Login': grpc.unary_unary_rpc_method_handler(servicer.Login, request_deserializer=broker_dot_v1_dot_auth__pb2.LoginRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.LoginResponse.SerializeToString), 'RefreshToken': grpc.unary_unary_rpc_method_handler(servicer.RefreshToken, request_deserializer=broker_dot_v1_dot_auth__pb2.RefreshTokenRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.RefreshTokenResponse.SerializeToString), 'Logout': grpc.unary_unary_rpc_method_handler(servicer.Logout, request_deserializer=broker_dot_v1_dot_auth__pb2.LogoutRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.LogoutResponse.SerializeToString), 'ChangePassword': grpc.unary_unary_rpc_method_handler(servicer.ChangePassword, request_deserializer=broker_dot_v1_dot_auth__pb2.ChangePasswordRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.ChangePasswordResponse.SerializeToString), 'EnrollMfa': grpc.unary_unary_rpc_method_handler(servicer.EnrollMfa, request_deserializer=broker_dot_v1_dot_auth__pb2.EnrollMfaRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.EnrollMfaResponse.SerializeToString), 'ConfirmMfa': grpc.unary_unary_rpc_method_handler(servicer.ConfirmMfa, request_deserializer=broker_dot_v1_dot_auth__pb2.ConfirmMfaRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.ConfirmMfaResponse.SerializeToString)}
+    rpc_method_handlers = {'Login': grpc.unary_unary_rpc_method_handler(servicer.Login, request_deserializer=broker_dot_v1_dot_auth__pb2.LoginRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.LoginResponse.SerializeToString), 'RefreshToken': grpc.unary_unary_rpc_method_handler(servicer.RefreshToken, request_deserializer=broker_dot_v1_dot_auth__pb2.RefreshTokenRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.RefreshTokenResponse.SerializeToString), 'Logout': grpc.unary_unary_rpc_method_handler(servicer.Logout, request_deserializer=broker_dot_v1_dot_auth__pb2.LogoutRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.LogoutResponse.SerializeToString), 'ChangePassword': grpc.unary_unary_rpc_method_handler(servicer.ChangePassword, request_deserializer=broker_dot_v1_dot_auth__pb2.ChangePasswordRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.ChangePasswordResponse.SerializeToString), 'EnrollMfa': grpc.unary_unary_rpc_method_handler(servicer.EnrollMfa, request_deserializer=broker_dot_v1_dot_auth__pb2.EnrollMfaRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.EnrollMfaResponse.SerializeToString), 'ConfirmMfa': grpc.unary_unary_rpc_method_handler(servicer.ConfirmMfa, request_deserializer=broker_dot_v1_dot_auth__pb2.ConfirmMfaRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.ConfirmMfaResponse.SerializeToString), 'RedeemSetupCode': grpc.unary_unary_rpc_method_handler(servicer.RedeemSetupCode, request_deserializer=broker_dot_v1_dot_auth__pb2.RedeemSetupCodeRequest.FromString, response_serializer=broker_dot_v1_dot_auth__pb2.RedeemSetupCodeResponse.SerializeToString)}
     generic_handler = grpc.method_handlers_generic_handler('broker.v1.AuthService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
     server.add_registered_method_handlers('broker.v1.AuthService', rpc_method_handlers)
@@ -111,6 +120,10 @@ class AuthService(object):
     @staticmethod
     def ConfirmMfa(request, target, options=(), channel_credentials=None, call_credentials=None, insecure=False, compression=None, wait_for_ready=None, timeout=None, metadata=None):
         return grpc.experimental.unary_unary(request, target, '/broker.v1.AuthService/ConfirmMfa', broker_dot_v1_dot_auth__pb2.ConfirmMfaRequest.SerializeToString, broker_dot_v1_dot_auth__pb2.ConfirmMfaResponse.FromString, options, channel_credentials, insecure, call_credentials, compression, wait_for_ready, timeout, metadata, _registered_method=True)
+
+    @staticmethod
+    def RedeemSetupCode(request, target, options=(), channel_credentials=None, call_credentials=None, insecure=False, compression=None, wait_for_ready=None, timeout=None, metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/broker.v1.AuthService/RedeemSetupCode', broker_dot_v1_dot_auth__pb2.RedeemSetupCodeRequest.SerializeToString, broker_dot_v1_dot_auth__pb2.RedeemSetupCodeResponse.FromString, options, channel_credentials, insecure, call_credentials, compression, wait_for_ready, timeout, metadata, _registered_method=True)
 
 class UserServiceStub(object):
     """UserService manages people. Needs scope broker.admin.

@@ -31,6 +31,8 @@ class AuthServiceStub:
     "EnrollMfa starts TOTP enrolment for the caller (a person's own token): a new\n    seed, not yet in force, as an otpauth:// URI for an authenticator app.\n    "
     ConfirmMfa: grpc.UnaryUnaryMultiCallable[broker.v1.auth_pb2.ConfirmMfaRequest, broker.v1.auth_pb2.ConfirmMfaResponse]
     'ConfirmMfa turns the pending seed on with its first valid code and returns the\n    recovery codes, the only time they are shown.\n    '
+    RedeemSetupCode: grpc.UnaryUnaryMultiCallable[broker.v1.auth_pb2.RedeemSetupCodeRequest, broker.v1.auth_pb2.RedeemSetupCodeResponse]
+    'RedeemSetupCode: a person created without a password proves the one-time\n    setup code an admin gave them, chooses a password and is logged in.\n    '
 
 class AuthServiceAsyncStub:
     """AuthService logs people in on the same token core as machines."""
@@ -44,6 +46,8 @@ class AuthServiceAsyncStub:
     "EnrollMfa starts TOTP enrolment for the caller (a person's own token): a new\n    seed, not yet in force, as an otpauth:// URI for an authenticator app.\n    "
     ConfirmMfa: grpc.aio.UnaryUnaryMultiCallable[broker.v1.auth_pb2.ConfirmMfaRequest, broker.v1.auth_pb2.ConfirmMfaResponse]
     'ConfirmMfa turns the pending seed on with its first valid code and returns the\n    recovery codes, the only time they are shown.\n    '
+    RedeemSetupCode: grpc.aio.UnaryUnaryMultiCallable[broker.v1.auth_pb2.RedeemSetupCodeRequest, broker.v1.auth_pb2.RedeemSetupCodeResponse]
+    'RedeemSetupCode: a person created without a password proves the one-time\n    setup code an admin gave them, chooses a password and is logged in.\n    '
 
 class AuthServiceServicer(metaclass=abc.ABCMeta):
     """AuthService logs people in on the same token core as machines."""
@@ -78,6 +82,12 @@ class AuthServiceServicer(metaclass=abc.ABCMeta):
     def ConfirmMfa(self, request: broker.v1.auth_pb2.ConfirmMfaRequest, context: _ServicerContext) -> typing.Union[broker.v1.auth_pb2.ConfirmMfaResponse, collections.abc.Awaitable[broker.v1.auth_pb2.ConfirmMfaResponse]]:
         """ConfirmMfa turns the pending seed on with its first valid code and returns the
         recovery codes, the only time they are shown.
+        """
+
+    @abc.abstractmethod
+    def RedeemSetupCode(self, request: broker.v1.auth_pb2.RedeemSetupCodeRequest, context: _ServicerContext) -> typing.Union[broker.v1.auth_pb2.RedeemSetupCodeResponse, collections.abc.Awaitable[broker.v1.auth_pb2.RedeemSetupCodeResponse]]:
+        """RedeemSetupCode: a person created without a password proves the one-time
+        setup code an admin gave them, chooses a password and is logged in.
         """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None:
