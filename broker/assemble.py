@@ -64,6 +64,7 @@ from .core.issuers import IssuerRegistry, issuer_from_config
 from .core.keys import Keyring
 from .core.liveness import LiveTokens
 from .core.people import PasswordHasher, PasswordPolicy, PeopleRegistry
+from .core.privacy import PersonExporter
 from .core.ratelimit import Limiter, RateLimit, RateLimitStore
 from .core.secrets import SecretManager
 from .core.sessions import Logins, SessionLifetimes
@@ -202,6 +203,7 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
         policy=PasswordPolicy(common_passwords()),
         hasher=PasswordHasher(),
         end_sessions=lambda username, reason: io.end_families_of(username, clock.now(), reason),
+        erase_sessions=io.delete_families_of,
         cache_ttl=settings.identity_cache_ttl,
     )
     throttle = LoginThrottle(io, clock)
@@ -354,7 +356,15 @@ def grpc_server(broker: Broker, health_servicer: health.aio.HealthServicer) -> g
         (auth_pb2_grpc.add_AuthServiceServicer_to_server, AuthServicer(api, broker.logins, broker.enrolment, work)),
         (
             auth_pb2_grpc.add_UserServiceServicer_to_server,
-            UserServicer(api, broker.people, broker.logins, broker.enrolment, broker.throttle, work),
+            UserServicer(
+                api,
+                broker.people,
+                broker.logins,
+                broker.enrolment,
+                PersonExporter(broker.people, broker.store, broker.auditor),
+                broker.throttle,
+                work,
+            ),
         ),
     ]
     for add_to_server, servicer in servicers:

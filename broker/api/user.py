@@ -12,9 +12,11 @@ from ..core.enrolment import MfaEnrolment
 from ..core.errors import InvalidArgument
 from ..core.people import PeopleRegistry, Person
 from ..core.principals import ADMIN_SCOPE, Principal
-from ..core.sessions import Logins
+from ..core.privacy import PersonExporter
+from ..core.sessions import Logins, RefreshFamily
 from ..core.throttle import LoginThrottle
 from . import convert
+from .audit import event_to_proto
 from .handler import ApiContext, Ctx, Servicer, rpc
 from .login import PasswordWork
 
@@ -35,6 +37,21 @@ def user_to_proto(person: Person, *, locked: bool = False) -> auth_pb2.User:
         has_password=bool(person.password_hash),
         mfa_enabled=person.mfa.enrolled,
         mfa_required=person.mfa_required,
+    )
+
+
+def session_to_proto(family: RefreshFamily) -> auth_pb2.Session:
+    """The wire form of a login."""
+    return auth_pb2.Session(
+        id=family.id,
+        scopes=family.scopes,
+        audiences=family.audiences,
+        amr=family.amr,
+        create_time=convert.timestamp(family.create_time),
+        last_used_time=convert.timestamp(family.last_used_time),
+        expire_time=convert.timestamp(family.expire_time),
+        end_time=convert.timestamp(family.end_time),
+        end_reason=family.end_reason,
     )
 
 
@@ -67,6 +84,7 @@ class UserServicer(Servicer, auth_pb2_grpc.UserServiceServicer):
         people: PeopleRegistry,
         logins: Logins,
         enrolment: MfaEnrolment,
+        exporter: PersonExporter,
         throttle: LoginThrottle,
         work: PasswordWork,
     ) -> None:
@@ -74,6 +92,7 @@ class UserServicer(Servicer, auth_pb2_grpc.UserServiceServicer):
         self._people = people
         self._logins = logins
         self._enrolment = enrolment
+        self._exporter = exporter
         self._throttle = throttle
         self._work = work
 
@@ -139,6 +158,21 @@ class UserServicer(Servicer, auth_pb2_grpc.UserServiceServicer):
     ) -> auth_pb2.UnlockUserResponse:
         await asyncio.to_thread(self._logins.unlock, request.username, by=principal)
         return auth_pb2.UnlockUserResponse()
+
+    @rpc(scope=ADMIN_SCOPE)
+    async def ExportUser(
+        self, request: auth_pb2.ExportUserRequest, context: Ctx, principal: Principal
+    ) -> auth_pb2.ExportUserResponse:
+        def export() -> auth_pb2.ExportUserResponse:
+            found = self._exporter.export(request.username, by=principal)
+            return auth_pb2.ExportUserResponse(
+                user=self._proto(found.person),
+                sessions=[session_to_proto(f) for f in found.sessions],
+                audit_events=[event_to_proto(e) for e in found.events],
+                truncated=found.truncated,
+            )
+
+        return await asyncio.to_thread(export)
 
     @rpc(scope=ADMIN_SCOPE)
     async def ResetUserMfa(

@@ -87,6 +87,10 @@ def _reset_mfa(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
     print(f"removed the second factor of {args.name}; they may enrol again")
 
 
+def _export(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
+    print_message(stub.ExportUser(auth_pb2.ExportUserRequest(username=args.name), metadata=md()))
+
+
 def _unlock(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
     stub.UnlockUser(auth_pb2.UnlockUserRequest(username=args.name), metadata=md())
     print(f"unlocked {args.name}")
@@ -115,6 +119,7 @@ def register(admin_sub: Any) -> None:
         ("get", "show one person", _get),
         ("unlock", "clear a lockout after failed logins", _unlock),
         ("reset-mfa", "remove a person's second factor (they enrol again)", _reset_mfa),
+        ("export", "everything held about a person, as JSON (profile, logins, audit events)", _export),
         ("reset-password", "set a new password from stdin (ends every login)", _reset_password),
         ("disable", "disable a person (every token of theirs dies now)",
          lambda a, s, m: _update(a, s, m, disabled=True)),

@@ -242,6 +242,8 @@ class PasswordHasher:
 
 #: end_sessions(username, reason): end every refresh family of the person; how many ended.
 EndSessions = Callable[[str, str], int]
+#: erase_sessions(username): delete every refresh family of a deleted person; how many.
+EraseSessions = Callable[[str], int]
 
 
 class PeopleRegistry:
@@ -262,6 +264,7 @@ class PeopleRegistry:
         policy: PasswordPolicy,
         hasher: PasswordHasher,
         end_sessions: EndSessions,
+        erase_sessions: EraseSessions,
         cache_ttl: timedelta = timedelta(seconds=2),
     ) -> None:
         self._store = store
@@ -270,6 +273,7 @@ class PeopleRegistry:
         self.policy = policy
         self.hasher = hasher
         self._end_sessions = end_sessions
+        self._erase_sessions = erase_sessions
         self._cache_ttl = cache_ttl
         self._cache: dict[str, tuple[datetime, Person]] = {}
         self._cache_lock = threading.Lock()
@@ -365,13 +369,14 @@ class PeopleRegistry:
         return stored
 
     def delete(self, username: str, *, by: Principal, etag: str = "") -> None:
-        """Remove the person and end their sessions; a non-empty etag must match."""
+        """Erase the person (their second factor with them) and their logins, whose tokens die;
+        a non-empty etag must match. Audit events naming them stay (the chain is evidence)."""
         by.require(ADMIN_SCOPE)
         name = validate_username(normalise_username(username))
         self.forget(name)
         self._store.delete_person(name, expected_etag=etag or None)
-        ended = self._end_sessions(name, "deleted")
-        self._auditor.record("user.delete", by=by, target=name, sessions_ended=ended)
+        erased = self._erase_sessions(name)
+        self._auditor.record("user.delete", by=by, target=name, sessions_erased=erased)
 
     def change_own_password(self, person: Person, new_password: str, *, by: Principal) -> Person:
         """Store ``new_password`` for ``person`` (whose current one the caller proved); their

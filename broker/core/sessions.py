@@ -104,6 +104,14 @@ class SessionStore(Protocol):
         """End every live family of ``username``; how many."""
         ...
 
+    def list_families_of(self, username: str) -> list[RefreshFamily]:
+        """Every family of ``username``, live or ended, oldest first."""
+        ...
+
+    def delete_families_of(self, username: str) -> int:
+        """Erase every family of ``username`` (a deleted person's); how many. Their tokens die with them."""
+        ...
+
 
 def refresh_hash(token: str) -> str:
     """The hash under which a refresh token is stored and found."""

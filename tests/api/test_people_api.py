@@ -432,3 +432,25 @@ def test_a_person_created_without_a_password_chooses_one_with_the_setup_code(peo
     ))  # fmt: skip
     assert expired.code() is grpc.StatusCode.UNAUTHENTICATED
     assert [e.target for e in people.events("auth.setup")] == ["pia"]
+
+
+def test_export_holds_everything_about_a_person_and_delete_erases_their_logins(people: People) -> None:
+    """The export has the profile (no hash, no seed), every login and the audit events naming them;
+    after delete the person and their logins are gone and their tokens dead."""
+    people.create("rosa", "docs.read")
+    first = people.login("rosa")
+    people.auth.Logout(auth_pb2.LogoutRequest(refresh_token=first.refresh_token))
+    second = people.login("rosa")
+    export = people.users.ExportUser(auth_pb2.ExportUserRequest(username="rosa"), metadata=people.admin)
+    assert export.user.username == "rosa" and export.user.has_password and not export.truncated
+    assert [s.end_reason for s in export.sessions] == ["logout", ""]
+    actions = [e.action for e in export.audit_events]
+    assert actions == ["user.create", "auth.login", "auth.logout", "auth.login"]
+    assert [e.seq for e in export.audit_events] == sorted(e.seq for e in export.audit_events)
+    text = str(export)
+    assert "argon2" not in text and "seed" not in text and PASSWORD not in text
+    people.users.DeleteUser(auth_pb2.DeleteUserRequest(username="rosa"), metadata=people.admin)
+    assert not people.active(second.access_token)
+    assert _error(lambda: people.refresh(second.refresh_token)).code() is grpc.StatusCode.UNAUTHENTICATED
+    assert people.broker.broker.store.list_families_of("rosa") == []
+    assert [e.details["sessions_erased"] for e in people.events("user.delete")] == [2]

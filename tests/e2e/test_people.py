@@ -178,3 +178,12 @@ def test_a_setup_code_printed_at_create_lets_the_person_choose_a_password(proc: 
     assert again.returncode == 1 and "invalid user name or password" in again.stderr
     assert login(proc, "ravi", chosen).access_token
     assert code not in proc.log()
+
+
+def test_admin_user_export_prints_everything_held_about_a_person(proc: BrokerProcess) -> None:
+    """`broker admin user export` is JSON with the profile, the logins and the audit events naming them."""
+    proc.cli("admin", "user", "create", "sam", "--password-stdin", input="export everything held\n")
+    login(proc, "sam", "export everything held")
+    exported = json.loads(proc.cli("admin", "user", "export", "sam").stdout)
+    assert exported["user"]["username"] == "sam" and len(exported["sessions"]) == 1
+    assert [e["action"] for e in exported["audit_events"]] == ["user.create", "auth.login"]

@@ -205,3 +205,17 @@ def test_kek_rotation_moves_totp_seeds_to_the_new_key(backend: Backend) -> None:
     assert rotating.rewrap_sealed(limit=10) == 1
     assert rotating.rewrap_sealed(limit=10) == 0
     assert backend.reopen(Sealer(new)).get_person("alice").mfa.seed == Sensitive(SEED)
+
+
+def test_families_of_a_person_list_oldest_first_and_are_erased_with_them(store: Store) -> None:
+    """list_families_of returns live and ended ones; delete_families_of erases only that person's."""
+    later = dataclasses.replace(family("f2"), create_time=NOW + timedelta(hours=1))
+    store.create_family(later, "2" * 64)
+    store.create_family(family("f1"), "1" * 64)
+    store.create_family(family("f3", "bob"), "3" * 64)
+    store.end_family("f1", NOW, "logout")
+    assert [f.id for f in store.list_families_of("alice")] == ["f1", "f2"]
+    assert store.delete_families_of("alice") == 2
+    assert store.list_families_of("alice") == [] and store.get_family("f1") is None
+    assert store.find_refresh_token("2" * 64) is None
+    assert [f.id for f in store.list_families_of("bob")] == ["f3"]

@@ -164,6 +164,21 @@ class SqlPeople:
         with self._transaction() as conn:
             return int(conn.execute(stmt).rowcount)
 
+    def list_families_of(self: _Host, username: str) -> list[RefreshFamily]:
+        """Every family of ``username``, oldest first."""
+        stmt = (
+            select(refresh_families)
+            .where(refresh_families.c.username == username)
+            .order_by(refresh_families.c.create_time, refresh_families.c.id)
+        )
+        with self._transaction() as conn:
+            return [family_from_record(row._mapping, DATETIME) for row in conn.execute(stmt)]
+
+    def delete_families_of(self: _Host, username: str) -> int:
+        """Erase every family of ``username`` (their refresh tokens go with them: ON DELETE CASCADE)."""
+        with self._transaction() as conn:
+            return int(conn.execute(delete(refresh_families).where(refresh_families.c.username == username)).rowcount)
+
     # failed-login counts ---------------------------------------------------------------
     def get_login_failures(self: _Host, key: str) -> LoginFailures | None:
         """The count of ``key``, or None."""

@@ -162,6 +162,22 @@ class VaultPeople:
                 moved += 1
         return moved
 
+    def list_families_of(self: _Host, username: str) -> list[RefreshFamily]:
+        """Every family of ``username`` (from its index folder), oldest first."""
+        found = [f for f in (_family(self._docs, i) for i in _family_ids(self._docs, username)) if f is not None]
+        return sorted(found, key=lambda family: (family.create_time, family.id))
+
+    def delete_families_of(self: _Host, username: str) -> int:
+        """Erase every family of ``username`` and its index entry (their refresh token documents,
+        which hold only a family id, then find no family)."""
+        erased = 0
+        for family_id in list(_family_ids(self._docs, username)):
+            doc = self._docs.read(_family_path(self._docs, family_id))
+            self._docs.purge(_family_path(self._docs, family_id))
+            self._docs.purge(self._docs.path("families-of", encode_name(username), family_id))
+            erased += doc is not None and doc.live
+        return erased
+
     # failed-login counts ---------------------------------------------------------------
     def get_login_failures(self: _Host, key: str) -> LoginFailures | None:
         """The count of ``key``, or None."""

@@ -107,6 +107,8 @@ class UserServiceStub:
     'UnlockUser clears a lockout (and the failed-login count) of the user name.'
     ResetUserMfa: grpc.UnaryUnaryMultiCallable[broker.v1.auth_pb2.ResetUserMfaRequest, broker.v1.auth_pb2.ResetUserMfaResponse]
     "ResetUserMfa removes the user's second factor, so they may enrol again."
+    ExportUser: grpc.UnaryUnaryMultiCallable[broker.v1.auth_pb2.ExportUserRequest, broker.v1.auth_pb2.ExportUserResponse]
+    'ExportUser: everything the broker holds about the user (GDPR art. 15): the\n    profile, their logins and the audit events naming them.\n    '
 
 class UserServiceAsyncStub:
     """UserService manages people. Needs scope broker.admin."""
@@ -119,6 +121,8 @@ class UserServiceAsyncStub:
     'UnlockUser clears a lockout (and the failed-login count) of the user name.'
     ResetUserMfa: grpc.aio.UnaryUnaryMultiCallable[broker.v1.auth_pb2.ResetUserMfaRequest, broker.v1.auth_pb2.ResetUserMfaResponse]
     "ResetUserMfa removes the user's second factor, so they may enrol again."
+    ExportUser: grpc.aio.UnaryUnaryMultiCallable[broker.v1.auth_pb2.ExportUserRequest, broker.v1.auth_pb2.ExportUserResponse]
+    'ExportUser: everything the broker holds about the user (GDPR art. 15): the\n    profile, their logins and the audit events naming them.\n    '
 
 class UserServiceServicer(metaclass=abc.ABCMeta):
     """UserService manages people. Needs scope broker.admin."""
@@ -150,6 +154,12 @@ class UserServiceServicer(metaclass=abc.ABCMeta):
     @abc.abstractmethod
     def ResetUserMfa(self, request: broker.v1.auth_pb2.ResetUserMfaRequest, context: _ServicerContext) -> typing.Union[broker.v1.auth_pb2.ResetUserMfaResponse, collections.abc.Awaitable[broker.v1.auth_pb2.ResetUserMfaResponse]]:
         """ResetUserMfa removes the user's second factor, so they may enrol again."""
+
+    @abc.abstractmethod
+    def ExportUser(self, request: broker.v1.auth_pb2.ExportUserRequest, context: _ServicerContext) -> typing.Union[broker.v1.auth_pb2.ExportUserResponse, collections.abc.Awaitable[broker.v1.auth_pb2.ExportUserResponse]]:
+        """ExportUser: everything the broker holds about the user (GDPR art. 15): the
+        profile, their logins and the audit events naming them.
+        """
 
 def add_UserServiceServicer_to_server(servicer: UserServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None:
     ...
