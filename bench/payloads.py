@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from broker_client import keys
-from broker_client.v1 import token_pb2
+from broker_client.v1 import auth_pb2, token_pb2
 
 TOKEN_TYPE_JWT = "urn:ietf:params:oauth:token-type:jwt"
 IDENTITY = "bench"
@@ -13,6 +13,11 @@ SCOPE = "bench.read"
 def echo(count: int) -> list[bytes]:
     """Payloads the size of a typical ExchangeToken request."""
     return [b"x" * 420] * count
+
+
+def login(count: int, *, username: str, password: str) -> list[bytes]:
+    """The same LoginRequest every call (a person logging in over and over)."""
+    return [auth_pb2.LoginRequest(username=username, password=password).SerializeToString()] * count
 
 
 def exchange(count: int, *, pem: bytes, issuer: str) -> list[bytes]:

@@ -1,16 +1,22 @@
 """AuthService: people log in, refresh, log out and change their password (core/sessions.py).
 
 Login, RefreshToken and Logout are public: the password or the refresh token is the
-credential. Argon2id hashing takes tens of milliseconds of CPU and 64 MiB each, so it
-runs off the event loop and at most ``PasswordWork``'s number of hashes run at once; the
-others wait on the loop, where waiting costs nothing, and a login flood cannot take
-the threads or the memory that ExchangeToken needs.
+credential. Argon2id hashing takes over a hundred milliseconds of CPU and 64 MiB each,
+so it runs on ``PasswordWork``'s own low-priority threads, at most its number at once;
+the others wait on the loop, where waiting costs nothing, and a login flood can take
+neither the threads, the memory nor the CPU that ExchangeToken needs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
+import functools
+import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from broker_client.v1 import auth_pb2, auth_pb2_grpc
@@ -25,15 +31,25 @@ T = TypeVar("T")
 
 
 class PasswordWork:
-    """Runs password hashing off the event loop, at most ``slots`` at once."""
+    """Runs password hashing on its own threads, at most ``slots`` at once, at a low CPU
+    priority (Linux: nice 19 for those threads and the ones Argon2 starts): a login flood
+    takes the CPU the token path leaves idle, not the CPU it needs."""
 
     def __init__(self, slots: int) -> None:
         self._slots = asyncio.Semaphore(max(1, slots))
+        self._pool = ThreadPoolExecutor(max(1, slots), thread_name_prefix="password", initializer=_lower_priority)
 
     async def run(self, fn: Callable[[], T]) -> T:
-        """``fn()`` on a worker thread once a slot is free."""
+        """``fn()`` on a password thread once a slot is free (the caller's context goes with it)."""
         async with self._slots:
-            return await asyncio.to_thread(fn)
+            call = functools.partial(contextvars.copy_context().run, fn)
+            return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+
+
+def _lower_priority() -> None:
+    """Give the calling thread (and the threads it starts) the lowest CPU priority, where the OS allows."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not permitted: normal priority
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 def _pair(pair: TokenPair) -> dict[str, Any]:

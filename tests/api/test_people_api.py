@@ -3,11 +3,13 @@ families and reuse, logout, lifetimes, throttling and lockout, password changes,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
+import argon2
 import grpc
 import jwt
 import pyotp
@@ -440,6 +442,7 @@ def test_export_holds_everything_about_a_person_and_delete_erases_their_logins(p
     people.create("rosa", "docs.read")
     first = people.login("rosa")
     people.auth.Logout(auth_pb2.LogoutRequest(refresh_token=first.refresh_token))
+    people.broker.advance(1)  # logins list oldest first; the fake clock would make them simultaneous
     second = people.login("rosa")
     export = people.users.ExportUser(auth_pb2.ExportUserRequest(username="rosa"), metadata=people.admin)
     assert export.user.username == "rosa" and export.user.has_password and not export.truncated
@@ -454,3 +457,16 @@ def test_export_holds_everything_about_a_person_and_delete_erases_their_logins(p
     assert _error(lambda: people.refresh(second.refresh_token)).code() is grpc.StatusCode.UNAUTHENTICATED
     assert people.broker.broker.store.list_families_of("rosa") == []
     assert [e.details["sessions_erased"] for e in people.events("user.delete")] == [2]
+
+
+def test_a_hash_with_older_parameters_is_rehashed_at_the_next_login(people: People) -> None:
+    """A password hashed with a weaker profile still logs in, and is stored with today's profile after."""
+    people.create("tess")
+    store = people.broker.broker.store
+    weak = argon2.PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+    person = store.get_person("tess")
+    store.update_person(dataclasses.replace(person, password_hash=weak), expected_etag=person.etag)
+    people.broker.broker.people.forget("tess")
+    assert people.login("tess").access_token
+    assert store.get_person("tess").password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert people.login("tess").access_token

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -187,3 +188,22 @@ def test_admin_user_export_prints_everything_held_about_a_person(proc: BrokerPro
     exported = json.loads(proc.cli("admin", "user", "export", "sam").stdout)
     assert exported["user"]["username"] == "sam" and len(exported["sessions"]) == 1
     assert [e["action"] for e in exported["audit_events"]] == ["user.create", "auth.login"]
+
+
+def test_the_cli_refreshes_a_login_about_to_expire_by_itself(proc: BrokerProcess) -> None:
+    """With under a minute left on the saved access token, the next command refreshes the pair and saves it."""
+    proc.cli("admin", "user", "create", "uma", "--scope", "broker.admin", "--password-stdin",
+             input="refresh me when due\n")  # fmt: skip
+    proc.cli("login", "--user", "uma", input="refresh me when due\n", admin_key=False)
+    saved = proc.config_home / "broker" / "session.json"
+    sessions = json.loads(saved.read_text())
+    before = dict(sessions[proc.addr])
+    sessions[proc.addr]["expires_at"] = int(time.time()) + 30  # as if 14.5 minutes had passed
+    saved.write_text(json.dumps(sessions))
+    users = json.loads(proc.cli("admin", "user", "list", admin_key=False).stdout)
+    assert "uma" in [u["username"] for u in users]
+    after = json.loads(saved.read_text())[proc.addr]
+    assert after["refresh_token"] != before["refresh_token"] and after["access_token"] != before["access_token"]
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    assert proc.audit_events("action=auth.refresh")
+    proc.cli("logout", admin_key=False)
