@@ -253,6 +253,7 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
         audit_retention=settings.audit_retention,
         audit_chain=audit_chain,
         on_failure=lambda job: metrics.job_failures.labels(job).inc(),
+        purge_logins=logins.purge,
     )
     for job in scheduler.job_names():
         metrics.job_failures.labels(job)

@@ -8,7 +8,8 @@
     rotate_secrets       leader        rotate each due secret once
     expire_secrets       leader        end grace periods (GRACE_EXPIRED), destroy material past retention
     rotate_signing_keys  leader        publish the next signing key ahead of time, delete retired ones
-    purge_expired        leader        drop replay and revocation records past their expiry
+    purge_expired        leader        drop replay and revocation records past their expiry, lapsed
+                                       logins and closed failed-login windows
     purge_audit          leader        drop audit events older than the retention, in bounded batches
     flush_audit          every replica write the counts of sampled unauthenticated failures
     checkpoint_audit     leader        sign a checkpoint of the audit chain (core/audit_chain.py)
@@ -111,6 +112,7 @@ class Scheduler:
         audit_chain: AuditChain | None = None,
         on_failure: Callable[[str], None] | None = None,
         holder: str | None = None,
+        purge_logins: Callable[[datetime], int] | None = None,
     ) -> None:
         if lease_ttl < 2 * tick:
             raise ValueError("lease_ttl must be at least twice the tick")
@@ -125,6 +127,7 @@ class Scheduler:
         self._audit_retention = audit_retention
         self._audit_chain = audit_chain
         self._on_failure = on_failure
+        self._purge_logins = purge_logins
         self._rewrapping = False
         self.next_rotation: datetime | None = None
         """The soonest scheduled secret rotation, as the leader last saw it (metrics)."""
@@ -243,8 +246,10 @@ class Scheduler:
             self._auditor.record("signing_key.retire", by=SCHEDULER, target=kid)
 
     def purge_expired(self, now: datetime) -> None:
-        """Drop replay and revocation records past their expiry."""
+        """Drop replay and revocation records past their expiry, and what logins left behind."""
         self._store.purge_expired(now)
+        if self._purge_logins is not None:
+            self._purge_logins(now)
 
     def purge_audit(self, now: datetime) -> None:
         """Drop audit events older than the retention (bounded batches; the next tick takes the rest)."""

@@ -112,6 +112,11 @@ class SessionStore(Protocol):
         """Erase every family of ``username`` (a deleted person's); how many. Their tokens die with them."""
         ...
 
+    def purge_families(self, before: datetime, *, limit: int) -> int:
+        """Erase up to ``limit`` families whose absolute end is at or before ``before`` (every
+        token of theirs has expired by then) with their refresh tokens; how many."""
+        ...
+
 
 def refresh_hash(token: str) -> str:
     """The hash under which a refresh token is stored and found."""
@@ -364,6 +369,11 @@ class Logins:
         cleared = self._throttle.unlock(name)
         self._auditor.record("auth.unlock", by=by, target=name, cleared=cleared)
         return cleared
+
+    def purge(self, now: datetime, *, limit: int = 1000) -> int:
+        """Erase lapsed logins and closed failed-login windows (the scheduler's purge_expired):
+        what people leave behind stays bounded. Returns how many records went."""
+        return self._store.purge_families(now, limit=limit) + self._throttle.purge(now, limit=limit)
 
     def is_live_session(self, family_id: str) -> bool:
         """True while the family with this id (a token's ``sid``) is not ended (liveness.py)."""

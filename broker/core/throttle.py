@@ -58,6 +58,11 @@ class LoginFailureStore(Protocol):
         """Remove the count of ``key``; True if there was one."""
         ...
 
+    def purge_login_failures(self, first_before: datetime, *, limit: int) -> int:
+        """Remove up to ``limit`` counts that are not locked and whose window opened before
+        ``first_before``; how many."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class ThrottlePolicy:
@@ -123,6 +128,10 @@ class LoginThrottle:
     def unlock(self, username: str) -> bool:
         """Clear the account's count and lockout; True if there was one."""
         return self._store.clear_login_failures(f"user:{username}")
+
+    def purge(self, now: datetime, *, limit: int) -> int:
+        """Remove counts whose window has closed (a lockout stays until unlocked); how many."""
+        return self._store.purge_login_failures(now - self.policy.window, limit=limit)
 
     def locked(self, username: str) -> bool:
         """True while the account is locked."""

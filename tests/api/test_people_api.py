@@ -470,3 +470,15 @@ def test_a_hash_with_older_parameters_is_rehashed_at_the_next_login(people: Peop
     assert people.login("tess").access_token
     assert store.get_person("tess").password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
     assert people.login("tess").access_token
+
+
+def test_the_scheduler_purges_lapsed_logins_and_closed_failure_windows(people: People) -> None:
+    """A week and a day after a login, purge_expired has erased it; an old failure count too."""
+    people.create("vera")
+    people.login("vera")
+    assert _error(lambda: people.login("vera", "a wrong password")).code() is grpc.StatusCode.UNAUTHENTICATED
+    store = people.broker.broker.store
+    assert len(store.list_families_of("vera")) == 1 and store.get_login_failures("user:vera") is not None
+    people.broker.advance(timedelta(days=7, hours=2))
+    people.broker.tick("lease", "purge_expired")
+    assert store.list_families_of("vera") == [] and store.get_login_failures("user:vera") is None

@@ -219,3 +219,31 @@ def test_families_of_a_person_list_oldest_first_and_are_erased_with_them(store: 
     assert store.list_families_of("alice") == [] and store.get_family("f1") is None
     assert store.find_refresh_token("2" * 64) is None
     assert [f.id for f in store.list_families_of("bob")] == ["f3"]
+
+
+def test_lapsed_families_are_purged_with_their_tokens_in_bounded_batches(store: Store) -> None:
+    """Families whose absolute end has passed go (their rotated tokens too); later ones stay."""
+    for i in range(3):
+        store.create_family(family(f"old{i}"), f"{i}" * 64)
+    store.rotate_refresh_token("0" * 64, "a" * 64, NOW)
+    young = dataclasses.replace(family("young"), expire_time=NOW + timedelta(days=9))
+    store.create_family(young, "y" * 64)
+    after = NOW + timedelta(days=7, hours=2)
+    assert store.purge_families(after, limit=2) == 2
+    assert store.purge_families(after, limit=10) == 1
+    assert store.purge_families(after, limit=10) == 0
+    assert store.find_refresh_token("a" * 64) is None and store.find_refresh_token("0" * 64) is None
+    assert [f.id for f in store.list_families_of("alice")] == ["young"]
+
+
+def test_closed_failure_windows_are_purged_but_lockouts_stay(store: Store) -> None:
+    """Counts whose window opened before the cut go; a locked one and a recent one stay."""
+    store.put_login_failures(LoginFailures("user:old", 3, NOW, NOW), expected_etag="")
+    store.put_login_failures(LoginFailures("user:locked", 20, NOW, NOW, locked=True), expected_etag="")
+    recent = NOW + timedelta(hours=2)
+    store.put_login_failures(LoginFailures("addr:ipv4:10.0.0.1", 1, recent, recent), expected_etag="")
+    purged = sum(store.purge_login_failures(NOW + timedelta(hours=1), limit=10) for _ in range(3))
+    assert purged == 1
+    assert store.get_login_failures("user:old") is None
+    assert store.get_login_failures("user:locked") is not None
+    assert store.get_login_failures("addr:ipv4:10.0.0.1") is not None

@@ -179,6 +179,12 @@ class SqlPeople:
         with self._transaction() as conn:
             return int(conn.execute(delete(refresh_families).where(refresh_families.c.username == username)).rowcount)
 
+    def purge_families(self: _Host, before: datetime, *, limit: int) -> int:
+        """Erase up to ``limit`` families ended for good by ``before`` (tokens: ON DELETE CASCADE)."""
+        ids = select(refresh_families.c.id).where(refresh_families.c.expire_time <= before).limit(limit)
+        with self._transaction() as conn:
+            return int(conn.execute(delete(refresh_families).where(refresh_families.c.id.in_(ids))).rowcount)
+
     # failed-login counts ---------------------------------------------------------------
     def get_login_failures(self: _Host, key: str) -> LoginFailures | None:
         """The count of ``key``, or None."""
@@ -203,6 +209,13 @@ class SqlPeople:
             if conn.execute(stmt).rowcount == 0:
                 raise Conflict("failed-login count changed concurrently")
         return dataclasses.replace(failures, etag=str(revision + 1))
+
+    def purge_login_failures(self: _Host, first_before: datetime, *, limit: int) -> int:
+        """Remove up to ``limit`` unlocked counts whose window opened before ``first_before``."""
+        old = login_failures.c.locked.is_(False) & (login_failures.c.first_time < first_before)
+        keys = select(login_failures.c.key).where(old).limit(limit)
+        with self._transaction() as conn:
+            return int(conn.execute(delete(login_failures).where(login_failures.c.key.in_(keys))).rowcount)
 
     def clear_login_failures(self: _Host, key: str) -> bool:
         """Remove the count of ``key``; True if there was one."""

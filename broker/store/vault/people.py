@@ -3,8 +3,9 @@
 Documents (see __init__.py for the whole layout)::
 
     PREFIX/people/<username>              one person (etag: its KV version)
-    PREFIX/families/<id>                  one login (refresh family)
+    PREFIX/families/<id>                  one login (refresh family), with its tokens' hashes
     PREFIX/families-of/<username>/<id>    {} : which families a person has
+    PREFIX/families-ending/<hour>/<id>    {} : families by the hour of their absolute end (purge)
     PREFIX/refresh/<sha256 of the token>  {family_id, used}
     PREFIX/login-failures/<sha256(key)>   one failed-login count (etag: its KV version)
 
@@ -17,8 +18,9 @@ the family without a usable token (the person logs in again), never with two.
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ...core.errors import AlreadyExists, Conflict, NotFound
@@ -96,9 +98,10 @@ class VaultPeople:
 
     # refresh families ------------------------------------------------------------------
     def create_family(self: _Host, family: RefreshFamily, token_hash: str) -> None:
-        """The index entry, the family, then its first token (each create-only)."""
+        """The index entries, the family, then its first token (each create-only)."""
         self._docs.write(self._docs.path("families-of", encode_name(family.username), family.id), {"at": 1}, cas=0)
-        self._docs.write(_family_path(self._docs, family.id), _family_doc(family), cas=0)
+        self._docs.write(self._docs.path("families-ending", _hour(family.expire_time), family.id), {"at": 1}, cas=0)
+        self._docs.write(_family_path(self._docs, family.id), {**_family_doc(family), "tokens": [token_hash]}, cas=0)
         self._docs.write(_token_path(self._docs, token_hash), {"family_id": family.id, "used": False}, cas=0)
 
     def find_refresh_token(self: _Host, token_hash: str) -> tuple[RefreshFamily, bool] | None:
@@ -121,7 +124,7 @@ class VaultPeople:
         except CasMismatch:
             return False
         self._docs.write(_token_path(self._docs, new_hash), {"family_id": family_id, "used": False}, cas=0)
-        _change_family(self._docs, family_id, {"last_used_time": records.to_iso(now)})
+        _change_family(self._docs, family_id, {"last_used_time": records.to_iso(now)}, new_token=new_hash)
         return True
 
     def get_family(self: _Host, family_id: str) -> RefreshFamily | None:
@@ -170,13 +173,24 @@ class VaultPeople:
     def delete_families_of(self: _Host, username: str) -> int:
         """Erase every family of ``username`` and its index entry (their refresh token documents,
         which hold only a family id, then find no family)."""
-        erased = 0
-        for family_id in list(_family_ids(self._docs, username)):
-            doc = self._docs.read(_family_path(self._docs, family_id))
-            self._docs.purge(_family_path(self._docs, family_id))
-            self._docs.purge(self._docs.path("families-of", encode_name(username), family_id))
-            erased += doc is not None and doc.live
-        return erased
+        return sum(_erase_family(self._docs, family_id) for family_id in list(_family_ids(self._docs, username)))
+
+    def purge_families(self: _Host, before: datetime, *, limit: int) -> int:
+        """Erase up to ``limit`` families whose absolute end is at or before ``before``, found
+        through the hour buckets of their ends (no scan of the live ones)."""
+        purged = 0
+        for hour in sorted(n.rstrip("/") for n in self._docs.names("families-ending") if n.endswith("/")):
+            if hour > _hour(before) or purged >= limit:
+                break
+            for family_id in self._docs.names("families-ending", hour):
+                family = _family(self._docs, family_id)
+                if family is not None and family.expire_time > before:
+                    continue
+                purged += _erase_family(self._docs, family_id)
+                self._docs.purge(self._docs.path("families-ending", hour, family_id))
+                if purged >= limit:
+                    break
+        return purged
 
     # failed-login counts ---------------------------------------------------------------
     def get_login_failures(self: _Host, key: str) -> LoginFailures | None:
@@ -200,6 +214,24 @@ class VaultPeople:
             except (CasMismatch, ValueError):
                 raise Conflict("failed-login count changed concurrently") from None
         return dataclasses.replace(failures, etag=str(version))
+
+    def purge_login_failures(self: _Host, first_before: datetime, *, limit: int) -> int:
+        """Remove unlocked counts whose window opened before ``first_before``, reading at most
+        ``limit`` of them per call, from a random place in the folder (every count is reached
+        over a few calls; a call's work stays bounded)."""
+        names = self._docs.names("login-failures")
+        start = secrets.randbelow(len(names)) if names else 0
+        purged = 0
+        for name in (names[start:] + names[:start])[:limit]:
+            path = self._docs.path("login-failures", name)
+            doc = self._docs.read(path)
+            if doc is None or not doc.live:
+                continue
+            failures = failures_from_record(doc.data, ISO_8601, etag=str(doc.version))
+            if not failures.locked and failures.first_time < first_before:
+                self._docs.purge(path)
+                purged += 1
+        return purged
 
     def clear_login_failures(self: _Host, key: str) -> bool:
         """Remove the count of ``key`` with its history; True if there was one."""
@@ -253,16 +285,36 @@ def _family_ids(docs: Documents, username: str) -> Iterator[str]:
             yield decode_name(name)
 
 
-def _change_family(docs: Documents, family_id: str, changes: dict[str, Any], *, only_live: bool = False) -> bool:
-    """Apply ``changes`` to the family document with check-and-set; False if it is unknown
-    (or, with ``only_live``, already ended)."""
+def _hour(when: datetime) -> str:
+    """The name of the hour bucket of ``when`` (UTC), in time order as text."""
+    return when.astimezone(UTC).strftime("%Y%m%d%H")
+
+
+def _erase_family(docs: Documents, family_id: str) -> int:
+    """Remove a family, its tokens and its person's index entry; 1 if it was there."""
+    doc = docs.read(_family_path(docs, family_id))
+    if doc is None or not doc.live:
+        return 0
+    for token_hash in doc.data.get("tokens", []):
+        docs.purge(_token_path(docs, token_hash))
+    docs.purge(docs.path("families-of", encode_name(doc.data["username"]), family_id))
+    docs.purge(_family_path(docs, family_id))
+    return 1
+
+
+def _change_family(
+    docs: Documents, family_id: str, changes: dict[str, Any], *, only_live: bool = False, new_token: str = ""
+) -> bool:
+    """Apply ``changes`` (and add ``new_token`` to its token hashes) to the family document with
+    check-and-set; False if it is unknown (or, with ``only_live``, already ended)."""
     path = _family_path(docs, family_id)
     for _ in range(MAX_ATTEMPTS):
         doc = docs.read(path)
         if doc is None or not doc.live or (only_live and doc.data.get("end_time") is not None):
             return False
+        tokens = [*doc.data.get("tokens", []), new_token] if new_token else doc.data.get("tokens", [])
         try:
-            docs.write(path, {**doc.data, **changes}, cas=doc.version)
+            docs.write(path, {**doc.data, **changes, "tokens": tokens}, cas=doc.version)
         except CasMismatch:
             continue
         return True
