@@ -64,7 +64,7 @@ from .core.issuers import IssuerRegistry, issuer_from_config
 from .core.keys import Keyring
 from .core.liveness import LiveTokens
 from .core.people import PasswordHasher, PasswordPolicy, PeopleRegistry
-from .core.privacy import PersonExporter
+from .core.privacy import PersonalData
 from .core.ratelimit import Limiter, RateLimit, RateLimitStore
 from .core.secrets import SecretManager
 from .core.sessions import Logins, SessionLifetimes
@@ -362,7 +362,7 @@ def grpc_server(broker: Broker, health_servicer: health.aio.HealthServicer) -> g
                 broker.people,
                 broker.logins,
                 broker.enrolment,
-                PersonExporter(broker.people, broker.store, broker.auditor),
+                PersonalData(broker.people, broker.store, broker.store, broker.auditor),
                 broker.throttle,
                 work,
             ),

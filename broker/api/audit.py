@@ -67,6 +67,7 @@ def report_to_proto(report: ChainReport) -> audit_pb2.VerifyAuditChainResponse:
         last_seq=report.last_seq,
         checkpoints=report.checkpoints,
         unchecked_checkpoints=report.unchecked_checkpoints,
+        pseudonymized=report.pseudonymized,
         problem_count=report.problem_count,
         problems=[audit_pb2.ChainProblem(seq=p.seq, kind=p.kind, message=p.message) for p in report.problems],
         last_checkpoint_time=convert.timestamp(report.last_checkpoint_time),

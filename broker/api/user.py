@@ -12,7 +12,7 @@ from ..core.enrolment import MfaEnrolment
 from ..core.errors import InvalidArgument
 from ..core.people import PeopleRegistry, Person
 from ..core.principals import ADMIN_SCOPE, Principal
-from ..core.privacy import PersonExporter
+from ..core.privacy import PersonalData
 from ..core.sessions import Logins, RefreshFamily
 from ..core.throttle import LoginThrottle
 from . import convert
@@ -84,7 +84,7 @@ class UserServicer(Servicer, auth_pb2_grpc.UserServiceServicer):
         people: PeopleRegistry,
         logins: Logins,
         enrolment: MfaEnrolment,
-        exporter: PersonExporter,
+        personal: PersonalData,
         throttle: LoginThrottle,
         work: PasswordWork,
     ) -> None:
@@ -92,7 +92,7 @@ class UserServicer(Servicer, auth_pb2_grpc.UserServiceServicer):
         self._people = people
         self._logins = logins
         self._enrolment = enrolment
-        self._exporter = exporter
+        self._personal = personal
         self._throttle = throttle
         self._work = work
 
@@ -149,7 +149,7 @@ class UserServicer(Servicer, auth_pb2_grpc.UserServiceServicer):
     async def DeleteUser(
         self, request: auth_pb2.DeleteUserRequest, context: Ctx, principal: Principal
     ) -> auth_pb2.DeleteUserResponse:
-        await asyncio.to_thread(self._people.delete, request.username, by=principal, etag=request.etag)
+        await asyncio.to_thread(self._personal.erase, request.username, by=principal, etag=request.etag)
         return auth_pb2.DeleteUserResponse()
 
     @rpc(scope=ADMIN_SCOPE)
@@ -164,7 +164,7 @@ class UserServicer(Servicer, auth_pb2_grpc.UserServiceServicer):
         self, request: auth_pb2.ExportUserRequest, context: Ctx, principal: Principal
     ) -> auth_pb2.ExportUserResponse:
         def export() -> auth_pb2.ExportUserResponse:
-            found = self._exporter.export(request.username, by=principal)
+            found = self._personal.export(request.username, by=principal)
             return auth_pb2.ExportUserResponse(
                 user=self._proto(found.person),
                 sessions=[session_to_proto(f) for f in found.sessions],

@@ -74,6 +74,8 @@ def _verify(args: argparse.Namespace, stub: Any, md: AdminMetadata) -> None:
     print(f"checkpoints verified {report.checkpoints}, last {last}")
     if report.unchecked_checkpoints:
         print(f"  {report.unchecked_checkpoints} signed by retired keys: their signatures were not checked")
+    if report.pseudonymized:
+        print(f"  {report.pseudonymized} name erased people under pseudonyms (each as its erasure recorded)")
     for problem in report.problems:
         print(f"PROBLEM seq {problem.seq}: {problem.message}")
     if report.problem_count > len(report.problems):

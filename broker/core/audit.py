@@ -149,6 +149,11 @@ class AuditLog(Protocol):
         """Up to ``limit`` events with id < ``before`` ('' = newest), newest first."""
         ...
 
+    def replace_audit_event(self, event: AuditEvent) -> None:
+        """Rewrite the stored event at ``event.seq`` with ``event``'s actor, subject, target and
+        details (a person's erasure: core/privacy.py); its seq, id and hashes stay."""
+        ...
+
     def purge_audit_events(self, before: datetime, *, limit: int) -> int:
         """Delete up to ``limit`` of the oldest events older than ``before``, never the newest
         (it is the chain's head); returns how many."""

@@ -28,6 +28,9 @@ CHECKPOINT_ACTION = "audit.checkpoint"
 CHECKPOINT_TYP = "broker-audit-checkpoint+jws"
 #: Events read from the store per round trip while verifying.
 VERIFY_PAGE = 500
+#: The event of a person's erasure (core/privacy.py): ``rewritten`` maps each seq it
+#: pseudonymized to the hash of the event's new content.
+PSEUDONYMIZE_ACTION = "user.pseudonymize"
 #: Problems a report lists; the count goes on past it.
 MAX_PROBLEMS = 100
 #: How far back a checkpoint may name its event (events appended while it was signed).
@@ -55,6 +58,8 @@ class ChainReport:
     """Checkpoints whose signature verified and whose hash matched."""
     unchecked_checkpoints: int = 0
     """Checkpoints signed by a key no longer published: their signature was not checked."""
+    pseudonymized: int = 0
+    """Events a person's erasure rewrote, each matching the hash its ``user.pseudonymize`` recorded."""
     last_checkpoint_time: datetime | None = None
     problem_count: int = 0
     problems: list[ChainProblem] = field(default_factory=list)
@@ -108,6 +113,8 @@ class AuditChain:
         report = ChainReport()
         previous: AuditEvent | None = None
         recent: dict[int, str] = {}  # seq -> hash of the last RECENT events, for checkpoints
+        mismatched: list[AuditEvent] = []
+        erasures: list[AuditEvent] = []
         for event in self._events():
             recent[event.seq] = event.hash
             recent.pop(event.seq - RECENT, None)
@@ -116,12 +123,15 @@ class AuditChain:
                 report.first_seq = event.seq
             report.last_seq = event.seq
             if chain_hash(event) != event.hash:
-                report.add(event.seq, "edited", f"event {event.seq} ({event.id}) no longer matches its hash: edited")
+                mismatched.append(event)
+            if event.action == PSEUDONYMIZE_ACTION:
+                erasures.append(event)
             if previous is not None:
                 _check_link(previous, event, report)
             if event.action == CHECKPOINT_ACTION:
                 self._check_checkpoint(recent, event, report)
             previous = event
+        _judge_mismatches(mismatched, erasures, report)
         return report
 
     def _events(self) -> Iterator[AuditEvent]:
@@ -157,6 +167,27 @@ class AuditChain:
             return
         report.checkpoints += 1
         report.last_checkpoint_time = event.event_time
+
+
+def _judge_mismatches(mismatched: list[AuditEvent], erasures: list[AuditEvent], report: ChainReport) -> None:
+    """An event that no longer matches its hash was edited, unless a trusted later erasure
+    recorded the hash of exactly what it holds now. Trust runs back from the end: an erasure
+    is trusted when it matches its own hash or what a trusted later erasure recorded for it
+    (erasing the admin who erased someone rewrites that record too)."""
+    vouched: dict[int, str] = {}
+    bad = {event.seq for event in mismatched}
+    for erasure in sorted(erasures, key=lambda e: e.seq, reverse=True):
+        if erasure.seq in bad and vouched.get(erasure.seq) != chain_hash(erasure):
+            continue
+        rewritten = erasure.details.get("rewritten")
+        for seq, recorded in rewritten.items() if isinstance(rewritten, dict) else ():
+            if str(seq).isdigit() and int(seq) < erasure.seq:
+                vouched.setdefault(int(seq), str(recorded))
+    for event in mismatched:
+        if vouched.get(event.seq) == chain_hash(event):
+            report.pseudonymized += 1
+        else:
+            report.add(event.seq, "edited", f"event {event.seq} ({event.id}) no longer matches its hash: edited")
 
 
 def _check_link(previous: AuditEvent, event: AuditEvent, report: ChainReport) -> None:

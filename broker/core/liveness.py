@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from .attestation import IdentityLookup
 from .errors import InvalidArgument, NotFound
@@ -83,7 +84,7 @@ class LiveTokens:
         subject_id = self._identity_id_of(claims.subject)
         if subject_id is None:
             raise invalid("sub is not an identity of this trust domain")
-        subject = self._holder(subject_id, claims)
+        subject = _still_there("identity", subject_id, self._lookup, claims)
         self._still_allowed(claims, subject.id, subject.allowed_scopes, subject.allowed_audiences)
         self._agents_allow(claims)
 
@@ -92,15 +93,7 @@ class LiveTokens:
         username = username_of(claims.subject)
         if username is None:
             raise invalid("sub is not a person")
-        try:
-            person = self._people(username)
-        except (NotFound, InvalidArgument):
-            raise invalid(f"person {username[:80]} no longer exists") from None
-        if person.disabled:
-            raise invalid(f"person {username} is disabled")
-        valid_from = person.valid_from()
-        if valid_from is not None and claims.issued_at < valid_from:
-            raise invalid(f"issued before person {username} was created, disabled, narrowed or reset")
+        person = _still_there("person", username, self._people, claims)
         if not claims.sid or not self._live_session(claims.sid):
             raise invalid("the login this token descends from has ended")
         self._still_allowed(claims, username, person.allowed_scopes, person.allowed_audiences)
@@ -112,21 +105,8 @@ class LiveTokens:
             client_id = act.get("client_id")
             if not isinstance(client_id, str):
                 raise invalid("malformed act claim")
-            agent = self._holder(client_id, claims)
+            agent = _still_there("identity", client_id, self._lookup, claims)
             self._still_allowed(claims, agent.id, agent.delegable_scopes, agent.allowed_audiences)
-
-    def _holder(self, identity_id: str, claims: AccessClaims) -> Identity:
-        """The identity a token names, if it exists, is enabled and was not narrowed since the token was issued."""
-        try:
-            identity = self._lookup(identity_id)
-        except (NotFound, InvalidArgument):
-            raise invalid(f"identity {identity_id[:80]} no longer exists") from None
-        if identity.disabled:
-            raise invalid(f"identity {identity.id} is disabled")
-        valid_from = identity.valid_from()
-        if valid_from is not None and claims.issued_at < valid_from:
-            raise invalid(f"issued before identity {identity.id} was created, disabled or narrowed")
-        return identity
 
     def _still_allowed(
         self, claims: AccessClaims, holder: str, scopes: Sequence[str], audiences: Sequence[str]
@@ -138,3 +118,21 @@ class LiveTokens:
         for audience in claims.audiences:
             if audience != self._tokens.issuer and audience not in audiences:
                 raise invalid(f"audience {audience[:80]} is no longer allowed for {holder}")
+
+
+Holder = TypeVar("Holder", Identity, Person)
+
+
+def _still_there(what: str, key: str, lookup: Callable[[str], Holder], claims: AccessClaims) -> Holder:
+    """The identity or person a token names, if it exists, is enabled and was not narrowed
+    (or re-created, or its password reset) since the token was issued."""
+    try:
+        holder = lookup(key)
+    except (NotFound, InvalidArgument):
+        raise invalid(f"{what} {key[:80]} no longer exists") from None
+    if holder.disabled:
+        raise invalid(f"{what} {key} is disabled")
+    valid_from = holder.valid_from()
+    if valid_from is not None and claims.issued_at < valid_from:
+        raise invalid(f"issued before {what} {key} was created, disabled or narrowed")
+    return holder

@@ -482,3 +482,32 @@ def test_the_scheduler_purges_lapsed_logins_and_closed_failure_windows(people: P
     people.broker.advance(timedelta(days=7, hours=2))
     people.broker.tick("lease", "purge_expired")
     assert store.list_families_of("vera") == [] and store.get_login_failures("user:vera") is None
+
+
+def test_erasing_a_person_pseudonymizes_their_audit_events_and_the_chain_still_verifies(people: People) -> None:
+    """After delete no event names them, one pseudonym stands for them throughout, verify is intact
+    (erasing the admin who erased them too); an edit of a rewritten event is still caught."""
+    people.create("boss", "broker.admin")
+    people.create("walt", "docs.read")
+    people.login("walt")
+    boss = bearer(people.login("boss").access_token)
+    people.users.DeleteUser(auth_pb2.DeleteUserRequest(username="walt"), metadata=boss)
+    events = people.audit.ListAuditEvents(audit_pb2.ListAuditEventsRequest(page_size=1000), metadata=people.admin)
+    text = str(events)
+    assert "walt" not in text
+    (erasure,) = people.events("user.pseudonymize")
+    pseudonym = erasure.target
+    assert pseudonym.startswith("~") and erasure.actor == "user:boss"
+    renamed = [e for e in events.events if e.target == pseudonym or e.actor == f"user:{pseudonym}"]
+    assert {e.action for e in renamed} >= {"user.create", "auth.login", "user.delete"}
+    chain = people.audit.VerifyAuditChain(audit_pb2.VerifyAuditChainRequest(), metadata=people.admin)
+    rewritten = erasure.details["events"]
+    assert isinstance(rewritten, float) and rewritten >= 3 and chain.ok and chain.pseudonymized == rewritten
+    people.users.DeleteUser(auth_pb2.DeleteUserRequest(username="boss"), metadata=people.admin)
+    chain = people.audit.VerifyAuditChain(audit_pb2.VerifyAuditChainRequest(), metadata=people.admin)
+    assert chain.ok, chain.problems
+    store = people.broker.broker.store
+    login = next(e for e in store.read_audit_chain(after=0, limit=1000) if e.action == "auth.login" and "~" in e.actor)
+    store.replace_audit_event(dataclasses.replace(login, details={**login.details, "amr": ["forged"]}))
+    chain = people.audit.VerifyAuditChain(audit_pb2.VerifyAuditChainRequest(), metadata=people.admin)
+    assert not chain.ok and [p.seq for p in chain.problems] == [login.seq]

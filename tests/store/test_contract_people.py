@@ -18,6 +18,7 @@ from broker.store.base import Store
 from broker.store.sealing import Sealer
 
 from .conftest import TEST_KEK, Backend, race
+from .test_contract import audit
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 SEED = b"JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -247,3 +248,15 @@ def test_closed_failure_windows_are_purged_but_lockouts_stay(store: Store) -> No
     assert store.get_login_failures("user:old") is None
     assert store.get_login_failures("user:locked") is not None
     assert store.get_login_failures("addr:ipv4:10.0.0.1") is not None
+
+
+def test_an_erasure_rewrites_the_names_of_a_stored_event_and_keeps_its_place(store: Store) -> None:
+    """replace_audit_event changes actor, subject, target and details; seq, id and hashes stay."""
+    (stored,) = store.append_audit_events([audit(1)])
+    renamed = dataclasses.replace(stored, actor="user:~ab", subject="user:~ab", target="~ab", details={"n": "~ab"})
+    store.replace_audit_event(renamed)
+    (read,) = store.read_audit_chain(after=0, limit=10)
+    assert (read.actor, read.subject, read.target, dict(read.details)) == ("user:~ab", "user:~ab", "~ab", {"n": "~ab"})
+    assert (read.seq, read.id, read.hash, read.prev_hash) == (stored.seq, stored.id, stored.hash, stored.prev_hash)
+    with pytest.raises(NotFound):
+        store.replace_audit_event(dataclasses.replace(stored, seq=99))

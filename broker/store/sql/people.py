@@ -1,4 +1,5 @@
-"""People, their logins and failed-login counts on SQL: the ``SqlPeople`` part of SqlStore.
+"""People, their logins and failed-login counts on SQL: the ``SqlPeople`` part of SqlStore
+(with the rewrite of audit events that erasing a person needs).
 
 Compare-and-set as everywhere in the SQL store: a person's and a failure count's
 ``revision``. A refresh token is used once because marking it used is one
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.engine import Connection, Row
 
+from ...core.audit import AuditEvent
 from ...core.errors import AlreadyExists, Conflict, NotFound
 from ...core.people import Person, PersonFilter
 from ...core.sensitive import Sensitive
@@ -33,7 +35,7 @@ from ..people_records import (
 from ..records import DATETIME
 from ..sealing import Sealer, totp_context
 from .rows import equal_to, etag_revision, missing_or_changed
-from .schema import login_failures, people, refresh_families, refresh_tokens
+from .schema import audit_events, login_failures, people, refresh_families, refresh_tokens
 
 __all__ = ["SqlPeople"]
 
@@ -184,6 +186,17 @@ class SqlPeople:
         ids = select(refresh_families.c.id).where(refresh_families.c.expire_time <= before).limit(limit)
         with self._transaction() as conn:
             return int(conn.execute(delete(refresh_families).where(refresh_families.c.id.in_(ids))).rowcount)
+
+    def replace_audit_event(self: _Host, event: AuditEvent) -> None:
+        """Rewrite the names and details of the event at its seq (a person's erasure)."""
+        stmt = (
+            update(audit_events)
+            .where(audit_events.c.seq == event.seq)
+            .values(actor=event.actor, subject=event.subject, target=event.target, details=dict(event.details))
+        )
+        with self._transaction() as conn:
+            if conn.execute(stmt).rowcount == 0:
+                raise NotFound(f"audit event {event.seq} not found")
 
     # failed-login counts ---------------------------------------------------------------
     def get_login_failures(self: _Host, key: str) -> LoginFailures | None:

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from ...core.audit import AuditEvent, AuditFilter, ChainHead, chain_hash, chain_onto, event_id_floor
-from ...core.errors import Conflict
+from ...core.errors import Conflict, NotFound
 from .. import records
 from ..records import ISO_8601
 from .documents import MAX_ATTEMPTS, Documents, contention, decode_name, encode_name
@@ -68,6 +68,20 @@ class AuditChainDocs:
         if self._docs.insert(self._chain_path(event.seq), records.audit_fields(event, ISO_8601)) is None:
             raise Conflict(f"audit seq {event.seq} is taken")
         self._docs.insert(self._index_path(event.id), {"seq": event.seq})
+
+    def replace(self, event: AuditEvent) -> None:
+        """Rewrite the event document at ``event.seq`` (check-and-set; NotFound if gone)."""
+        path = self._chain_path(event.seq)
+        for _ in range(MAX_ATTEMPTS):
+            doc = self._docs.read(path)
+            if doc is None or not doc.live:
+                raise NotFound(f"audit event {event.seq} not found")
+            try:
+                self._docs.write(path, records.audit_fields(event, ISO_8601), cas=doc.version)
+                return
+            except CasMismatch:
+                continue
+        raise contention(self._docs.shown(path))
 
     def _move_hint(self, seq: int, hash_: str) -> None:
         path = self._docs.path("audit-head")

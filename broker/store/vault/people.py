@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from ...core.audit import AuditEvent
 from ...core.errors import AlreadyExists, Conflict, NotFound
 from ...core.people import Person, PersonFilter
 from ...core.sensitive import Sensitive
@@ -39,6 +40,7 @@ from ..people_records import (
 )
 from ..records import ISO_8601, b64, unb64
 from ..sealing import Sealer, totp_context
+from .audit import AuditChainDocs
 from .documents import MAX_ATTEMPTS, TOMBSTONE, Doc, Documents, contention, decode_name, digest, encode_name
 from .transport import CasMismatch
 
@@ -191,6 +193,10 @@ class VaultPeople:
                 if purged >= limit:
                     break
         return purged
+
+    def replace_audit_event(self: _Host, event: AuditEvent) -> None:
+        """Rewrite the names and details of the event at its seq (a person's erasure)."""
+        AuditChainDocs(self._docs).replace(event)
 
     # failed-login counts ---------------------------------------------------------------
     def get_login_failures(self: _Host, key: str) -> LoginFailures | None:

@@ -149,6 +149,7 @@ class VerifyAuditChainResponse(google.protobuf.message.Message):
     LAST_CHECKPOINT_TIME_FIELD_NUMBER: builtins.int
     PROBLEM_COUNT_FIELD_NUMBER: builtins.int
     PROBLEMS_FIELD_NUMBER: builtins.int
+    PSEUDONYMIZED_FIELD_NUMBER: builtins.int
     ok: builtins.bool
     events: builtins.int
     first_seq: builtins.int
@@ -158,6 +159,8 @@ class VerifyAuditChainResponse(google.protobuf.message.Message):
     unchecked_checkpoints: builtins.int
     'Checkpoints signed by a key no longer published (their hash link still counts).'
     problem_count: builtins.int
+    pseudonymized: builtins.int
+    'Events whose names were replaced by pseudonyms when a person was erased; each\n    matches the hash its user.pseudonymize event recorded for it.\n    '
 
     @property
     def last_checkpoint_time(self) -> google.protobuf.timestamp_pb2.Timestamp:
@@ -167,12 +170,12 @@ class VerifyAuditChainResponse(google.protobuf.message.Message):
     def problems(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___ChainProblem]:
         """The first 100 problems."""
 
-    def __init__(self, *, ok: builtins.bool=..., events: builtins.int=..., first_seq: builtins.int=..., last_seq: builtins.int=..., checkpoints: builtins.int=..., unchecked_checkpoints: builtins.int=..., last_checkpoint_time: google.protobuf.timestamp_pb2.Timestamp | None=..., problem_count: builtins.int=..., problems: collections.abc.Iterable[global___ChainProblem] | None=...) -> None:
+    def __init__(self, *, ok: builtins.bool=..., events: builtins.int=..., first_seq: builtins.int=..., last_seq: builtins.int=..., checkpoints: builtins.int=..., unchecked_checkpoints: builtins.int=..., last_checkpoint_time: google.protobuf.timestamp_pb2.Timestamp | None=..., problem_count: builtins.int=..., problems: collections.abc.Iterable[global___ChainProblem] | None=..., pseudonymized: builtins.int=...) -> None:
         ...
 
     def HasField(self, field_name: typing.Literal['last_checkpoint_time', b'last_checkpoint_time']) -> builtins.bool:
         ...
 
-    def ClearField(self, field_name: typing.Literal['checkpoints', b'checkpoints', 'events', b'events', 'first_seq', b'first_seq', 'last_checkpoint_time', b'last_checkpoint_time', 'last_seq', b'last_seq', 'ok', b'ok', 'problem_count', b'problem_count', 'problems', b'problems', 'unchecked_checkpoints', b'unchecked_checkpoints']) -> None:
+    def ClearField(self, field_name: typing.Literal['checkpoints', b'checkpoints', 'events', b'events', 'first_seq', b'first_seq', 'last_checkpoint_time', b'last_checkpoint_time', 'last_seq', b'last_seq', 'ok', b'ok', 'problem_count', b'problem_count', 'problems', b'problems', 'pseudonymized', b'pseudonymized', 'unchecked_checkpoints', b'unchecked_checkpoints']) -> None:
         ...
 global___VerifyAuditChainResponse = VerifyAuditChainResponse
