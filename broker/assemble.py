@@ -68,7 +68,7 @@ from .core.privacy import PersonalData
 from .core.ratelimit import Limiter, RateLimit, RateLimitStore
 from .core.secrets import SecretManager
 from .core.sessions import Logins, SessionLifetimes
-from .core.throttle import LoginThrottle
+from .core.throttle import LoginThrottle, ThrottlePolicy
 from .core.tokens import TokenCore
 from .metrics import BrokerMetrics, StateCollector, timed_store
 from .runtime import inline
@@ -206,7 +206,7 @@ def assemble(settings: Settings, clock: Clock, store: Store) -> Broker:
         erase_sessions=io.delete_families_of,
         cache_ttl=settings.identity_cache_ttl,
     )
-    throttle = LoginThrottle(io, clock)
+    throttle = LoginThrottle(io, clock, ThrottlePolicy(max_backoff=settings.login_max_backoff))
     logins = Logins(
         people,
         io,

@@ -68,6 +68,7 @@ class Settings:
     login_idle: timedelta = timedelta(hours=12)
     login_absolute: timedelta = timedelta(days=7)
     mfa_for_admins: bool = False
+    login_max_backoff: timedelta = timedelta(minutes=1)
     vault_auth: str = "token"
     vault_token: str = field(default="", repr=False)
     vault_role_id: str = ""
@@ -118,7 +119,7 @@ _DURATIONS = {
     "identity_cache_ttl",
 }
 _DURATIONS |= {"scheduler_tick", "leader_lease_ttl", "audit_retention", "audit_checkpoint_interval", "rpc_timeout"}
-_DURATIONS |= {"login_access_ttl", "login_idle", "login_absolute"}
+_DURATIONS |= {"login_access_ttl", "login_idle", "login_absolute", "login_max_backoff"}
 _FLAGS = {"allow_insecure", "mfa_for_admins"}
 AUDIT_SECRET_READS = ("each", "per-minute")
 RATE_LIMIT_SHARING = ("auto", "store", "process")
@@ -246,10 +247,7 @@ def _validate(s: Settings, explicit: frozenset[str] = frozenset()) -> Settings:
         raise SettingsError("BROKER_LEADER_LEASE_TTL: must be at least twice BROKER_SCHEDULER_TICK")
     if not 1 <= s.max_delegation_depth <= 10:
         raise SettingsError("BROKER_MAX_DELEGATION_DEPTH: must be between 1 and 10")
-    if not s.login_access_ttl <= s.login_idle <= s.login_absolute:
-        raise SettingsError(
-            "BROKER_LOGIN_IDLE: need BROKER_LOGIN_ACCESS_TTL <= BROKER_LOGIN_IDLE <= BROKER_LOGIN_ABSOLUTE"
-        )
+    _check_logins(s)
     if not 1 <= s.workers <= MAX_WORKERS:
         raise SettingsError(f"BROKER_WORKERS: must be between 1 and {MAX_WORKERS}")
     if s.workers > 1 and _split_hostport(s.grpc_listen, "grpc_listen")[1] == 0:
@@ -264,6 +262,16 @@ def _validate(s: Settings, explicit: frozenset[str] = frozenset()) -> Settings:
         raise SettingsError(f"BROKER_ISSUER: {issuer!r} must be an http(s) URL without a trailing slash")
     store_url = s.store_url or f"sqlite:///{(s.data_dir / 'broker.db').resolve()}"
     return dataclasses.replace(s, issuer=issuer, store_url=store_url)
+
+
+def _check_logins(s: Settings) -> None:
+    """People's token lifetimes in order, and a backoff that fits the lockout's hour."""
+    if s.login_max_backoff > timedelta(minutes=2):
+        raise SettingsError("BROKER_LOGIN_MAX_BACKOFF: at most 2m (the backoffs before a lockout fit in its hour)")
+    if not s.login_access_ttl <= s.login_idle <= s.login_absolute:
+        raise SettingsError(
+            "BROKER_LOGIN_IDLE: need BROKER_LOGIN_ACCESS_TTL <= BROKER_LOGIN_IDLE <= BROKER_LOGIN_ABSOLUTE"
+        )
 
 
 def _is_loopback(host: str) -> bool:

@@ -4,8 +4,11 @@ and reuse detection, a person delegating to an agent, and nothing secret in the 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import stat
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +20,7 @@ import pytest
 from broker_client import keys
 from broker_client.v1 import auth_pb2, auth_pb2_grpc, token_pb2, token_pb2_grpc
 from tests.e2e.harness import TOKEN_TYPE_ACCESS, TOKEN_TYPE_JWT, BrokerProcess
+from tests.e2e.test_rate_limits import retry_delay
 
 pytestmark = pytest.mark.e2e
 
@@ -207,3 +211,83 @@ def test_the_cli_refreshes_a_login_about_to_expire_by_itself(proc: BrokerProcess
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
     assert proc.audit_events("action=auth.refresh")
     proc.cli("logout", admin_key=False)
+
+
+@contextlib.contextmanager
+def from_address(proc: BrokerProcess, source: str) -> Iterator[str]:
+    """A loopback TCP forwarder to the broker whose connections come from ``source``
+    (127.0.0.x): the broker sees another client address. Yields the address to dial."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def pump(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            upstream = socket.create_connection(("127.0.0.1", proc.grpc_port), source_address=(source, 0))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=pump, args=(a, b), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+@pytest.fixture(scope="module")
+def quick_backoff(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
+    """A broker whose account backoff stops at one second (BROKER_LOGIN_MAX_BACKOFF), so waiting
+    out twenty failures takes seconds, not ten minutes."""
+    broker = BrokerProcess(tmp_path_factory.mktemp("lockout") / "data", env={"BROKER_LOGIN_MAX_BACKOFF": "1s"})
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+def test_failures_from_three_addresses_lock_the_account_until_unlock(quick_backoff: BrokerProcess) -> None:
+    """On the real process: 20 failed logins from 127.0.0.2-4 (each address under its limit of 8,
+    each backoff waited out) lock the account; the right password then fails like a wrong one;
+    `broker admin user unlock` lets the person in again."""
+    proc = quick_backoff
+    proc.cli("admin", "user", "create", "xena", "--password-stdin", input="the right passphrase\n")
+    wrong = auth_pb2.LoginRequest(username="xena", password="a wrong passphrase")
+    failures = 0
+    for source in ("127.0.0.2", "127.0.0.3", "127.0.0.4"):
+        with from_address(proc, source) as addr, grpc.insecure_channel(addr) as channel:
+            stub = auth_pb2_grpc.AuthServiceStub(channel)
+            for _ in range(7):
+                if failures == 20:
+                    break
+                while True:
+                    try:
+                        stub.Login(wrong, timeout=10)
+                    except grpc.RpcError as exc:
+                        if exc.code() is grpc.StatusCode.RESOURCE_EXHAUSTED:
+                            time.sleep(retry_delay(exc))  # the account's backoff: 1 s here
+                            continue
+                        assert exc.code() is grpc.StatusCode.UNAUTHENTICATED
+                    break
+                failures += 1
+    assert failures == 20 and [e.target for e in proc.audit_events("action=auth.lockout")] == ["xena"]
+    with pytest.raises(grpc.RpcError) as locked:
+        login(proc, "xena", "the right passphrase")
+    assert (locked.value.code(), locked.value.details()) == (
+        grpc.StatusCode.UNAUTHENTICATED, "invalid user name or password",
+    )  # fmt: skip
+    assert json.loads(proc.cli("admin", "user", "get", "xena").stdout)["locked"] is True
+    assert proc.cli("admin", "user", "unlock", "xena").stdout.strip() == "unlocked xena"
+    assert login(proc, "xena", "the right passphrase").access_token

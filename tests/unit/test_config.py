@@ -51,6 +51,9 @@ def test_environment_wins_over_yaml(tmp_path: Path) -> None:
         ({"BROKER_WORKERS": "0"}, "BROKER_WORKERS"),
         ({"BROKER_WORKERS": "65"}, "BROKER_WORKERS"),
         ({"BROKER_WORKERS": "2", "BROKER_GRPC_LISTEN": "127.0.0.1:0"}, "BROKER_GRPC_LISTEN"),
+        ({"BROKER_LOGIN_MAX_BACKOFF": "5m"}, "BROKER_LOGIN_MAX_BACKOFF"),
+        ({"BROKER_LOGIN_IDLE": "1m"}, "BROKER_LOGIN_IDLE"),
+        ({"BROKER_MFA_FOR_ADMINS": "maybe"}, "BROKER_MFA_FOR_ADMINS"),
     ],
 )
 def test_bad_values_name_the_setting(env: dict[str, str], needle: str) -> None:
