@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import pty
+import re
+import select
 import socket
 import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -19,7 +23,7 @@ import pytest
 
 from broker_client import keys
 from broker_client.v1 import auth_pb2, auth_pb2_grpc, token_pb2, token_pb2_grpc
-from tests.e2e.harness import TOKEN_TYPE_ACCESS, TOKEN_TYPE_JWT, BrokerProcess
+from tests.e2e.harness import BROKER, TOKEN_TYPE_ACCESS, TOKEN_TYPE_JWT, BrokerProcess
 from tests.e2e.test_rate_limits import retry_delay
 
 pytestmark = pytest.mark.e2e
@@ -291,3 +295,58 @@ def test_failures_from_three_addresses_lock_the_account_until_unlock(quick_backo
     assert json.loads(proc.cli("admin", "user", "get", "xena").stdout)["locked"] is True
     assert proc.cli("admin", "user", "unlock", "xena").stdout.strip() == "unlocked xena"
     assert login(proc, "xena", "the right passphrase").access_token
+
+
+Answer = str | Callable[[str], str]
+
+
+def _on_a_terminal(proc: BrokerProcess, *args: str, answers: dict[str, Answer]) -> str:
+    """Run the CLI on a pseudo-terminal, as a person would: answer each prompt (a key of
+    ``answers``; a callable gets what the terminal showed so far) when it appears; returns
+    everything the terminal showed."""
+    env = {k: v for k, v in proc.env().items() if k != "BROKER_ADMIN_KEY_FILE"}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI on the terminal (exec replaces it; it never returns here)
+        os.execve(BROKER[0], [*BROKER, *args], env)  # noqa: S606 - a fixed argument list, like S603
+    shown, pending = "", dict(answers)
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            if not select.select([fd], [], [], 1)[0]:
+                continue
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the child closed the terminal: it is done
+                break
+            if not chunk:
+                break
+            shown += chunk.decode(errors="replace")
+            for prompt in [p for p in pending if shown.rstrip().endswith(p)]:
+                answer = pending.pop(prompt)
+                os.write(fd, (answer(shown) if callable(answer) else answer).encode() + b"\n")
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, shown
+    return shown
+
+
+def test_login_and_mfa_enrolment_on_a_terminal_prompt_and_draw_a_qr_code(proc: BrokerProcess) -> None:
+    """On a TTY: login prompts (the password not echoed), `mfa enroll` draws the QR code, asks for
+    the app's first code and prints the recovery codes; the next login asks for a one-time code."""
+    proc.cli("admin", "user", "create", "yuki", "--password-stdin", input="typed on a terminal\n")
+    password = {"user name:": "yuki", "password:": "typed on a terminal"}
+    shown = _on_a_terminal(proc, "login", answers=dict(password))
+    assert "logged in as yuki" in shown and "typed on a terminal" not in shown
+
+    def first_code(shown: str) -> str:
+        app = pyotp.parse_uri(re.findall(r"otpauth://\S+", shown)[-1])
+        assert isinstance(app, pyotp.TOTP)
+        return app.now()
+
+    enrolled = _on_a_terminal(proc, "mfa", "enroll", answers={"first code from the app:": first_code})
+    recovery = re.findall(r"^[A-Z2-7]{4}(?:-[A-Z2-7]{4}){3}\r?$", enrolled, re.M)
+    assert "\u2588" in enrolled and len(recovery) == 10  # the QR code is drawn with block characters
+    again = _on_a_terminal(proc, "login", answers={**password, "one-time code:": recovery[0].strip()})
+    assert "logged in as yuki" in again
+    proc.cli("logout", admin_key=False)
