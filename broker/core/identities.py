@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,6 +27,7 @@ from broker_client.keys import thumbprint
 from . import jwk as jwks
 from . import pages
 from .audit import Auditor
+from .cache import ReadCache
 from .clock import Clock
 from .errors import FailedPrecondition, InvalidArgument, NotFound
 from .masks import check_mask
@@ -284,8 +284,6 @@ class IdentityRegistry:
     store, so a new identity is usable everywhere at once.
     """
 
-    MAX_CACHED = 10_000
-
     def __init__(
         self,
         store: IdentityStore,
@@ -301,29 +299,16 @@ class IdentityRegistry:
         self._clock = clock
         self._auditor = auditor
         self._max_token_ttl = max_token_ttl
-        self._cache_ttl = cache_ttl
-        self._cache: dict[str, tuple[datetime, Identity]] = {}
-        self._cache_lock = threading.Lock()
+        self._cache: ReadCache[Identity] = ReadCache(clock, cache_ttl)
         self._on_write = on_write
         self._issuer_exists = issuer_exists
 
     def lookup(self, identity_id: str) -> Identity:
         """The identity, possibly up to ``cache_ttl`` old (NotFound if unknown)."""
-        now = self._clock.now()
-        with self._cache_lock:
-            hit = self._cache.get(identity_id)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        identity = self._store.get_identity(identity_id)
-        with self._cache_lock:
-            if len(self._cache) >= self.MAX_CACHED:
-                self._cache.clear()
-            self._cache[identity_id] = (now + self._cache_ttl, identity)
-        return identity
+        return self._cache.get(identity_id, self._store.get_identity)
 
     def _forget(self, identity_id: str) -> None:
-        with self._cache_lock:
-            self._cache.pop(identity_id, None)
+        self._cache.forget(identity_id)
         if self._on_write is not None:
             self._on_write(identity_id)
 

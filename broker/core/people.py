@@ -32,6 +32,7 @@ import argon2
 
 from . import pages
 from .audit import Auditor
+from .cache import ReadCache
 from .clock import Clock
 from .errors import BrokerError, InvalidArgument, Unauthenticated
 from .identities import TENANT_PATTERN, validate_audiences, validate_scopes
@@ -253,8 +254,6 @@ class PeopleRegistry:
     writes through this registry drop the entry at once.
     """
 
-    MAX_CACHED = 10_000
-
     def __init__(
         self,
         store: PersonStore,
@@ -274,28 +273,15 @@ class PeopleRegistry:
         self.hasher = hasher
         self._end_sessions = end_sessions
         self._erase_sessions = erase_sessions
-        self._cache_ttl = cache_ttl
-        self._cache: dict[str, tuple[datetime, Person]] = {}
-        self._cache_lock = threading.Lock()
+        self._cache: ReadCache[Person] = ReadCache(clock, cache_ttl)
 
     def lookup(self, username: str) -> Person:
         """The person, possibly up to ``cache_ttl`` old (NotFound if unknown)."""
-        now = self._clock.now()
-        with self._cache_lock:
-            hit = self._cache.get(username)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        person = self._store.get_person(username)
-        with self._cache_lock:
-            if len(self._cache) >= self.MAX_CACHED:
-                self._cache.clear()
-            self._cache[username] = (now + self._cache_ttl, person)
-        return person
+        return self._cache.get(username, self._store.get_person)
 
     def forget(self, username: str) -> None:
         """Drop the cached record of ``username`` (after a write)."""
-        with self._cache_lock:
-            self._cache.pop(username, None)
+        self._cache.forget(username)
 
     def _validate(self, person: Person) -> Person:
         validate_username(person.username)
