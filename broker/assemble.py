@@ -99,7 +99,7 @@ PASSWORD_HASHING_SLOTS = 1
 
 def common_passwords() -> list[str]:
     """The bundled list of the 20,000 most common passwords (Django's, BSD-3-Clause)."""
-    data = resources.files("broker").joinpath("data/common-passwords.txt.gz").read_bytes()
+    data = resources.files("broker").joinpath("wordlists/common-passwords.txt.gz").read_bytes()
     return gzip.decompress(data).decode().split()
 
 
