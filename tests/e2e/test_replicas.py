@@ -30,7 +30,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from google.protobuf import duration_pb2
 
 from broker_client import keys
-from broker_client.v1 import identity_pb2, identity_pb2_grpc, secret_pb2, secret_pb2_grpc, token_pb2, token_pb2_grpc
+from broker_client.v1 import (
+    auth_pb2,
+    auth_pb2_grpc,
+    identity_pb2,
+    identity_pb2_grpc,
+    secret_pb2,
+    secret_pb2_grpc,
+    token_pb2,
+    token_pb2_grpc,
+)
 from tests.e2e.harness import TOKEN_TYPE_JWT, BrokerProcess, bearer, wait_for
 from tests.store import openbao, postgres
 
@@ -446,3 +455,47 @@ def test_a_sealed_vault_makes_the_daemon_unavailable_and_it_recovers_by_itself(t
     finally:
         proc.stop()
         server.stop()
+
+
+def test_a_login_its_refresh_family_and_its_throttle_are_the_stores_not_a_replicas(replicas: Replicas) -> None:
+    """Log in on A, refresh on B, reuse the first refresh token on A: the family dies everywhere.
+    Failed logins counted on A make B back off; disabling the person on A ends their token on B."""
+    a, b = replicas.a, replicas.b
+    person = f"p{secrets.token_hex(3)}"
+    with a.channel() as ca, b.channel() as cb:
+        users_a, auth_a, auth_b = (
+            auth_pb2_grpc.UserServiceStub(ca), auth_pb2_grpc.AuthServiceStub(ca), auth_pb2_grpc.AuthServiceStub(cb)
+        )  # fmt: skip
+        user = auth_pb2.User(username=person, allowed_scopes=["docs.read"])
+        request = auth_pb2.CreateUserRequest(user=user, password="shared by the replicas")
+        users_a.CreateUser(request, metadata=a.admin_metadata())
+        login = auth_pb2.LoginRequest(username=person, password="shared by the replicas")
+        first = auth_a.Login(login)
+        second = auth_b.RefreshToken(auth_pb2.RefreshTokenRequest(refresh_token=first.refresh_token))
+        assert _active(b, second.access_token)
+        with pytest.raises(grpc.RpcError) as reuse:
+            auth_a.RefreshToken(auth_pb2.RefreshTokenRequest(refresh_token=first.refresh_token))
+        assert reuse.value.code() is grpc.StatusCode.UNAUTHENTICATED
+        assert not _active(b, second.access_token) and not _active(a, second.access_token)
+
+        wrong = auth_pb2.LoginRequest(username=person, password="not the shared one")
+        for _ in range(5):
+            with pytest.raises(grpc.RpcError):
+                auth_a.Login(wrong)
+        with pytest.raises(grpc.RpcError) as waits:
+            auth_b.Login(wrong)
+        assert waits.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        time.sleep(1.1)  # the account's first backoff is one second
+        third = auth_b.Login(login)
+        update = auth_pb2.UpdateUserRequest(user=auth_pb2.User(username=person, disabled=True))
+        update.update_mask.paths.append("disabled")
+        users_a.UpdateUser(update, metadata=a.admin_metadata())
+    wait_for(lambda: not _active(b, third.access_token), 10, "B to see the person disabled (its cache: 2 s)")
+
+
+def _active(proc: BrokerProcess, token: str) -> bool:
+    with proc.channel() as channel:
+        reply = token_pb2_grpc.TokenServiceStub(channel).IntrospectToken(
+            token_pb2.IntrospectTokenRequest(token=token), metadata=proc.admin_metadata()
+        )
+    return bool(reply.active)
