@@ -1,10 +1,12 @@
-"""AuthService: people log in, refresh, log out and change their password (core/sessions.py).
+"""AuthService: people log in, refresh, log out, change their password, redeem a setup code
+(core/sessions.py) and enrol a second factor (core/enrolment.py).
 
-Login, RefreshToken and Logout are public: the password or the refresh token is the
-credential. Argon2id hashing takes over a hundred milliseconds of CPU and 64 MiB each,
-so it runs on ``PasswordWork``'s own low-priority threads, at most its number at once;
-the others wait on the loop, where waiting costs nothing, and a login flood can take
-neither the threads, the memory nor the CPU that ExchangeToken needs.
+Login, RefreshToken, Logout and RedeemSetupCode are public: the password, the refresh
+token or the setup code is the credential; the others need the person's own token.
+Argon2id hashing takes over a hundred milliseconds of CPU and 64 MiB each, so it runs
+on ``PasswordWork``'s own low-priority threads, at most its number at once; the others
+wait on the loop, where waiting costs nothing, and a login flood can take neither the
+threads, the memory nor the CPU that ExchangeToken needs.
 """
 
 from __future__ import annotations

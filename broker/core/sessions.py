@@ -142,7 +142,8 @@ class SessionLifetimes:
 
 
 class Logins:
-    """Login, refresh, logout and password change for people."""
+    """People's logins: password (and second factor), setup codes, refresh, logout, password
+    change, unlock; and the purge of what lapsed logins leave behind."""
 
     def __init__(
         self,
