@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -125,7 +125,12 @@ def identity_from_proto(msg: identity_pb2.Identity, keys: tuple[IdentityKey, ...
 
 def identity_changes(msg: identity_pb2.Identity, paths: Sequence[str]) -> dict[str, Any]:
     """The fields named by an update mask, converted; unknown paths are refused."""
-    fields = _field_values(msg)
+    return masked_changes(_field_values(msg), paths)
+
+
+def masked_changes(fields: Mapping[str, Callable[[], Any]], paths: Sequence[str]) -> dict[str, Any]:
+    """Each of ``paths`` (an update mask) converted by its entry of ``fields``; a path with no
+    entry is refused, naming every such path."""
     unknown = sorted(p for p in paths if p not in fields)
     if unknown:
         raise InvalidArgument(f"update_mask: cannot update {', '.join(unknown)}")

@@ -9,7 +9,6 @@ from typing import Any
 from broker_client.v1 import auth_pb2, auth_pb2_grpc
 
 from ..core.enrolment import MfaEnrolment
-from ..core.errors import InvalidArgument
 from ..core.people import PeopleRegistry, Person
 from ..core.principals import ADMIN_SCOPE, Principal
 from ..core.privacy import PersonalData
@@ -68,11 +67,7 @@ def _field_values(msg: auth_pb2.User) -> dict[str, Callable[[], Any]]:
 
 def user_changes(msg: auth_pb2.User, paths: Sequence[str]) -> dict[str, Any]:
     """The fields an update mask names, converted; unknown paths are refused."""
-    fields = _field_values(msg)
-    unknown = sorted(p for p in paths if p not in fields)
-    if unknown:
-        raise InvalidArgument(f"update_mask: cannot update {', '.join(unknown)}")
-    return {p: fields[p]() for p in paths}
+    return convert.masked_changes(_field_values(msg), paths)
 
 
 class UserServicer(Servicer, auth_pb2_grpc.UserServiceServicer):

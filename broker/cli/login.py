@@ -83,16 +83,26 @@ def _keep(response: auth_pb2.LoginResponse | auth_pb2.RedeemSetupCodeResponse, u
     print(f"logged in as {username} (the login is kept in {session.session_file()})")
 
 
+def _own_token(chan: grpc.Channel) -> str:
+    """The access token of the person logged in (refreshed when due), or CliError."""
+    token = login_token(chan)
+    if token is None:
+        raise CliError("not logged in; run `broker login`")
+    return token
+
+
+def _bearer(token: str) -> tuple[tuple[str, str]]:
+    return (("authorization", f"Bearer {token}"),)
+
+
 def _whoami(args: argparse.Namespace) -> None:
     with channel() as chan:
-        token = login_token(chan)
-        if token is None:
-            raise CliError("not logged in; run `broker login`")
+        token = _own_token(chan)
         if args.token:
             print(token)
             return
         reply = token_pb2_grpc.TokenServiceStub(chan).IntrospectToken(
-            token_pb2.IntrospectTokenRequest(token=token), metadata=(("authorization", f"Bearer {token}"),)
+            token_pb2.IntrospectTokenRequest(token=token), metadata=_bearer(token)
         )
     claims: Any = whole_numbers(json_format.MessageToDict(reply.claims))
     print(json.dumps(claims, indent=2, sort_keys=True))
@@ -111,56 +121,40 @@ def _logout(args: argparse.Namespace) -> None:
 def _passwd(args: argparse.Namespace) -> None:
     answers = _Answers()
     with channel() as chan:
-        token = login_token(chan)
-        if token is None:
-            raise CliError("not logged in; run `broker login` first")
+        token = _own_token(chan)
         current = answers.ask("current password: ", secret=True)
         new = answers.ask("new password: ", secret=True)
         if answers.ask("new password again: ", secret=True) != new:
             raise CliError("the new passwords differ; nothing changed")
         auth_pb2_grpc.AuthServiceStub(chan).ChangePassword(
-            auth_pb2.ChangePasswordRequest(current_password=current, new_password=new),
-            metadata=(("authorization", f"Bearer {token}"),),
+            auth_pb2.ChangePasswordRequest(current_password=current, new_password=new), metadata=_bearer(token)
         )
     session.forget(address())
     print("password changed; every login has ended, run `broker login` again")
 
 
 def _mfa_enroll(args: argparse.Namespace) -> None:
-    answers = _Answers()
     with channel() as chan:
-        token = login_token(chan)
-        if token is None:
-            raise CliError("not logged in; run `broker login` first")
-        bearer = (("authorization", f"Bearer {token}"),)
+        token = _own_token(chan)
         stub = auth_pb2_grpc.AuthServiceStub(chan)
-        uri = stub.EnrollMfa(auth_pb2.EnrollMfaRequest(), metadata=bearer).otpauth_uri
+        uri = stub.EnrollMfa(auth_pb2.EnrollMfaRequest(), metadata=_bearer(token)).otpauth_uri
         if not sys.stdin.isatty():  # a script: it confirms with `broker mfa confirm`
             print(uri)
             return
         segno.make(uri, error="m").terminal(compact=True)
         print(f"scan this with an authenticator app, or enter: {uri}")
-        codes = stub.ConfirmMfa(
-            auth_pb2.ConfirmMfaRequest(code=answers.ask("first code from the app: ")), metadata=bearer
-        ).recovery_codes
-    _print_recovery_codes(codes)
+        _confirm(stub, token)
 
 
 def _mfa_confirm(args: argparse.Namespace) -> None:
-    answers = _Answers()
     with channel() as chan:
-        token = login_token(chan)
-        if token is None:
-            raise CliError("not logged in; run `broker login` first")
-        codes = (
-            auth_pb2_grpc.AuthServiceStub(chan)
-            .ConfirmMfa(
-                auth_pb2.ConfirmMfaRequest(code=answers.ask("first code from the app: ")),
-                metadata=(("authorization", f"Bearer {token}"),),
-            )
-            .recovery_codes
-        )
-    _print_recovery_codes(codes)
+        _confirm(auth_pb2_grpc.AuthServiceStub(chan), _own_token(chan))
+
+
+def _confirm(stub: auth_pb2_grpc.AuthServiceStub, token: str) -> None:
+    """Ask for the app's first code, turn MFA on with it, and show the recovery codes."""
+    request = auth_pb2.ConfirmMfaRequest(code=_Answers().ask("first code from the app: "))
+    _print_recovery_codes(stub.ConfirmMfa(request, metadata=_bearer(token)).recovery_codes)
 
 
 def _print_recovery_codes(codes: Sequence[str]) -> None:

@@ -301,7 +301,7 @@ class PeopleRegistry:
         for 24 h) lets them choose a password (``Logins.redeem_setup_code``)."""
         by.require(ADMIN_SCOPE)
         valid = self._validate(dataclasses.replace(person, username=normalise_username(person.username)))
-        hashed = self.hasher.hash(self.policy.check(password, username=valid.username)) if password else ""
+        hashed = self._hash_new(password, valid.username) if password else ""
         now = self._clock.now()
         code = "" if password else f"{SETUP_CODE_PREFIX}{secrets.token_urlsafe(16)}"
         created = self._store.create_person(
@@ -342,8 +342,7 @@ class PeopleRegistry:
         now = self._clock.now()
         updated = self._validate(dataclasses.replace(current, **changes, update_time=now))
         if password:
-            checked = self.policy.check(password, username=current.username)
-            updated = dataclasses.replace(updated, password_hash=self.hasher.hash(checked))
+            updated = dataclasses.replace(updated, password_hash=self._hash_new(password, current.username))
         kills = bool(password) or narrows(current, updated)
         if kills:
             updated = dataclasses.replace(updated, tokens_valid_from=now)
@@ -367,10 +366,9 @@ class PeopleRegistry:
     def change_own_password(self, person: Person, new_password: str, *, by: Principal) -> Person:
         """Store ``new_password`` for ``person`` (whose current one the caller proved); their
         other tokens die and every session ends."""
-        checked = self.policy.check(new_password, username=person.username)
         now = self._clock.now()
         updated = dataclasses.replace(
-            person, password_hash=self.hasher.hash(checked), update_time=now, tokens_valid_from=now
+            person, password_hash=self._hash_new(new_password, person.username), update_time=now, tokens_valid_from=now
         )
         self.forget(person.username)
         stored = self._store.update_person(updated, expected_etag=person.etag)
@@ -389,21 +387,24 @@ class PeopleRegistry:
     def set_first_password(self, person: Person, password: str) -> Person:
         """Store the password a person chose with their setup code, which dies (one use: of
         two racing redemptions one wins)."""
-        checked = self.policy.check(password, username=person.username)
         now = self._clock.now()
         updated = dataclasses.replace(
-            person, password_hash=self.hasher.hash(checked), setup_code_hash="", setup_code_expire_time=None,
-            update_time=now,
+            person, password_hash=self._hash_new(password, person.username), setup_code_hash="",
+            setup_code_expire_time=None, update_time=now,
         )  # fmt: skip
         self.forget(person.username)
         return self._store.update_person(updated, expected_etag=person.etag)
 
-    def rehash(self, person: Person, password: str) -> None:
-        """Re-hash a just-verified password whose hash has older parameters (best effort: a
-        concurrent change wins, and the next login tries again)."""
+    def rehash(self, person: Person, password: str) -> Person:
+        """Re-hash a just-verified password whose hash has older parameters; the person as now
+        stored (best effort: a concurrent change wins, is read back, and the next login tries again)."""
         updated = dataclasses.replace(person, password_hash=self.hasher.hash(unicodedata.normalize("NFKC", password)))
         self.forget(person.username)
         try:
-            self._store.update_person(updated, expected_etag=person.etag)
-        except BrokerError:  # a lost race or a store hiccup only delays the rehash
-            return
+            return self._store.update_person(updated, expected_etag=person.etag)
+        except BrokerError:
+            return self._store.get_person(person.username)
+
+    def _hash_new(self, password: str, username: str) -> str:
+        """The Argon2id hash of a new password, which the policy must pass first."""
+        return self.hasher.hash(self.policy.check(password, username=username))

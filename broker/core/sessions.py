@@ -190,8 +190,7 @@ class Logins:
         if reason or person is None:
             self._fail(name, reason or "unknown user", by)
         if self._people.hasher.needs_rehash(person.password_hash):
-            self._people.rehash(person, password)
-            person = self._people.get(name)
+            person = self._people.rehash(person, password)
         amr: tuple[str, ...] = ("pwd",)
         if person.mfa.enrolled:
             if not otp.strip():
@@ -199,15 +198,11 @@ class Logins:
             person = self._second_factor(person, otp.strip(), by)
             amr = ("pwd", "otp", "mfa")
         self._throttle.succeeded(name)
-        must_enrol = self._must_enrol(person)
-        if must_enrol:  # MFA required, none yet: a token good only for enrolling
-            granted: tuple[tuple[str, ...], tuple[str, ...]] = ((), (self._tokens.issuer,))
-        else:
-            granted = self._grant(person, scopes, audiences)
+        granted = self._grant(person, scopes, audiences)
         pair = self._start(person, *granted, amr=amr)
         self._auditor.record(
             "auth.login", by=by, actor=person.subject, subject=person.subject, target=person.username,
-            amr=list(amr), scopes=list(granted[0]), jti=pair.access.jti, must_enrol_mfa=must_enrol,
+            amr=list(amr), scopes=list(granted[0]), jti=pair.access.jti, must_enrol_mfa=self._must_enrol(person),
         )  # fmt: skip
         return pair
 
@@ -272,7 +267,11 @@ class Logins:
     def _grant(
         self, person: Person, scopes: Sequence[str], audiences: Sequence[str]
     ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """The scopes (``scopes`` or all allowed) and audiences (``audiences`` or the issuer) asked for."""
+        """The scopes (``scopes`` or all allowed) and audiences (``audiences`` or the issuer) asked
+        for; none and the issuer alone while the person must still enrol a second factor (a
+        token good only for enrolling)."""
+        if self._must_enrol(person):
+            return (), (self._tokens.issuer,)
         granted = narrow_scopes(scopes, person.allowed_scopes, holder=person.username)
         allowed = (self._tokens.issuer, *person.allowed_audiences)
         return granted, narrow(audiences or (self._tokens.issuer,), allowed, "audience", person.username)
@@ -315,7 +314,7 @@ class Logins:
 
     def logout(self, token: str, *, by: Principal) -> None:
         """End the refresh token's family; an unknown or dead token is not an error (RFC 7009)."""
-        found = self._store.find_refresh_token(refresh_hash(token)) if token.startswith(REFRESH_PREFIX) else None
+        found = self._find(token)
         if found is None:
             return
         family = found[0]
@@ -346,8 +345,7 @@ class Logins:
         except Conflict:
             self._fail(name, "setup code used concurrently", by)
         self._throttle.succeeded(name)
-        granted = ((), (self._tokens.issuer,)) if self._must_enrol(person) else self._grant(person, (), ())
-        pair = self._start(person, *granted, amr=("pwd",))
+        pair = self._start(person, *self._grant(person, (), ()), amr=("pwd",))
         self._auditor.record(
             "auth.setup", by=by, actor=person.subject, subject=person.subject, target=person.username,
             jti=pair.access.jti,
@@ -381,8 +379,12 @@ class Logins:
         family = self._store.get_family(family_id)
         return family is not None and family.end_time is None
 
+    def _find(self, token: str) -> tuple[RefreshFamily, bool] | None:
+        """The family of a refresh token and whether it was used; None for anything else."""
+        return self._store.find_refresh_token(refresh_hash(token)) if token.startswith(REFRESH_PREFIX) else None
+
     def _live_family(self, token: str, by: Principal) -> tuple[RefreshFamily, Person]:
-        found = self._store.find_refresh_token(refresh_hash(token)) if token.startswith(REFRESH_PREFIX) else None
+        found = self._find(token)
         if found is None:
             raise invalid_refresh("unknown refresh token")
         family, used = found
